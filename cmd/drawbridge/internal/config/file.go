@@ -1,0 +1,79 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
+)
+
+// File is the whole configuration file.
+type File struct {
+	// The data plane: listeners, upstreams, shutdown_grace, access_log.
+	proxy.Config `yaml:",inline"`
+	// Admin is the listener for /livez, /readyz and, later, metrics and status.
+	Admin AdminConfig `yaml:"admin"`
+	// Logging sets the log level.
+	Logging telemetry.LogConfig `yaml:"logging"`
+}
+
+// AdminConfig is the operator-facing listener.
+type AdminConfig struct {
+	// Address is host:port of the admin listener. Zero means
+	// 127.0.0.1:9090; keep it off public networks.
+	Address string `yaml:"address"`
+}
+
+// DefaultAdminAddress is where the admin listener binds unless told otherwise.
+const DefaultAdminAddress = "127.0.0.1:9090"
+
+// Defaults fills every default, section by section.
+func (f *File) Defaults() {
+	f.Config.Defaults()
+	if f.Admin.Address == "" {
+		f.Admin.Address = DefaultAdminAddress
+	}
+	f.Logging.Defaults()
+}
+
+// Validate returns every problem of every section, each with its full key path.
+func (f *File) Validate() error {
+	var errs []error
+	errs = append(errs, flatten(f.Config.Validate())...)
+	if _, _, err := net.SplitHostPort(f.Admin.Address); err != nil {
+		errs = append(errs, fmt.Errorf("admin.address: %q is not host:port", f.Admin.Address))
+	}
+	for _, l := range f.Listeners {
+		if l.Address == f.Admin.Address {
+			errs = append(errs, fmt.Errorf("admin.address: %s is also used by listener %q", f.Admin.Address, l.Name))
+		}
+	}
+	errs = append(errs, prefixed("logging", f.Logging.Validate())...)
+	return errors.Join(errs...)
+}
+
+// flatten turns an errors.Join tree into its leaves.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// prefixed puts a section's key in front of each of its errors' paths.
+func prefixed(section string, err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		out = append(out, fmt.Errorf("%s.%w", section, e))
+	}
+	return out
+}

@@ -1,0 +1,158 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	Line    int    // 1-based; 0 when unknown
+	Path    string // key path, e.g. "upstreams.api.targets[1]"; may be empty
+	Message string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Error lists every problem found in one file.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = e.File + ": " + p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads, decodes, completes and validates the file at path.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path) // #nosec G304 -- the operator names the config file
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data strictly, fills defaults and validates. Every problem
+// is reported at once in an *Error; name labels them.
+func Parse(name string, data []byte) (*File, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: name, Problems: []Problem{syntaxProblem(err)}}
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{File: name, Problems: []Problem{{Message: "the file is empty; see "Configuration reference" in the README"}}}
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, &Error{File: name, Problems: decodeProblems(err, &root)}
+	}
+	f.Defaults()
+	if err := f.Validate(); err != nil {
+		return nil, &Error{File: name, Problems: validationProblems(err, &root)}
+	}
+	return &f, nil
+}
+
+var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+func syntaxProblem(err error) Problem {
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return Problem{Line: n, Message: "YAML syntax: " + m[2]}
+	}
+	return Problem{Message: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+var (
+	unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+	cannotDecodeRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+)
+
+// decodeProblems turns yaml.v3's type errors ("line 5: field foo not found
+// in type proxy.ListenerConfig") into problems with key paths.
+func decodeProblems(err error, root *yaml.Node) []Problem {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return []Problem{{Message: err.Error()}}
+	}
+	var out []Problem
+	for _, msg := range te.Errors {
+		p := Problem{Message: msg}
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Message = m[2]
+		}
+		if m := unknownFieldRE.FindStringSubmatch(p.Message); m != nil {
+			p.Message = fmt.Sprintf("unknown key %q; check its spelling and where it is indented", m[1])
+			p.Path = keyPathAt(root, p.Line, m[1])
+		} else if m := cannotDecodeRE.FindStringSubmatch(p.Message); m != nil {
+			p.Message = fmt.Sprintf("%q is not a valid %s", m[2], friendlyType(m[3]))
+			p.Path = keyPathAt(root, p.Line, "")
+		} else {
+			p.Path = keyPathAt(root, p.Line, "")
+		}
+		out = append(out, p)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out
+}
+
+func friendlyType(goType string) string {
+	switch goType {
+	case "time.Duration":
+		return "duration (use a unit: 500ms, 5s, 1m)"
+	case "int", "int64":
+		return "integer"
+	case "bool":
+		return "boolean (true or false)"
+	case "string":
+		return "string"
+	}
+	if strings.HasPrefix(goType, "map[") {
+		return "mapping (key: value)"
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "list"
+	}
+	return "value here"
+}
+
+// validationProblems places each "path: message" error at its line.
+func validationProblems(err error, root *yaml.Node) []Problem {
+	var out []Problem
+	for _, e := range flatten(err) {
+		path, msg, ok := strings.Cut(e.Error(), ": ")
+		if !ok || strings.ContainsAny(path, " \"") {
+			out = append(out, Problem{Message: e.Error()})
+			continue
+		}
+		out = append(out, Problem{Line: lineOf(root, path), Path: path, Message: msg})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out
+}

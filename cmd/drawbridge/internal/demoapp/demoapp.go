@@ -1,0 +1,169 @@
+package demoapp
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:embed index.html
+var indexHTML []byte
+
+// Apps are the running demo services.
+type Apps struct {
+	WebAddr, APIAddr string
+	servers          []*http.Server
+}
+
+// Start runs the web and API services on 127.0.0.1 ports chosen by the kernel.
+func Start(ctx context.Context) (*Apps, error) {
+	a := &Apps{}
+	web, err := a.serve(ctx, webHandler())
+	if err != nil {
+		return nil, err
+	}
+	api, err := a.serve(ctx, newAPI().handler())
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.WebAddr, a.APIAddr = web, api
+	return a, nil
+}
+
+func (a *Apps) serve(ctx context.Context, h http.Handler) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("starting a demo service: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	a.servers = append(a.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+// Close stops the services.
+func (a *Apps) Close() {
+	for _, s := range a.servers {
+		_ = s.Close()
+	}
+}
+
+func webHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(indexHTML)
+	})
+	return mux
+}
+
+type todo struct {
+	ID    int    `json:"id"`
+	Title string `json:"title"`
+	Done  bool   `json:"done"`
+}
+
+type api struct {
+	mu     sync.Mutex // guards todos and nextID
+	todos  map[int]todo
+	nextID int
+}
+
+func newAPI() *api {
+	a := &api{todos: map[int]todo{}, nextID: 1}
+	for _, t := range []string{"Put the app behind drawbridge", "Turn on mutual TLS", "Watch the metrics"} {
+		a.add(t)
+	}
+	return a
+}
+
+func (a *api) add(title string) todo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := todo{ID: a.nextID, Title: title}
+	a.todos[t.ID] = t
+	a.nextID++
+	return t
+}
+
+func (a *api) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"message":    "hello from the demo API, through drawbridge",
+			"request_id": r.Header.Get("X-Request-Id"),
+			"forwarded":  r.Header.Get("X-Forwarded-For"),
+			"time":       time.Now().UTC().Format(time.RFC3339),
+		})
+	})
+	mux.HandleFunc("GET /todos", func(w http.ResponseWriter, _ *http.Request) {
+		a.mu.Lock()
+		list := make([]todo, 0, len(a.todos))
+		for _, t := range a.todos {
+			list = append(list, t)
+		}
+		a.mu.Unlock()
+		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+		writeJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("POST /todos", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Title string `json:"title"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || strings.TrimSpace(in.Title) == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `send {"title": "..."}`})
+			return
+		}
+		writeJSON(w, http.StatusCreated, a.add(strings.TrimSpace(in.Title)))
+	})
+	mux.HandleFunc("DELETE /todos/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.Atoi(r.PathValue("id"))
+		a.mu.Lock()
+		_, ok := a.todos[id]
+		delete(a.todos, id)
+		a.mu.Unlock()
+		if err != nil || !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such todo"})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		rc := http.NewResponseController(w)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for i := 0; i < 3600; i++ {
+			if _, err := fmt.Fprintf(w, "data: {\"tick\": %d}\n\n", i); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return
+			}
+			select {
+			case <-r.Context().Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

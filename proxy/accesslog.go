@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// accessLog writes one JSON line per request. Header values are logged only
+// when listed in access_log.headers, and credentials never.
+type accessLog struct {
+	log          *slog.Logger
+	includeQuery bool
+	headers      []string
+}
+
+func newAccessLog(cfg AccessLogConfig, log *slog.Logger) *accessLog {
+	if cfg.Disabled || log == nil {
+		return &accessLog{}
+	}
+	a := &accessLog{log: log, includeQuery: cfg.IncludeQuery}
+	for _, h := range cfg.Headers {
+		a.headers = append(a.headers, http.CanonicalHeaderKey(h))
+	}
+	return a
+}
+
+func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *meteredBody) {
+	if a.log == nil {
+		return
+	}
+	attempts, target, upStatus, upTime, err := ex.snapshot()
+	status := rec.status
+	if status == 0 {
+		status = statusFor(r.Context(), err)
+		if err == nil && r.Context().Err() != nil {
+			status = statusClientClosed
+		}
+	}
+	path := ex.path
+	if path == "" {
+		path = r.URL.Path
+	}
+	if a.includeQuery && r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	var bytesIn int64
+	if body != nil {
+		bytesIn = body.n.Load()
+	}
+	attrs := make([]slog.Attr, 0, 24)
+	attrs = append(attrs,
+		slog.String("request_id", ex.requestID),
+		slog.String("listener", ex.listener),
+		slog.String("route", ex.route),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", path),
+		slog.String("proto", r.Proto),
+		slog.Int("status", status),
+		slog.Int64("bytes_in", bytesIn),
+		slog.Int64("bytes_out", rec.bytes),
+		slog.Float64("duration_ms", ms(time.Since(ex.start))),
+		slog.String("client_ip", ex.clientIP),
+	)
+	if r.TLS != nil {
+		attrs = append(attrs, slog.String("tls_version", tls.VersionName(r.TLS.Version)))
+	}
+	if ex.identity != "" {
+		attrs = append(attrs, slog.String("identity", ex.identity))
+	}
+	if ex.upstream != "" {
+		attrs = append(attrs,
+			slog.String("upstream", ex.upstream),
+			slog.String("upstream_target", target),
+			slog.Int("upstream_status", upStatus),
+			slog.Float64("upstream_duration_ms", ms(upTime)),
+			slog.Int("attempts", attempts),
+		)
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if ex.upgraded {
+		attrs = append(attrs, slog.Bool("upgraded", true))
+	}
+	for _, h := range a.headers {
+		if v := r.Header.Get(h); v != "" {
+			attrs = append(attrs, slog.String("header."+h, v))
+		}
+	}
+	a.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "access", attrs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,251 @@
+package proxy
+
+import (
+	"strconv"
+	"time"
+)
+
+// Config is the data plane's part of the configuration file: listeners with
+// their routes, and the upstreams routes send to.
+type Config struct {
+	// Listeners by name. The name appears in logs and metrics. Zero: none, and
+	// Validate reports that nothing would be served.
+	Listeners map[string]ListenerConfig `yaml:"listeners"`
+	// Upstreams by name, referred to by routes.
+	Upstreams map[string]UpstreamConfig `yaml:"upstreams"`
+	// ShutdownGrace bounds how long in-flight requests and upgraded
+	// connections may drain after a stop signal. Zero means 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// AccessLog says what each access log line holds.
+	AccessLog AccessLogConfig `yaml:"access_log"`
+}
+
+// AccessLogConfig shapes the one JSON line written per request.
+type AccessLogConfig struct {
+	// Disabled turns the access log off. Zero: on.
+	Disabled bool `yaml:"disabled"`
+	// IncludeQuery logs the query string with the path. Zero: the query is
+	// left out, because it often carries tokens.
+	IncludeQuery bool `yaml:"include_query"`
+	// Headers lists request headers whose values are logged. Zero: none.
+	// Authorization, Proxy-Authorization and Cookie are refused.
+	Headers []string `yaml:"headers"`
+}
+
+// ListenerConfig is one address drawbridge accepts connections on.
+type ListenerConfig struct {
+	// Name is the map key; filled in by Defaults.
+	Name string `yaml:"-"`
+	// Address is host:port to bind, e.g. "127.0.0.1:8443" or ":443". Required.
+	Address string `yaml:"address"`
+	// Protocol is "http". Zero means http.
+	Protocol string `yaml:"protocol"`
+	// Timeouts of the server side; none of them can be turned off.
+	Timeouts ServerTimeouts `yaml:"timeouts"`
+	// Limits on what a client may send.
+	Limits ListenerLimits `yaml:"limits"`
+	// UnknownHostStatus answers requests whose Host matches no route: 404 or
+	// 421 (Misdirected Request). Zero means 404. Such requests never dial.
+	UnknownHostStatus int `yaml:"unknown_host_status"`
+	// TrustedProxies are CIDRs (or single IPs) of proxies in front of
+	// drawbridge whose X-Forwarded-For is kept and extended. Zero: trust
+	// none, so every client-sent forwarding header is replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Routes are matched by host, then the longest path prefix, then method
+	// and headers.
+	Routes []RouteConfig `yaml:"routes"`
+}
+
+// ServerTimeouts are the listener's http.Server timeouts.
+type ServerTimeouts struct {
+	// ReadHeader bounds reading the request head. Zero means 10s.
+	ReadHeader time.Duration `yaml:"read_header"`
+	// Read bounds reading the whole request, body included. Zero means 60s.
+	Read time.Duration `yaml:"read"`
+	// Write bounds writing the response of a non-streaming request. Zero
+	// means 60s. Server-sent events and upgraded connections are exempt.
+	Write time.Duration `yaml:"write"`
+	// Idle bounds how long a keep-alive connection waits for its next
+	// request. Zero means 120s.
+	Idle time.Duration `yaml:"idle"`
+}
+
+// ListenerLimits bound what one client can make the listener hold.
+type ListenerLimits struct {
+	// MaxHeaderBytes bounds the request head; larger gets 431. Zero means 64KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxBodyBytes is the default body limit of the listener's routes;
+	// larger gets 413. Zero means 10MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxConnections bounds open client connections; more wait in the
+	// kernel's accept queue. Zero means 10000.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// RouteConfig sends matching requests to an upstream.
+type RouteConfig struct {
+	// Name appears in logs and metrics. Zero: "<listener>/<index>".
+	Name string `yaml:"name"`
+	// Match selects requests. Zero matches every request.
+	Match MatchConfig `yaml:"match"`
+	// StripPrefix removes the matched path prefix before forwarding
+	// ("/api/todos" -> "/todos"). Zero: the path is forwarded as is.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// RewritePrefix replaces the matched path prefix with this one.
+	// Zero: no rewrite. Cannot be combined with StripPrefix.
+	RewritePrefix string `yaml:"rewrite_prefix"`
+	// RequestHeaders edits the request sent upstream.
+	RequestHeaders HeaderOps `yaml:"request_headers"`
+	// ResponseHeaders edits the response sent to the client.
+	ResponseHeaders HeaderOps `yaml:"response_headers"`
+	// Upstream names the upstream to forward to. Required.
+	Upstream string `yaml:"upstream"`
+	// MaxBodyBytes overrides the listener's body limit. Zero: the listener's.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// Upgrades lists the Upgrade protocols passed through; any other
+	// Upgrade header is dropped. Zero means ["websocket"].
+	Upgrades []string `yaml:"upgrades"`
+}
+
+// MatchConfig selects requests for a route. Every non-empty field must match.
+type MatchConfig struct {
+	// Hosts are exact host names or "*.example.com" wildcards (one label).
+	// Zero: any host.
+	Hosts []string `yaml:"hosts"`
+	// PathPrefix matches whole path segments: "/api" matches "/api" and
+	// "/api/x", never "/apix". Zero means "/".
+	PathPrefix string `yaml:"path_prefix"`
+	// Methods, upper case. Zero: any method.
+	Methods []string `yaml:"methods"`
+	// Headers must be present with exactly these values. Zero: no condition.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// HeaderOps edits headers: Remove first, then Set.
+type HeaderOps struct {
+	// Set replaces each header with the given value. Zero: nothing set.
+	Set map[string]string `yaml:"set"`
+	// Remove deletes each header. Zero: nothing removed.
+	Remove []string `yaml:"remove"`
+}
+
+// UpstreamConfig is a named group of targets serving the same thing.
+type UpstreamConfig struct {
+	// Name is the map key; filled in by Defaults.
+	Name string `yaml:"-"`
+	// Targets are host:port addresses. Required.
+	Targets []string `yaml:"targets"`
+	// Protocol toward the targets: "http", "https" or "h2c" (HTTP/2
+	// without TLS). Zero means http.
+	Protocol string `yaml:"protocol"`
+	// Balance is the picking policy: round_robin, least_request or
+	// peak_ewma. Zero means round_robin.
+	Balance string `yaml:"balance"`
+	// Timeouts of the client side.
+	Timeouts UpstreamTimeouts `yaml:"timeouts"`
+	// MaxIdlePerTarget is the keep-alive pool size per target. Zero means 256.
+	MaxIdlePerTarget int `yaml:"max_idle_per_target"`
+	// Retries says when a failed attempt is tried again.
+	Retries RetryConfig `yaml:"retries"`
+}
+
+// UpstreamTimeouts are the transport timeouts toward one upstream.
+type UpstreamTimeouts struct {
+	// Dial bounds opening a TCP connection. Zero means 2s.
+	Dial time.Duration `yaml:"dial"`
+	// TLSHandshake bounds the TLS handshake. Zero means 5s.
+	TLSHandshake time.Duration `yaml:"tls_handshake"`
+	// ResponseHeader bounds the wait for the response head after the
+	// request was written. Zero means 30s.
+	ResponseHeader time.Duration `yaml:"response_header"`
+	// IdleConn closes keep-alive connections idle this long. Zero means 90s.
+	IdleConn time.Duration `yaml:"idle_conn"`
+}
+
+// RetryConfig bounds retries. A failed attempt is retried only when it is
+// safe: the connection failed before any of the request was sent, or the
+// method is idempotent and the request has no body.
+type RetryConfig struct {
+	// Attempts is the total number of tries, the first included. Zero
+	// means 2; 1 turns retries off.
+	Attempts int `yaml:"attempts"`
+	// PerTryTimeout bounds one attempt up to its response head. Zero: only
+	// timeouts.response_header applies.
+	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
+	// OnStatus lists response statuses that count as a failed attempt for
+	// idempotent requests, e.g. [502, 503]. Zero: statuses are never retried.
+	OnStatus []int `yaml:"on_status"`
+	// BackoffBase is the first backoff; each retry doubles it, with full
+	// jitter. Zero means 10ms.
+	BackoffBase time.Duration `yaml:"backoff_base"`
+	// BackoffMax caps the backoff. Zero means 250ms.
+	BackoffMax time.Duration `yaml:"backoff_max"`
+}
+
+// Protocols accepted by listeners and upstreams.
+const (
+	ProtocolHTTP  = "http"
+	ProtocolHTTPS = "https"
+	ProtocolH2C   = "h2c"
+)
+
+// Defaults fills every zero field that has a default, in place, and names
+// listeners and upstreams after their keys.
+func (c *Config) Defaults() {
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	for name, l := range c.Listeners {
+		l.Name = name
+		l.defaults()
+		c.Listeners[name] = l
+	}
+	for name, u := range c.Upstreams {
+		u.Name = name
+		u.defaults()
+		c.Upstreams[name] = u
+	}
+}
+
+func (l *ListenerConfig) defaults() {
+	setDefault(&l.Protocol, ProtocolHTTP)
+	setDefault(&l.Timeouts.ReadHeader, 10*time.Second)
+	setDefault(&l.Timeouts.Read, 60*time.Second)
+	setDefault(&l.Timeouts.Write, 60*time.Second)
+	setDefault(&l.Timeouts.Idle, 120*time.Second)
+	setDefault(&l.Limits.MaxHeaderBytes, 64<<10)
+	setDefault(&l.Limits.MaxBodyBytes, 10<<20)
+	setDefault(&l.Limits.MaxConnections, 10000)
+	setDefault(&l.UnknownHostStatus, 404)
+	for i := range l.Routes {
+		r := &l.Routes[i]
+		if r.Name == "" {
+			r.Name = l.Name + "/" + strconv.Itoa(i)
+		}
+		setDefault(&r.Match.PathPrefix, "/")
+		setDefault(&r.MaxBodyBytes, l.Limits.MaxBodyBytes)
+		if r.Upgrades == nil {
+			r.Upgrades = []string{"websocket"}
+		}
+	}
+}
+
+func (u *UpstreamConfig) defaults() {
+	setDefault(&u.Protocol, ProtocolHTTP)
+	setDefault(&u.Balance, "round_robin")
+	setDefault(&u.Timeouts.Dial, 2*time.Second)
+	setDefault(&u.Timeouts.TLSHandshake, 5*time.Second)
+	setDefault(&u.Timeouts.ResponseHeader, 30*time.Second)
+	setDefault(&u.Timeouts.IdleConn, 90*time.Second)
+	setDefault(&u.MaxIdlePerTarget, 256)
+	setDefault(&u.Retries.Attempts, 2)
+	setDefault(&u.Retries.BackoffBase, 10*time.Millisecond)
+	setDefault(&u.Retries.BackoffMax, 250*time.Millisecond)
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}

@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// exchange is what one request learns on its way through the proxy; the
+// access log line is written from it.
+type exchange struct {
+	start        time.Time
+	requestID    string
+	listener     string
+	route        string
+	upstream     string
+	clientIP     string
+	peerTrusted  bool
+	identity     string // verified client identity, when the listener has mTLS
+	path         string // normalised path
+	pathChanged  bool
+	includeQuery bool
+	upgraded     bool
+	rc           *http.ResponseController
+
+	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a cancelled request
+	attempts int
+	target   string
+	upStatus int
+	upTime   time.Duration
+	err      error
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	if ex, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		return ex
+	}
+	return &exchange{} // a request that bypassed the handler (tests); records go nowhere
+}
+
+// recordAttempt notes one attempt toward a target.
+func (ex *exchange) recordAttempt(target string, status int, took time.Duration, err error) {
+	ex.mu.Lock()
+	ex.attempts++
+	ex.target, ex.upStatus, ex.upTime, ex.err = target, status, took, err
+	ex.mu.Unlock()
+}
+
+func (ex *exchange) snapshot() (attempts int, target string, status int, took time.Duration, err error) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.attempts, ex.target, ex.upStatus, ex.upTime, ex.err
+}
+
+// recorder counts what goes back to the client. It exposes the wrapped
+// writer through Unwrap, so http.ResponseController (flush, hijack,
+// deadlines) reaches the real connection.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 || w.status == http.StatusContinue || w.status == http.StatusEarlyHints {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts request body bytes read, and remembers whether any
+// read happened, which decides whether a failed attempt may be retried.
+// The transport reads it from its own goroutine, hence the atomics.
+type countingBody struct {
+	body    io.Reader
+	n       atomic.Int64
+	touched atomic.Bool
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	b.touched.Store(true)
+	n, err := b.body.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// Close is a no-op: the transport closes the body after each attempt, and a
+// retry needs it open. The server closes the real body when the handler returns.
+func (b *countingBody) Close() error { return nil }
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// meteredBody counts the request body bytes the client sent.
+type meteredBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *meteredBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,182 @@
+package proxy
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"strings"
+)
+
+// Headers drawbridge sets itself. Clients can never send them upstream.
+const (
+	// HeaderRequestID carries the request ID to the upstream and back.
+	HeaderRequestID = "X-Request-Id"
+	// HeaderIdentity carries the verified identity (SPIFFE ID) of the client
+	// certificate to the upstream. Anything a client sends under this name,
+	// or any other X-Drawbridge-* name, is removed.
+	HeaderIdentity = "X-Drawbridge-Identity"
+	identityPrefix = "X-Drawbridge-"
+)
+
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func isHopByHop(name string) bool {
+	name = http.CanonicalHeaderKey(name)
+	for _, h := range hopByHop {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
+
+func isForwardingHeader(name string) bool {
+	name = http.CanonicalHeaderKey(name)
+	return strings.HasPrefix(name, "X-Forwarded-") || name == "Forwarded" || name == "X-Real-Ip" || name == HeaderRequestID
+}
+
+func isIdentityHeader(name string) bool {
+	return strings.HasPrefix(http.CanonicalHeaderKey(name), identityPrefix)
+}
+
+// stripSpoofable removes every header a client could use to pose as
+// something drawbridge vouches for: forwarding chains and identity headers.
+// ReverseProxy removes Forwarded and X-Forwarded-{For,Host,Proto} itself;
+// this catches the rest (X-Forwarded-Port, X-Forwarded-Client-Cert, X-Real-Ip ...).
+func stripSpoofable(h http.Header) {
+	for name := range h {
+		if strings.HasPrefix(name, "X-Forwarded-") || strings.HasPrefix(name, identityPrefix) ||
+			name == "Forwarded" || name == "X-Real-Ip" {
+			delete(h, name)
+		}
+	}
+}
+
+// normalizePath removes dot segments and empty segments from a decoded
+// path, keeping a trailing slash. ok is false for paths that cannot be made
+// safe: not absolute, or holding NUL, backslash or control bytes that
+// upstreams disagree about.
+func normalizePath(p string) (clean string, ok bool) {
+	if !strings.HasPrefix(p, "/") {
+		return "", false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	if !needsCleaning(p) {
+		return p, true
+	}
+	clean = path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean, true
+}
+
+// needsCleaning is the fast check that spares path.Clean's allocation for
+// the usual already-clean path.
+func needsCleaning(p string) bool {
+	return strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
+}
+
+// hasAmbiguousEscapes reports encodings that change a path's structure when
+// decoded: an encoded slash, backslash or NUL. Routing on the decoded path
+// while the upstream splits on the raw one is how ACLs are bypassed.
+func hasAmbiguousEscapes(rawPath string) bool {
+	if rawPath == "" || !strings.Contains(rawPath, "%") {
+		return false
+	}
+	l := strings.ToLower(rawPath)
+	return strings.Contains(l, "%2f") || strings.Contains(l, "%5c") || strings.Contains(l, "%00")
+}
+
+// trimPrefix drops a trailing slash from a path prefix, except from "/".
+func trimPrefix(p string) string {
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		return strings.TrimSuffix(p, "/")
+	}
+	return p
+}
+
+// validRequestID accepts IDs a client or a proxy in front may pass along:
+// 1 to 128 bytes of letters, digits and ._:- (nothing that could split a
+// log line or a header).
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// newRequestID returns 128 random bits in hex. Request IDs correlate logs;
+// they are not secrets, so the fast non-cryptographic generator suffices.
+func newRequestID() string {
+	var b [16]byte
+	a, c := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i], b[8+i] = byte(a>>(8*i)), byte(c>>(8*i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// trustedProxies decides whose forwarding headers are believed.
+type trustedProxies []netip.Prefix
+
+func (t trustedProxies) contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP returns the address of the client as drawbridge can vouch for
+// it, and whether the peer is a trusted proxy whose X-Forwarded-For chain
+// may be kept. With trusted proxies, the client is the right-most address
+// in the chain that is not itself a trusted proxy.
+func (t trustedProxies) clientIP(remoteAddr string, xff []string) (ip string, peerTrusted bool) {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	if len(t) == 0 {
+		return host, false
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !t.contains(peer) {
+		return host, false
+	}
+	client := host
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return client, true
+			}
+			client = a.String()
+			if !t.contains(a) {
+				return client, true
+			}
+		}
+	}
+	return client, true
+}

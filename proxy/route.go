@@ -1,0 +1,194 @@
+package proxy
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+)
+
+// route is a RouteConfig compiled for the hot path.
+type route struct {
+	name        string
+	listener    string
+	hosts       []string // lower case
+	prefix      string   // without trailing slash, except "/"
+	methods     []string
+	headers     []headerMatch
+	strip       bool
+	rewrite     string // replacement prefix; "" for none
+	reqHeaders  headerEdit
+	respHeaders headerEdit
+	maxBody     int64
+	upgrades    []string // lower case
+	upstream    *upstream
+	proxy       *httputil.ReverseProxy
+}
+
+type headerMatch struct{ name, value string }
+
+// headerEdit applies HeaderOps with names canonicalised once.
+type headerEdit struct {
+	set    [][2]string
+	remove []string
+	host   string // Set["Host"], which lives in Request.Host, not the header map
+}
+
+func newHeaderEdit(ops HeaderOps) headerEdit {
+	var e headerEdit
+	for _, name := range ops.Remove {
+		e.remove = append(e.remove, http.CanonicalHeaderKey(name))
+	}
+	for _, name := range sortedKeys(ops.Set) {
+		if http.CanonicalHeaderKey(name) == "Host" {
+			e.host = ops.Set[name]
+			continue
+		}
+		e.set = append(e.set, [2]string{http.CanonicalHeaderKey(name), ops.Set[name]})
+	}
+	return e
+}
+
+func (e *headerEdit) apply(h http.Header) {
+	for _, name := range e.remove {
+		delete(h, name)
+	}
+	for _, kv := range e.set {
+		h[kv[0]] = []string{kv[1]}
+	}
+}
+
+func newRoute(listener string, cfg RouteConfig, up *upstream, log *slog.Logger, errs *errorWriter, buffers *bufferPool) *route {
+	r := &route{
+		name:        cfg.Name,
+		listener:    listener,
+		prefix:      trimPrefix(cfg.Match.PathPrefix),
+		methods:     cfg.Match.Methods,
+		strip:       cfg.StripPrefix,
+		rewrite:     cfg.RewritePrefix,
+		reqHeaders:  newHeaderEdit(cfg.RequestHeaders),
+		respHeaders: newHeaderEdit(cfg.ResponseHeaders),
+		maxBody:     int64(cfg.MaxBodyBytes),
+		upstream:    up,
+	}
+	for _, h := range cfg.Match.Hosts {
+		r.hosts = append(r.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+	}
+	for _, name := range sortedKeys(cfg.Match.Headers) {
+		r.headers = append(r.headers, headerMatch{http.CanonicalHeaderKey(name), cfg.Match.Headers[name]})
+	}
+	for _, u := range cfg.Upgrades {
+		r.upgrades = append(r.upgrades, strings.ToLower(u))
+	}
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite:        r.rewriteRequest,
+		Transport:      up,
+		ModifyResponse: r.modifyResponse,
+		ErrorHandler:   errs.proxyError,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BufferPool:     buffers,
+	}
+	return r
+}
+
+// rewriteRequest shapes the outbound request. ReverseProxy has already
+// removed hop-by-hop headers and Forwarded / X-Forwarded-{For,Host,Proto}.
+func (r *route) rewriteRequest(pr *httputil.ProxyRequest) {
+	ex := exchangeFrom(pr.In.Context())
+	out := pr.Out
+	stripSpoofable(out.Header)
+	out.URL.Scheme = r.upstream.scheme
+	out.URL.Host = r.upstream.name // replaced by the target's address on each attempt
+	out.URL.Path, out.URL.RawPath = r.upstreamPath(ex.path, pr.In.URL.RawPath, ex.pathChanged)
+
+	if ex.peerTrusted {
+		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
+			out.Header["X-Forwarded-For"] = prior
+		}
+	}
+	pr.SetXForwarded()
+	out.Header.Set(HeaderRequestID, ex.requestID)
+	if ex.identity != "" {
+		out.Header.Set(HeaderIdentity, ex.identity)
+	}
+	r.reqHeaders.apply(out.Header)
+	if r.reqHeaders.host != "" {
+		out.Host = r.reqHeaders.host
+	}
+}
+
+// upstreamPath applies strip_prefix / rewrite_prefix to the normalised
+// path, editing the client's original encoding the same way when it can be
+// kept (the path needed no cleaning and still starts with the prefix).
+func (r *route) upstreamPath(path, rawPath string, changed bool) (string, string) {
+	if changed {
+		rawPath = ""
+	}
+	if !r.strip && r.rewrite == "" {
+		return path, rawPath
+	}
+	newPath, _ := r.editPrefix(path)
+	if rawPath != "" {
+		if edited, ok := r.editPrefix(rawPath); ok {
+			rawPath = edited
+		} else {
+			rawPath = ""
+		}
+	}
+	return newPath, rawPath
+}
+
+func (r *route) editPrefix(p string) (string, bool) {
+	replacement := trimPrefix(r.rewrite)
+	if replacement == "/" {
+		replacement = ""
+	}
+	rest := p
+	if r.prefix != "/" {
+		if !strings.HasPrefix(p, r.prefix) {
+			return "", false
+		}
+		rest = p[len(r.prefix):]
+	}
+	edited := replacement + rest
+	if !strings.HasPrefix(edited, "/") {
+		edited = "/" + edited
+	}
+	return edited, true
+}
+
+func (r *route) modifyResponse(resp *http.Response) error {
+	ex := exchangeFrom(resp.Request.Context())
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		ex.upgraded = true
+	}
+	if isEventStream(resp.Header.Get("Content-Type")) && ex.rc != nil {
+		// A stream lasts as long as it lasts: the listener's write timeout
+		// is for ordinary responses.
+		_ = ex.rc.SetWriteDeadline(noDeadline)
+	}
+	r.respHeaders.apply(resp.Header)
+	resp.Header.Set(HeaderRequestID, ex.requestID)
+	return nil
+}
+
+func isEventStream(ct string) bool {
+	ct = strings.TrimSpace(ct)
+	return len(ct) >= len("text/event-stream") && strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream")
+}
+
+// allowUpgrade drops an Upgrade request header whose protocol the route does
+// not allow, so the request proceeds as plain HTTP.
+func (r *route) allowUpgrade(h http.Header) {
+	up := h.Get("Upgrade")
+	if up == "" {
+		return
+	}
+	for _, allowed := range r.upgrades {
+		if strings.EqualFold(strings.TrimSpace(up), allowed) {
+			return
+		}
+	}
+	h.Del("Upgrade")
+	h.Del("Connection")
+}

@@ -1,0 +1,278 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Deps are what the data plane is given rather than builds.
+type Deps struct {
+	// Logger receives operational messages. Nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one line per request. Nil means Logger.
+	AccessLog *slog.Logger
+}
+
+// Server runs every listener of a Config.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	upstreams map[string]*upstream
+	listeners []*httpListener
+	ready     atomic.Bool
+
+	// hardStop ends every request still running when the grace period is
+	// over; upgraded connections (WebSockets) end with it.
+	hardStop context.Context
+	abort    context.CancelFunc
+
+	bindOnce sync.Once
+	bindErr  error
+}
+
+type httpListener struct {
+	cfg     ListenerConfig
+	srv     *http.Server
+	handler *listenerHandler
+	ln      net.Listener
+}
+
+// New builds the data plane of cfg, which it completes with defaults and
+// validates. Nothing is bound until Bind or Run.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	accessLogger := deps.AccessLog
+	if accessLogger == nil {
+		accessLogger = log
+	}
+	s := &Server{cfg: cfg, log: log, upstreams: map[string]*upstream{}}
+	s.hardStop, s.abort = context.WithCancel(context.Background())
+	for _, name := range sortedKeys(cfg.Upstreams) {
+		up, err := newUpstream(cfg.Upstreams[name], nil)
+		if err != nil {
+			return nil, err
+		}
+		s.upstreams[name] = up
+	}
+	errs := &errorWriter{log: log}
+	access := newAccessLog(cfg.AccessLog, accessLogger)
+	buffers := newBufferPool()
+	for _, name := range sortedKeys(cfg.Listeners) {
+		lc := cfg.Listeners[name]
+		var routes []*route
+		for _, rc := range lc.Routes {
+			routes = append(routes, newRoute(name, rc, s.upstreams[rc.Upstream], log, errs, buffers))
+		}
+		var trusted trustedProxies
+		for _, c := range lc.TrustedProxies {
+			p, _ := parsePrefix(c) // validated above
+			trusted = append(trusted, p)
+		}
+		h := &listenerHandler{
+			name: name, trusted: trusted, unknown: lc.UnknownHostStatus,
+			routes: newRouter(routes), errs: errs, access: access, inflight: &inflightGroup{},
+		}
+		s.listeners = append(s.listeners, &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h)})
+	}
+	return s, nil
+}
+
+func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lc.Timeouts.ReadHeader,
+		ReadTimeout:       lc.Timeouts.Read,
+		WriteTimeout:      lc.Timeouts.Write,
+		IdleTimeout:       lc.Timeouts.Idle,
+		MaxHeaderBytes:    int(lc.Limits.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(s.log.With("listener", lc.Name).Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.hardStop },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if fc, ok := c.(*framingConn); ok {
+				return context.WithValue(ctx, framingKey{}, fc)
+			}
+			return ctx
+		},
+	}
+}
+
+// Bind opens every listener's socket. Run calls it; call it first to learn
+// the addresses of ":0" listeners. Binding is all or nothing.
+func (s *Server) Bind() error {
+	s.bindOnce.Do(func() {
+		for _, l := range s.listeners {
+			ln, err := net.Listen("tcp", l.cfg.Address)
+			if err != nil {
+				s.closeListeners()
+				s.bindErr = fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+				return
+			}
+			l.ln = &limitListener{
+				Listener: ln,
+				slots:    make(chan struct{}, l.cfg.Limits.MaxConnections),
+				maxHead:  int(l.cfg.Limits.MaxHeaderBytes) + 4096,
+			}
+		}
+	})
+	return s.bindErr
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		if l.ln != nil {
+			l.ln.Close()
+		}
+	}
+}
+
+// Addr returns the bound address of the named listener, or nil.
+func (s *Server) Addr(listener string) net.Addr {
+	for _, l := range s.listeners {
+		if l.cfg.Name == listener && l.ln != nil {
+			return l.ln.Addr()
+		}
+	}
+	return nil
+}
+
+// Ready reports whether every listener is serving and no shutdown has begun.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Run serves until ctx ends, then drains: readiness turns false, listeners
+// stop accepting, in-flight requests and upgraded connections get up to
+// shutdown_grace to finish, and whatever remains is cut. It returns nil
+// after a clean drain.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Bind(); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range s.listeners {
+		g.Go(func() error {
+			s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
+			if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+			}
+			return nil
+		})
+	}
+	s.ready.Store(true)
+	g.Go(func() error {
+		<-gctx.Done()
+		s.shutdown()
+		return nil
+	})
+	return g.Wait()
+}
+
+func (s *Server) shutdown() {
+	s.ready.Store(false)
+	grace := s.cfg.ShutdownGrace
+	s.log.Info("draining", "grace", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range s.listeners {
+		wg.Go(func() {
+			// Shutdown waits for ordinary requests; upgraded connections
+			// are tracked by the handler's in-flight group.
+			_ = l.srv.Shutdown(ctx)
+			l.handler.inflight.wait(ctx)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		s.log.Warn("grace period over; closing what is left", "grace", grace.String())
+	}
+	s.abort()
+	for _, l := range s.listeners {
+		_ = l.srv.Close()
+	}
+	for _, u := range s.upstreams {
+		u.close()
+	}
+	s.log.Info("stopped")
+}
+
+// inflightGroup counts handlers still running, upgraded connections included.
+type inflightGroup struct {
+	mu   sync.Mutex    // guards the following fields
+	n    int           // handlers running
+	idle chan struct{} // closed when n drops to zero
+}
+
+func (g *inflightGroup) begin() (done func()) {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.n++
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		g.n--
+		if g.n == 0 {
+			close(g.idle)
+		}
+		g.mu.Unlock()
+	}
+}
+
+// wait returns when nothing is in flight or ctx ends.
+func (g *inflightGroup) wait(ctx context.Context) {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.mu.Unlock()
+		return
+	}
+	idle := g.idle
+	g.mu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+}
+
+// limitListener bounds open connections and wraps each in a framingConn.
+type limitListener struct {
+	net.Listener
+	slots   chan struct{}
+	maxHead int
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return newFramingConn(&slotConn{Conn: c, release: func() { <-l.slots }}, l.maxHead), nil
+}
+
+type slotConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}

@@ -1,0 +1,220 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
+)
+
+// upstream is the http.RoundTripper of every route that targets it: each
+// RoundTrip picks a target, makes the attempt, and retries when that is safe.
+type upstream struct {
+	name      string
+	scheme    string
+	pool      *balancer.Pool
+	transport *http.Transport
+	retries   RetryConfig
+}
+
+func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
+	targets := make([]*balancer.Target, len(cfg.Targets))
+	for i, addr := range cfg.Targets {
+		targets[i] = balancer.NewTarget(addr)
+	}
+	pool, err := balancer.NewPool(cfg.Balance, targets)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	u := &upstream{
+		name:      cfg.Name,
+		scheme:    "http",
+		pool:      pool,
+		transport: newTransport(cfg, tlsConf),
+		retries:   cfg.Retries,
+	}
+	if cfg.Protocol == ProtocolHTTPS {
+		u.scheme = "https"
+	}
+	return u, nil
+}
+
+// newTransport builds a keep-alive pool tuned for a gateway: many idle
+// connections per target (the stdlib default of 2 makes a busy proxy dial
+// on nearly every request), bounded dial, handshake and header waits.
+func newTransport(cfg UpstreamConfig, tlsConf *tls.Config) *http.Transport {
+	dialer := &net.Dialer{Timeout: cfg.Timeouts.Dial, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConf,
+		TLSHandshakeTimeout:   cfg.Timeouts.TLSHandshake,
+		ResponseHeaderTimeout: cfg.Timeouts.ResponseHeader,
+		IdleConnTimeout:       cfg.Timeouts.IdleConn,
+		MaxIdleConns:          0, // bounded per host below
+		MaxIdleConnsPerHost:   cfg.MaxIdlePerTarget,
+		ExpectContinueTimeout: time.Second,
+		// Compression is the client's and the upstream's business; a
+		// gateway that asks for gzip and decodes it wastes CPU twice.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  cfg.Protocol == ProtocolHTTPS,
+	}
+	if cfg.Protocol == ProtocolH2C {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = &p
+	}
+	return t
+}
+
+// RoundTrip makes up to retries.attempts attempts, each on a target picked
+// by the balancer (a retry avoids the target that just failed).
+func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex := exchangeFrom(req.Context())
+	var body *countingBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &countingBody{body: req.Body}
+		req.Body = body
+	}
+	var last *balancer.Target
+	for attempt := 1; ; attempt++ {
+		target := u.pool.Pick(last)
+		if target == nil {
+			return nil, ErrNoTarget
+		}
+		resp, err := u.attempt(req, target, ex)
+		if !u.retryable(req, body, resp, err, attempt) {
+			return resp, err
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		last = target
+		if err := u.backoff(req.Context(), attempt); err != nil {
+			return nil, errClientGone
+		}
+	}
+}
+
+// attempt sends req to one target. The per-try timeout covers the wait
+// for the response head only; the body streams for as long as it needs.
+func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *exchange) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	var timer *time.Timer
+	if u.retries.PerTryTimeout > 0 {
+		timer = time.AfterFunc(u.retries.PerTryTimeout, func() { cancel(ErrTryTimeout) })
+	}
+	out := req.WithContext(ctx)
+	dest := *req.URL
+	dest.Host = target.Addr
+	out.URL = &dest
+	start := time.Now()
+	end := target.Begin()
+	resp, err := u.transport.RoundTrip(out)
+	took := time.Since(start)
+	end(took)
+	if timer != nil {
+		timer.Stop()
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrTryTimeout) {
+			err = fmt.Errorf("%w after %s: %w", ErrTryTimeout, u.retries.PerTryTimeout, err)
+		} else if req.Context().Err() != nil {
+			err = fmt.Errorf("%w: %w", errClientGone, err)
+		}
+		cancel(nil)
+		ex.recordAttempt(target.Addr, 0, took, err)
+		return nil, err
+	}
+	ex.recordAttempt(target.Addr, resp.StatusCode, took, nil)
+	// The attempt's context must outlive RoundTrip while the body streams;
+	// it is released when ReverseProxy closes the body. An upgraded body is
+	// the connection itself and must stay a ReadWriteCloser.
+	release := func() { cancel(nil) }
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, cancel: release}
+	} else {
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: release}
+	}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+type cancelOnCloseRW struct {
+	io.ReadWriteCloser
+	cancel func()
+}
+
+func (c *cancelOnCloseRW) Close() error {
+	err := c.ReadWriteCloser.Close()
+	c.cancel()
+	return err
+}
+
+// retryable decides whether a failed attempt may be tried again: never
+// after the client left; always when the connection failed before any of
+// the request body was read; otherwise only for idempotent methods without
+// a body, on errors or on the statuses listed in retries.on_status.
+func (u *upstream) retryable(req *http.Request, body *countingBody, resp *http.Response, err error, attempt int) bool {
+	if attempt >= u.retries.Attempts || req.Context().Err() != nil {
+		return false
+	}
+	bodyUntouched := body == nil || !body.touched.Load()
+	if err != nil {
+		if errors.Is(err, errClientGone) {
+			return false
+		}
+		if isConnectFailure(err) && bodyUntouched {
+			return true
+		}
+		return idempotent(req.Method) && body == nil
+	}
+	return idempotent(req.Method) && body == nil && slices.Contains(u.retries.OnStatus, resp.StatusCode)
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// backoff waits base*2^(attempt-1), capped, with full jitter (AWS
+// architecture blog, "Exponential Backoff and Jitter").
+func (u *upstream) backoff(ctx context.Context, attempt int) error {
+	ceiling := u.retries.BackoffBase << (attempt - 1)
+	if ceiling > u.retries.BackoffMax || ceiling <= 0 {
+		ceiling = u.retries.BackoffMax
+	}
+	wait := time.Duration(rand.Int64N(int64(ceiling) + 1))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close releases idle upstream connections.
+func (u *upstream) close() { u.transport.CloseIdleConnections() }

@@ -1,0 +1,320 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
+)
+
+// problems collects validation errors, each prefixed with its key path.
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// Validate reports every problem in c at once, each naming its key path
+// (e.g. "upstreams.api.targets[1]: ..."). Call it after Defaults.
+func (c *Config) Validate() error {
+	var p problems
+	if len(c.Listeners) == 0 {
+		p.add("listeners", "at least one listener is required")
+	}
+	if c.ShutdownGrace < 0 {
+		p.add("shutdown_grace", "must be >= 0, got %s", c.ShutdownGrace)
+	}
+	for i, h := range c.AccessLog.Headers {
+		switch http.CanonicalHeaderKey(h) {
+		case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie":
+			p.add(fmt.Sprintf("access_log.headers[%d]", i), "%s carries credentials and is never logged; remove it", h)
+		}
+	}
+	addrs := map[string]string{}
+	for _, name := range sortedKeys(c.Listeners) {
+		l := c.Listeners[name]
+		path := "listeners." + name
+		if !validName(name) {
+			p.add(path, "name must be letters, digits, - or _ (it becomes a metric label)")
+		}
+		if other, dup := addrs[l.Address]; dup && l.Address != "" {
+			p.add(path+".address", "%s is also used by listener %q", l.Address, other)
+		}
+		addrs[l.Address] = name
+		l.validate(path, c.Upstreams, &p)
+	}
+	for _, name := range sortedKeys(c.Upstreams) {
+		u := c.Upstreams[name]
+		if !validName(name) {
+			p.add("upstreams."+name, "name must be letters, digits, - or _ (it becomes a metric label)")
+		}
+		u.validate("upstreams."+name, &p)
+	}
+	return errors.Join(p...)
+}
+
+func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p *problems) {
+	if err := checkHostPort(l.Address, true); err != nil {
+		p.add(path+".address", "%v", err)
+	}
+	if l.Protocol != ProtocolHTTP {
+		p.add(path+".protocol", "unknown protocol %q (want http)", l.Protocol)
+	}
+	for _, d := range []struct {
+		key string
+		val int64
+	}{
+		{"timeouts.read_header", int64(l.Timeouts.ReadHeader)}, {"timeouts.read", int64(l.Timeouts.Read)},
+		{"timeouts.write", int64(l.Timeouts.Write)}, {"timeouts.idle", int64(l.Timeouts.Idle)},
+		{"limits.max_header_bytes", int64(l.Limits.MaxHeaderBytes)}, {"limits.max_body_bytes", int64(l.Limits.MaxBodyBytes)},
+		{"limits.max_connections", int64(l.Limits.MaxConnections)},
+	} {
+		if d.val <= 0 {
+			p.add(path+"."+d.key, "must be > 0")
+		}
+	}
+	if l.UnknownHostStatus != 404 && l.UnknownHostStatus != 421 {
+		p.add(path+".unknown_host_status", "must be 404 or 421, got %d", l.UnknownHostStatus)
+	}
+	for i, cidr := range l.TrustedProxies {
+		if _, err := parsePrefix(cidr); err != nil {
+			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%v", err)
+		}
+	}
+	if len(l.Routes) == 0 {
+		p.add(path+".routes", "at least one route is required")
+	}
+	seen := map[string]int{}
+	for i := range l.Routes {
+		r := &l.Routes[i]
+		rpath := fmt.Sprintf("%s.routes[%d]", path, i)
+		r.validate(rpath, ups, p)
+		key := r.matchKey()
+		if j, dup := seen[key]; dup {
+			p.add(rpath+".match", "matches the same requests as routes[%d]; the second could never be used", j)
+		}
+		seen[key] = i
+	}
+}
+
+func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *problems) {
+	if r.Upstream == "" {
+		p.add(path+".upstream", "is required")
+	} else if _, ok := ups[r.Upstream]; !ok {
+		p.add(path+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, strings.Join(sortedKeys(ups), ", "))
+	}
+	for i, h := range r.Match.Hosts {
+		if err := checkHostPattern(h); err != nil {
+			p.add(fmt.Sprintf("%s.match.hosts[%d]", path, i), "%v", err)
+		}
+	}
+	if err := checkPathPrefix(r.Match.PathPrefix); err != nil {
+		p.add(path+".match.path_prefix", "%v", err)
+	}
+	for i, m := range r.Match.Methods {
+		if !isToken(m) || strings.ToUpper(m) != m {
+			p.add(fmt.Sprintf("%s.match.methods[%d]", path, i), "%q is not an upper-case HTTP method", m)
+		}
+	}
+	for _, h := range sortedKeys(r.Match.Headers) {
+		if !isToken(h) {
+			p.add(path+".match.headers", "%q is not a valid header name", h)
+		}
+	}
+	if r.StripPrefix && r.RewritePrefix != "" {
+		p.add(path+".rewrite_prefix", "cannot be combined with strip_prefix; use one")
+	}
+	if r.RewritePrefix != "" {
+		if err := checkPathPrefix(r.RewritePrefix); err != nil {
+			p.add(path+".rewrite_prefix", "%v", err)
+		}
+	}
+	r.RequestHeaders.validate(path+".request_headers", p)
+	r.ResponseHeaders.validate(path+".response_headers", p)
+	if r.MaxBodyBytes <= 0 {
+		p.add(path+".max_body_bytes", "must be > 0")
+	}
+	for i, u := range r.Upgrades {
+		if !isToken(u) {
+			p.add(fmt.Sprintf("%s.upgrades[%d]", path, i), "%q is not a valid protocol token", u)
+		}
+	}
+}
+
+func (h HeaderOps) validate(path string, p *problems) {
+	for _, name := range sortedKeys(h.Set) {
+		switch {
+		case !isToken(name):
+			p.add(path+".set", "%q is not a valid header name", name)
+		case isHopByHop(name) || isForwardingHeader(name) || isIdentityHeader(name):
+			p.add(path+".set", "%s is managed by drawbridge and cannot be set", name)
+		case strings.ContainsAny(h.Set[name], "\r\n\x00"):
+			p.add(path+".set."+name, "value must not contain CR, LF or NUL")
+		}
+	}
+	for i, name := range h.Remove {
+		if !isToken(name) {
+			p.add(fmt.Sprintf("%s.remove[%d]", path, i), "%q is not a valid header name", name)
+		}
+	}
+}
+
+func (u *UpstreamConfig) validate(path string, p *problems) {
+	if len(u.Targets) == 0 {
+		p.add(path+".targets", "at least one target (host:port) is required")
+	}
+	seen := map[string]bool{}
+	for i, t := range u.Targets {
+		tpath := fmt.Sprintf("%s.targets[%d]", path, i)
+		if err := checkHostPort(t, false); err != nil {
+			p.add(tpath, "%v", err)
+		}
+		if seen[t] {
+			p.add(tpath, "%s is listed twice", t)
+		}
+		seen[t] = true
+	}
+	switch u.Protocol {
+	case ProtocolHTTP, ProtocolHTTPS, ProtocolH2C:
+	default:
+		p.add(path+".protocol", "unknown protocol %q (want http, https or h2c)", u.Protocol)
+	}
+	if !slices.Contains(balancer.Policies, u.Balance) {
+		p.add(path+".balance", "unknown policy %q (want one of %s)", u.Balance, strings.Join(balancer.Policies, ", "))
+	}
+	for _, d := range []struct {
+		key string
+		val int64
+	}{
+		{"timeouts.dial", int64(u.Timeouts.Dial)}, {"timeouts.tls_handshake", int64(u.Timeouts.TLSHandshake)},
+		{"timeouts.response_header", int64(u.Timeouts.ResponseHeader)}, {"timeouts.idle_conn", int64(u.Timeouts.IdleConn)},
+		{"max_idle_per_target", int64(u.MaxIdlePerTarget)},
+		{"retries.backoff_base", int64(u.Retries.BackoffBase)}, {"retries.backoff_max", int64(u.Retries.BackoffMax)},
+	} {
+		if d.val <= 0 {
+			p.add(path+"."+d.key, "must be > 0")
+		}
+	}
+	if u.Retries.Attempts < 1 || u.Retries.Attempts > 10 {
+		p.add(path+".retries.attempts", "must be between 1 and 10, got %d", u.Retries.Attempts)
+	}
+	if u.Retries.PerTryTimeout < 0 {
+		p.add(path+".retries.per_try_timeout", "must be >= 0")
+	}
+	for i, s := range u.Retries.OnStatus {
+		if s < 500 || s > 599 {
+			p.add(fmt.Sprintf("%s.retries.on_status[%d]", path, i), "%d is not a 5xx status", s)
+		}
+	}
+}
+
+// matchKey identifies what a route matches, to find routes that shadow each other.
+func (r *RouteConfig) matchKey() string {
+	hosts := slices.Clone(r.Match.Hosts)
+	for i := range hosts {
+		hosts[i] = strings.ToLower(hosts[i])
+	}
+	sort.Strings(hosts)
+	methods := slices.Clone(r.Match.Methods)
+	sort.Strings(methods)
+	var hdrs []string
+	for _, k := range sortedKeys(r.Match.Headers) {
+		hdrs = append(hdrs, http.CanonicalHeaderKey(k)+"="+r.Match.Headers[k])
+	}
+	return strings.Join(hosts, ",") + "|" + trimPrefix(r.Match.PathPrefix) + "|" + strings.Join(methods, ",") + "|" + strings.Join(hdrs, ",")
+}
+
+func checkHostPort(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !listen) {
+		return fmt.Errorf("%q has an invalid port", addr)
+	}
+	if host == "" && !listen {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	if strings.ContainsAny(host, " /\\@") {
+		return fmt.Errorf("%q has an invalid host", addr)
+	}
+	return nil
+}
+
+func checkHostPattern(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || strings.Contains(name, "*") || strings.ContainsAny(name, " /:\\@") {
+		return fmt.Errorf("%q is not a host name or a *.wildcard", h)
+	}
+	return nil
+}
+
+func checkPathPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%q must start with /", p)
+	}
+	if n, ok := normalizePath(p); !ok || trimPrefix(n) != trimPrefix(p) {
+		return fmt.Errorf("%q is not a normalised path (no dot segments, //, or encoded characters)", p)
+	}
+	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+		}
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an RFC 9110 token (header names, methods).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

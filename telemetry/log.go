@@ -1,0 +1,53 @@
+package telemetry
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// LogConfig is the logging section of the configuration file.
+type LogConfig struct {
+	// Level is the minimum level logged: debug, info, warn or error. Zero
+	// means info. Access lines are logged at info.
+	Level string `yaml:"level"`
+}
+
+// Defaults fills the zero fields of c.
+func (c *LogConfig) Defaults() {
+	if c.Level == "" {
+		c.Level = "info"
+	}
+}
+
+// Validate reports every problem in c, each naming its key.
+func (c *LogConfig) Validate() error {
+	if _, err := parseLevel(c.Level); err != nil {
+		return fmt.Errorf("level: %w", err)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("unknown level %q (want debug, info, warn or error)", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns a logger writing JSON lines to w, with a dynamic level
+// that can be changed later (e.g. on config reload) through the returned
+// LevelVar.
+func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	cfg.Defaults()
+	lvl, err := parseLevel(cfg.Level)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := new(slog.LevelVar)
+	v.Set(lvl)
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: v})
+	return slog.New(h), v, nil
+}
