@@ -41,6 +41,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.clientIP, ex.peerTrusted = h.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
 
 	if status := h.screen(r, ex); status != 0 {
+		if r.Close {
+			rec.Header().Set("Connection", "close")
+		}
 		h.errs.write(rec, status, ex.requestID)
 		return
 	}

@@ -31,8 +31,15 @@ func newRouter(routes []*route) *router {
 			}
 		}
 	}
+	// Longest prefix first; at equal prefixes a route with method or header
+	// conditions is more specific than one without; then config order.
 	byPrefix := func(rs []*route) {
-		sort.SliceStable(rs, func(i, j int) bool { return len(rs[i].prefix) > len(rs[j].prefix) })
+		sort.SliceStable(rs, func(i, j int) bool {
+			if len(rs[i].prefix) != len(rs[j].prefix) {
+				return len(rs[i].prefix) > len(rs[j].prefix)
+			}
+			return rs[i].conditions() > rs[j].conditions()
+		})
 	}
 	for _, rs := range rt.exact {
 		byPrefix(rs)
@@ -84,6 +91,14 @@ func hostOnly(hostport string) string {
 		}
 	}
 	return host
+}
+
+func (rte *route) conditions() int {
+	n := len(rte.headers)
+	if len(rte.methods) > 0 {
+		n++
+	}
+	return n
 }
 
 func (rte *route) matches(r *http.Request, path string) bool {

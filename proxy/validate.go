@@ -232,6 +232,9 @@ func (r *RouteConfig) matchKey() string {
 }
 
 func checkHostPort(addr string, listen bool) error {
+	if addr == "" {
+		return fmt.Errorf("is required (host:port)")
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port", addr)

@@ -63,7 +63,7 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, &Error{File: name, Problems: []Problem{syntaxProblem(err)}}
 	}
 	if len(root.Content) == 0 {
-		return nil, &Error{File: name, Problems: []Problem{{Message: "the file is empty; see "Configuration reference" in the README"}}}
+		return nil, &Error{File: name, Problems: []Problem{{Message: "the file is empty; see 'Configuration reference' in the README"}}}
 	}
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -109,17 +109,33 @@ func decodeProblems(err error, root *yaml.Node) []Problem {
 		}
 		if m := unknownFieldRE.FindStringSubmatch(p.Message); m != nil {
 			p.Message = fmt.Sprintf("unknown key %q; check its spelling and where it is indented", m[1])
-			p.Path = keyPathAt(root, p.Line, m[1])
+			p.Path = keyPathAt(root, p.Line, m[1], "")
 		} else if m := cannotDecodeRE.FindStringSubmatch(p.Message); m != nil {
 			p.Message = fmt.Sprintf("%q is not a valid %s", m[2], friendlyType(m[3]))
-			p.Path = keyPathAt(root, p.Line, "")
+			p.Path = keyPathAt(root, p.Line, "", m[2])
 		} else {
-			p.Path = keyPathAt(root, p.Line, "")
+			p.Path = keyPathAt(root, p.Line, "", firstQuoted(p.Message))
 		}
 		out = append(out, p)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out
+}
+
+var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+
+// firstQuoted returns the first Go-quoted string in msg, unquoted, which
+// custom decoders use to name the offending value.
+func firstQuoted(msg string) string {
+	m := quotedRE.FindString(msg)
+	if m == "" {
+		return ""
+	}
+	s, err := strconv.Unquote(m)
+	if err != nil {
+		return ""
+	}
+	return s
 }
 
 func friendlyType(goType string) string {

@@ -87,8 +87,25 @@ func resolve(n *yaml.Node) *yaml.Node {
 }
 
 // keyPathAt returns the key path of the node on the given line: the
-// mapping key named key if given, else the first node found on that line.
-func keyPathAt(root *yaml.Node, line int, key string) string {
+// mapping key named key if given, else the entry whose value is value, else
+// the first node found on that line.
+func keyPathAt(root *yaml.Node, line int, key, value string) string {
+	if key == "" && value != "" {
+		if p := findPath(root, func(k, v *yaml.Node) bool { return v.Line == line && v.Value == value }); p != "" {
+			return p
+		}
+	}
+	return findPath(root, func(k, v *yaml.Node) bool {
+		if k == nil {
+			return key == "" && v.Line == line && v.Kind == yaml.ScalarNode
+		}
+		return k.Line == line && (key == "" || k.Value == key)
+	})
+}
+
+// findPath walks the document and returns the key path of the first
+// mapping entry (k, v) or sequence item (nil, v) that match accepts.
+func findPath(root *yaml.Node, match func(k, v *yaml.Node) bool) string {
 	var walk func(n *yaml.Node, path string) (string, bool)
 	walk = func(n *yaml.Node, path string) (string, bool) {
 		n = resolve(n)
@@ -97,7 +114,7 @@ func keyPathAt(root *yaml.Node, line int, key string) string {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				p := joinPath(path, k.Value)
-				if k.Line == line && (key == "" || k.Value == key) {
+				if match(k, v) {
 					return p, true
 				}
 				if found, ok := walk(v, p); ok {
@@ -107,7 +124,7 @@ func keyPathAt(root *yaml.Node, line int, key string) string {
 		case yaml.SequenceNode:
 			for i, item := range n.Content {
 				p := path + "[" + strconv.Itoa(i) + "]"
-				if item.Line == line && key == "" && item.Kind == yaml.ScalarNode {
+				if match(nil, item) {
 					return p, true
 				}
 				if found, ok := walk(item, p); ok {
