@@ -68,14 +68,41 @@ func Parse(name string, data []byte) (*File, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var found []Problem
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{File: name, Problems: decodeProblems(err, &root)}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &Error{File: name, Problems: decodeProblems(err, &root)}
+		}
+		// yaml.v3 decodes everything it can around type errors, so the
+		// rest of the file can still be validated: every problem at once.
+		found = decodeProblems(err, &root)
 	}
 	f.Defaults()
 	if err := f.Validate(); err != nil {
-		return nil, &Error{File: name, Problems: validationProblems(err, &root)}
+		found = mergeProblems(found, validationProblems(err, &root))
+	}
+	if len(found) > 0 {
+		return nil, &Error{File: name, Problems: found}
 	}
 	return &f, nil
+}
+
+// mergeProblems adds validation problems to decode problems, leaving out
+// those about a key that already failed to decode (they would only repeat it).
+func mergeProblems(decoded, validated []Problem) []Problem {
+	failed := map[string]bool{}
+	for _, p := range decoded {
+		failed[p.Path] = true
+	}
+	out := decoded
+	for _, p := range validated {
+		if !failed[p.Path] {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out
 }
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
