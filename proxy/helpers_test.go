@@ -230,3 +230,15 @@ func countingListenerBackend(t *testing.T, accepted *atomic.Int64) string {
 	t.Cleanup(b.Close)
 	return hostOf(b)
 }
+
+// serveForBench runs srv until the returned func is called.
+func serveForBench(b *testing.B, srv *proxy.Server) (stop func()) {
+	b.Helper()
+	if err := srv.Bind(); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
