@@ -38,8 +38,12 @@ type ListenerConfig struct {
 	Name string `yaml:"-"`
 	// Address is host:port to bind, e.g. "127.0.0.1:8443" or ":443". Required.
 	Address string `yaml:"address"`
-	// Protocol is "http". Zero means http.
+	// Protocol is "http", "tcp" (a byte stream relayed to the route's
+	// upstream; routes match on TLS SNI only) or "postgres" (tcp that also
+	// speaks PostgreSQL's SSLRequest negotiation). Zero means http.
 	Protocol string `yaml:"protocol"`
+	// TLS of the listener. Zero: plain text.
+	TLS ListenerTLS `yaml:"tls"`
 	// Timeouts of the server side; none of them can be turned off.
 	Timeouts ServerTimeouts `yaml:"timeouts"`
 	// Limits on what a client may send.
@@ -66,8 +70,15 @@ type ServerTimeouts struct {
 	// means 60s. Server-sent events and upgraded connections are exempt.
 	Write time.Duration `yaml:"write"`
 	// Idle bounds how long a keep-alive connection waits for its next
-	// request. Zero means 120s.
+	// request; for tcp and postgres, how long a connection may carry no
+	// byte in either direction. Zero means 120s for http, 1h for tcp and
+	// postgres (database pools keep idle connections).
 	Idle time.Duration `yaml:"idle"`
+	// Handshake bounds the TLS handshake and, for postgres, the SSLRequest
+	// negotiation of tcp and postgres connections. Zero means 10s.
+	Handshake time.Duration `yaml:"handshake"`
+	// MaxLifetime closes tcp and postgres connections this old. Zero: no limit.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
 }
 
 // ListenerLimits bound what one client can make the listener hold.
@@ -136,7 +147,9 @@ type UpstreamConfig struct {
 	// Targets are host:port addresses. Required.
 	Targets []string `yaml:"targets"`
 	// Protocol toward the targets: "http", "https" or "h2c" (HTTP/2
-	// without TLS). Zero means http.
+	// without TLS) for http listeners; "tcp", "tls" (TLS originated by
+	// drawbridge) or "postgres" (SSLRequest, then TLS) for tcp and postgres
+	// listeners. Zero means http.
 	Protocol string `yaml:"protocol"`
 	// Balance is the picking policy: round_robin, least_request or
 	// peak_ewma. Zero means round_robin.
@@ -147,6 +160,8 @@ type UpstreamConfig struct {
 	MaxIdlePerTarget int `yaml:"max_idle_per_target"`
 	// Retries says when a failed attempt is tried again.
 	Retries RetryConfig `yaml:"retries"`
+	// TLS is how targets of an https, tls or postgres upstream are verified.
+	TLS UpstreamTLS `yaml:"tls"`
 }
 
 // UpstreamTimeouts are the transport timeouts toward one upstream.
@@ -184,10 +199,16 @@ type RetryConfig struct {
 
 // Protocols accepted by listeners and upstreams.
 const (
-	ProtocolHTTP  = "http"
-	ProtocolHTTPS = "https"
-	ProtocolH2C   = "h2c"
+	ProtocolHTTP     = "http"
+	ProtocolHTTPS    = "https"
+	ProtocolH2C      = "h2c"
+	ProtocolTCP      = "tcp"
+	ProtocolTLS      = "tls"
+	ProtocolPostgres = "postgres"
 )
+
+// isStream reports a protocol whose listeners relay bytes rather than HTTP requests.
+func isStream(protocol string) bool { return protocol == ProtocolTCP || protocol == ProtocolPostgres }
 
 // Defaults fills every zero field that has a default, in place, and names
 // listeners and upstreams after their keys.
@@ -209,10 +230,16 @@ func (c *Config) Defaults() {
 
 func (l *ListenerConfig) defaults() {
 	setDefault(&l.Protocol, ProtocolHTTP)
+	l.TLS.defaults(l.Name)
 	setDefault(&l.Timeouts.ReadHeader, 10*time.Second)
 	setDefault(&l.Timeouts.Read, 60*time.Second)
 	setDefault(&l.Timeouts.Write, 60*time.Second)
-	setDefault(&l.Timeouts.Idle, 120*time.Second)
+	if isStream(l.Protocol) {
+		setDefault(&l.Timeouts.Idle, time.Hour)
+	} else {
+		setDefault(&l.Timeouts.Idle, 120*time.Second)
+	}
+	setDefault(&l.Timeouts.Handshake, 10*time.Second)
 	setDefault(&l.Limits.MaxHeaderBytes, 64<<10)
 	setDefault(&l.Limits.MaxBodyBytes, 10<<20)
 	setDefault(&l.Limits.MaxConnections, 10000)

@@ -68,6 +68,13 @@ type testGateway struct {
 // end of the test. Listener "edge" gets a kernel-chosen port unless set.
 func startGateway(t *testing.T, cfg proxy.Config) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, cfg, proxy.Deps{})
+}
+
+// startGatewayWith is startGateway with dependencies (TLS) given; the
+// logger is always the test's.
+func startGatewayWith(t *testing.T, cfg proxy.Config, deps proxy.Deps) *testGateway {
+	t.Helper()
 	for name, l := range cfg.Listeners {
 		if l.Address == "" {
 			l.Address = "127.0.0.1:0"
@@ -75,7 +82,8 @@ func startGateway(t *testing.T, cfg proxy.Config) *testGateway {
 		cfg.Listeners[name] = l
 	}
 	logs := &syncBuffer{}
-	srv, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	deps.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	srv, err := proxy.New(cfg, deps)
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
@@ -241,4 +249,13 @@ func serveForBench(b *testing.B, srv *proxy.Server) (stop func()) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	return func() { cancel(); <-done }
+}
+
+func decodeLine(t *testing.T, line string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("log line is not JSON: %q", line)
+	}
+	return m
 }

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -17,8 +19,12 @@ import (
 type Deps struct {
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
-	// AccessLog receives one line per request. Nil means Logger.
+	// AccessLog receives one line per request or relayed connection. Nil
+	// means Logger.
 	AccessLog *slog.Logger
+	// TLS supplies certificates and trust for listeners and upstreams that
+	// use TLS. Nil: a config that needs TLS is refused by New.
+	TLS TLSProvider
 }
 
 // Server runs every listener of a Config.
@@ -27,6 +33,7 @@ type Server struct {
 	log       *slog.Logger
 	upstreams map[string]*upstream
 	listeners []*httpListener
+	streams   []*streamListener
 	ready     atomic.Bool
 
 	// hardStop ends every request still running when the grace period is
@@ -43,6 +50,7 @@ type httpListener struct {
 	srv     *http.Server
 	handler *listenerHandler
 	ln      net.Listener
+	tls     *tls.Config // nil for plain text
 }
 
 // New builds the data plane of cfg, which it completes with defaults and
@@ -63,7 +71,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, upstreams: map[string]*upstream{}}
 	s.hardStop, s.abort = context.WithCancel(context.Background())
 	for _, name := range sortedKeys(cfg.Upstreams) {
-		up, err := newUpstream(cfg.Upstreams[name], nil)
+		uc := cfg.Upstreams[name]
+		var clientTLS *tls.Config
+		if usesTLS(uc.Protocol) {
+			var err error
+			if clientTLS, err = needTLS(deps.TLS, "upstreams."+name).ClientTLS(name, uc.TLS); err != nil {
+				return nil, fmt.Errorf("upstreams.%s.tls: %w", name, err)
+			}
+		}
+		up, err := newUpstream(uc, clientTLS)
 		if err != nil {
 			return nil, err
 		}
@@ -74,6 +90,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	buffers := newBufferPool()
 	for _, name := range sortedKeys(cfg.Listeners) {
 		lc := cfg.Listeners[name]
+		var serverTLS *tls.Config
+		if lc.TLS.Mode == TLSServer || lc.TLS.Mode == TLSMutual {
+			var err error
+			if serverTLS, err = needTLS(deps.TLS, "listeners."+name).ServerTLS(name, lc.TLS); err != nil {
+				return nil, fmt.Errorf("listeners.%s.tls: %w", name, err)
+			}
+		}
+		if isStream(lc.Protocol) {
+			s.streams = append(s.streams, s.newStreamListener(lc, serverTLS, accessLogger, buffers))
+			continue
+		}
 		var routes []*route
 		for _, rc := range lc.Routes {
 			routes = append(routes, newRoute(name, rc, s.upstreams[rc.Upstream], log, errs, buffers))
@@ -87,9 +114,52 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			name: name, trusted: trusted, unknown: lc.UnknownHostStatus,
 			routes: newRouter(routes), errs: errs, access: access, inflight: &inflightGroup{},
 		}
-		s.listeners = append(s.listeners, &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h)})
+		s.listeners = append(s.listeners, &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS)})
 	}
 	return s, nil
+}
+
+// missingTLS stands in for an absent TLSProvider and names what needed it.
+type missingTLS string
+
+func (m missingTLS) ServerTLS(string, ListenerTLS) (*tls.Config, error) { return nil, m.err() }
+func (m missingTLS) ClientTLS(string, UpstreamTLS) (*tls.Config, error) { return nil, m.err() }
+func (m missingTLS) err() error {
+	return fmt.Errorf("%s needs TLS, but this drawbridge has no certificate authority configured (add a pki section)", string(m))
+}
+
+func needTLS(p TLSProvider, what string) TLSProvider {
+	if p == nil {
+		return missingTLS(what)
+	}
+	return p
+}
+
+// httpTLS offers HTTP/2 and HTTP/1.1 over a listener's TLS config.
+func httpTLS(c *tls.Config) *tls.Config {
+	if c == nil {
+		return nil
+	}
+	c = c.Clone()
+	c.NextProtos = []string{"h2", "http/1.1"}
+	return c
+}
+
+func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, access *slog.Logger, buffers *bufferPool) *streamListener {
+	if serverTLS != nil && lc.Protocol == ProtocolPostgres {
+		serverTLS = serverTLS.Clone()
+		serverTLS.NextProtos = []string{"postgresql"} // PostgreSQL 17 direct TLS requires this ALPN
+	}
+	l := &streamListener{cfg: lc, tls: serverTLS, log: s.log, access: access, buffers: buffers,
+		conns: map[net.Conn]struct{}{}, served: make(chan struct{})}
+	for _, rc := range lc.Routes {
+		r := &streamRoute{name: rc.Name, upstream: s.upstreams[rc.Upstream]}
+		for _, h := range rc.Match.Hosts {
+			r.sni = append(r.sni, strings.ToLower(strings.TrimSuffix(h, ".")))
+		}
+		l.routes = append(l.routes, r)
+	}
+	return l
 }
 
 func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
@@ -116,24 +186,53 @@ func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
 func (s *Server) Bind() error {
 	s.bindOnce.Do(func() {
 		for _, l := range s.listeners {
-			ln, err := net.Listen("tcp", l.cfg.Address)
+			ln, err := bindLimited(l.cfg, l.tls == nil)
 			if err != nil {
 				s.closeListeners()
-				s.bindErr = fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+				s.bindErr = err
 				return
 			}
-			l.ln = &limitListener{
-				Listener: ln,
-				slots:    make(chan struct{}, l.cfg.Limits.MaxConnections),
-				maxHead:  int(l.cfg.Limits.MaxHeaderBytes) + 4096,
+			l.ln = ln
+			if l.tls != nil {
+				// Request smuggling needs HTTP/1 framing; with TLS the
+				// plaintext is inside crypto/tls, whose HTTP/1 parser is
+				// Go's own, which drops Content-Length when both are sent.
+				l.ln = tls.NewListener(ln, l.tls)
 			}
+		}
+		for _, l := range s.streams {
+			ln, err := bindLimited(l.cfg, false)
+			if err != nil {
+				s.closeListeners()
+				s.bindErr = err
+				return
+			}
+			l.ln = ln
 		}
 	})
 	return s.bindErr
 }
 
+func bindLimited(cfg ListenerConfig, framing bool) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	}
+	return &limitListener{
+		Listener: ln,
+		slots:    make(chan struct{}, cfg.Limits.MaxConnections),
+		maxHead:  int(cfg.Limits.MaxHeaderBytes) + 4096,
+		framing:  framing,
+	}, nil
+}
+
 func (s *Server) closeListeners() {
 	for _, l := range s.listeners {
+		if l.ln != nil {
+			l.ln.Close()
+		}
+	}
+	for _, l := range s.streams {
 		if l.ln != nil {
 			l.ln.Close()
 		}
@@ -143,6 +242,11 @@ func (s *Server) closeListeners() {
 // Addr returns the bound address of the named listener, or nil.
 func (s *Server) Addr(listener string) net.Addr {
 	for _, l := range s.listeners {
+		if l.cfg.Name == listener && l.ln != nil {
+			return l.ln.Addr()
+		}
+	}
+	for _, l := range s.streams {
 		if l.cfg.Name == listener && l.ln != nil {
 			return l.ln.Addr()
 		}
@@ -166,6 +270,15 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error {
 			s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
 			if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+			}
+			return nil
+		})
+	}
+	for _, l := range s.streams {
+		g.Go(func() error {
+			s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
+			if err := l.serve(s.hardStop); err != nil {
 				return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
 			}
 			return nil
@@ -195,6 +308,9 @@ func (s *Server) shutdown() {
 			l.handler.inflight.wait(ctx)
 		})
 	}
+	for _, l := range s.streams {
+		wg.Go(func() { l.drain(ctx) })
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		s.log.Warn("grace period over; closing what is left", "grace", grace.String())
@@ -202,6 +318,9 @@ func (s *Server) shutdown() {
 	s.abort()
 	for _, l := range s.listeners {
 		_ = l.srv.Close()
+	}
+	for _, l := range s.streams {
+		l.closeAll()
 	}
 	for _, u := range s.upstreams {
 		u.close()
@@ -253,6 +372,7 @@ type limitListener struct {
 	net.Listener
 	slots   chan struct{}
 	maxHead int
+	framing bool // wrap each connection in a framingConn (plain HTTP/1)
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -262,7 +382,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.slots
 		return nil, err
 	}
-	return newFramingConn(&slotConn{Conn: c, release: func() { <-l.slots }}, l.maxHead), nil
+	sc := &slotConn{Conn: c, release: func() { <-l.slots }}
+	if !l.framing {
+		return sc, nil
+	}
+	return newFramingConn(sc, l.maxHead), nil
 }
 
 type slotConn struct {
@@ -275,4 +399,12 @@ func (c *slotConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// CloseWrite keeps TCP half-close working through the wrapper.
+func (c *slotConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
 }

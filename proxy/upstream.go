@@ -23,6 +23,12 @@ type upstream struct {
 	pool      *balancer.Pool
 	transport *http.Transport
 	retries   RetryConfig
+
+	// For relayed (tcp, postgres) connections.
+	protocol    string
+	tlsConf     *tls.Config
+	dialTimeout time.Duration
+	tlsTimeout  time.Duration
 }
 
 func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
@@ -40,6 +46,11 @@ func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
 		pool:      pool,
 		transport: newTransport(cfg, tlsConf),
 		retries:   cfg.Retries,
+
+		protocol:    cfg.Protocol,
+		tlsConf:     tlsConf,
+		dialTimeout: cfg.Timeouts.Dial,
+		tlsTimeout:  cfg.Timeouts.TLSHandshake,
 	}
 	if cfg.Protocol == ProtocolHTTPS {
 		u.scheme = "https"

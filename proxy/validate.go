@@ -64,8 +64,17 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 	if err := checkHostPort(l.Address, true); err != nil {
 		p.add(path+".address", "%v", err)
 	}
-	if l.Protocol != ProtocolHTTP {
-		p.add(path+".protocol", "unknown protocol %q (want http)", l.Protocol)
+	switch l.Protocol {
+	case ProtocolHTTP, ProtocolTCP, ProtocolPostgres:
+	default:
+		p.add(path+".protocol", "unknown protocol %q (want http, tcp or postgres)", l.Protocol)
+	}
+	l.TLS.validate(path+".tls", l.Protocol, p)
+	if l.Protocol == ProtocolHTTP && l.TLS.Mode == TLSNone && l.TLS.HSTSMaxAge > 0 {
+		p.add(path+".tls.hsts_max_age", "HSTS needs TLS on the listener")
+	}
+	if l.Timeouts.MaxLifetime < 0 {
+		p.add(path+".timeouts.max_lifetime", "must be >= 0")
 	}
 	for _, d := range []struct {
 		key string
@@ -73,6 +82,7 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 	}{
 		{"timeouts.read_header", int64(l.Timeouts.ReadHeader)}, {"timeouts.read", int64(l.Timeouts.Read)},
 		{"timeouts.write", int64(l.Timeouts.Write)}, {"timeouts.idle", int64(l.Timeouts.Idle)},
+		{"timeouts.handshake", int64(l.Timeouts.Handshake)},
 		{"limits.max_header_bytes", int64(l.Limits.MaxHeaderBytes)}, {"limits.max_body_bytes", int64(l.Limits.MaxBodyBytes)},
 		{"limits.max_connections", int64(l.Limits.MaxConnections)},
 	} {
@@ -96,6 +106,7 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		r := &l.Routes[i]
 		rpath := fmt.Sprintf("%s.routes[%d]", path, i)
 		r.validate(rpath, ups, p)
+		r.validateFor(l.Protocol, rpath, ups, p)
 		key := r.matchKey()
 		if j, dup := seen[key]; dup {
 			p.add(rpath+".match", "matches the same requests as routes[%d]; the second could never be used", j)
@@ -148,6 +159,32 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 	}
 }
 
+// validateFor checks that a route uses only what its listener's protocol
+// understands, and an upstream that speaks a matching protocol.
+func (r *RouteConfig) validateFor(protocol, path string, ups map[string]UpstreamConfig, p *problems) {
+	if isStream(protocol) {
+		m := r.Match
+		if trimPrefix(m.PathPrefix) != "/" || len(m.Methods) > 0 || len(m.Headers) > 0 || r.StripPrefix || r.RewritePrefix != "" ||
+			len(r.RequestHeaders.Set)+len(r.RequestHeaders.Remove)+len(r.ResponseHeaders.Set)+len(r.ResponseHeaders.Remove) > 0 {
+			p.add(path, "a %s listener routes on match.hosts (TLS SNI) only; remove the HTTP conditions and edits", protocol)
+		}
+	}
+	up, ok := ups[r.Upstream]
+	if !ok {
+		return
+	}
+	upProto := up.Protocol
+	if upProto == "" {
+		upProto = ProtocolHTTP
+	}
+	switch {
+	case isStream(protocol) && !slices.Contains([]string{ProtocolTCP, ProtocolTLS, ProtocolPostgres}, upProto):
+		p.add(path+".upstream", "upstream %q speaks %s; a %s listener needs a tcp, tls or postgres upstream", r.Upstream, upProto, protocol)
+	case !isStream(protocol) && !slices.Contains([]string{ProtocolHTTP, ProtocolHTTPS, ProtocolH2C}, upProto):
+		p.add(path+".upstream", "upstream %q speaks %s; an http listener needs an http, https or h2c upstream", r.Upstream, upProto)
+	}
+}
+
 func (h HeaderOps) validate(path string, p *problems) {
 	for _, name := range sortedKeys(h.Set) {
 		switch {
@@ -182,9 +219,9 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 		seen[t] = true
 	}
 	switch u.Protocol {
-	case ProtocolHTTP, ProtocolHTTPS, ProtocolH2C:
+	case ProtocolHTTP, ProtocolHTTPS, ProtocolH2C, ProtocolTCP, ProtocolTLS, ProtocolPostgres:
 	default:
-		p.add(path+".protocol", "unknown protocol %q (want http, https or h2c)", u.Protocol)
+		p.add(path+".protocol", "unknown protocol %q (want http, https, h2c, tcp, tls or postgres)", u.Protocol)
 	}
 	if !slices.Contains(balancer.Policies, u.Balance) {
 		p.add(path+".balance", "unknown policy %q (want one of %s)", u.Balance, strings.Join(balancer.Policies, ", "))
@@ -202,6 +239,7 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 			p.add(path+"."+d.key, "must be > 0")
 		}
 	}
+	u.TLS.validate(path+".tls", p)
 	if u.Retries.Attempts < 1 || u.Retries.Attempts > 10 {
 		p.add(path+".retries.attempts", "must be between 1 and 10, got %d", u.Retries.Attempts)
 	}

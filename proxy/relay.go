@@ -1,0 +1,113 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Why a relayed connection ended, as logged.
+const (
+	closeClient      = "client_closed"
+	closeUpstream    = "upstream_closed"
+	closeClientErr   = "client_error"
+	closeUpstreamErr = "upstream_error"
+	closeIdle        = "idle_timeout"
+	closeLifetime    = "max_lifetime"
+	closeShutdown    = "shutdown"
+)
+
+// relay is one client connection joined to one upstream connection.
+type relay struct {
+	client, server net.Conn
+	idle           time.Duration
+	lastActive     atomic.Int64 // unix nanoseconds of the last byte either way
+	toServer       atomic.Int64 // bytes client -> upstream
+	toClient       atomic.Int64 // bytes upstream -> client
+
+	once   sync.Once
+	reason string // the first reason the relay ended; written once
+}
+
+// finish records the first reason the connection ended; later ones lose.
+func (r *relay) finish(reason string) {
+	r.once.Do(func() { r.reason = reason })
+}
+
+func (r *relay) closeBoth(reason string) {
+	r.finish(reason)
+	r.client.Close()
+	r.server.Close()
+}
+
+// run copies both ways until both ends finish. A half-close (EOF one way)
+// is passed on with CloseWrite and the other direction keeps flowing, as
+// TCP allows. The connection ends early on idleness (no byte either way
+// for idle), on maxLife, or when stop ends.
+func (r *relay) run(stop context.Context, maxLife time.Duration, bufs *bufferPool) {
+	r.lastActive.Store(time.Now().UnixNano())
+	stopWatch := context.AfterFunc(stop, func() { r.closeBoth(closeShutdown) })
+	defer stopWatch()
+	if maxLife > 0 {
+		t := time.AfterFunc(maxLife, func() { r.closeBoth(closeLifetime) })
+		defer t.Stop()
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { r.pipe(r.server, r.client, &r.toServer, closeClient, closeClientErr, bufs) })
+	wg.Go(func() { r.pipe(r.client, r.server, &r.toClient, closeUpstream, closeUpstreamErr, bufs) })
+	wg.Wait()
+	r.client.Close()
+	r.server.Close()
+}
+
+// pipe copies src to dst. The read deadline is the idle timeout, extended
+// while the other direction is active, so a long query result flowing one
+// way does not time out the quiet other way.
+func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errReason string, bufs *bufferPool) {
+	buf := bufs.Get()
+	defer bufs.Put(buf)
+	for {
+		_ = src.SetReadDeadline(time.Now().Add(r.idle))
+		n, err := src.Read(buf)
+		if n > 0 {
+			r.lastActive.Store(time.Now().UnixNano())
+			_ = dst.SetWriteDeadline(time.Now().Add(r.idle))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				r.closeBoth(errReason)
+				return
+			}
+			counter.Add(int64(n))
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if time.Since(time.Unix(0, r.lastActive.Load())) < r.idle {
+				continue
+			}
+			r.closeBoth(closeIdle)
+			return
+		case errors.Is(err, io.EOF):
+			r.finish(eofReason)
+			closeWrite(dst)
+			return
+		default:
+			r.closeBoth(errReason)
+			return
+		}
+	}
+}
+
+// closeWrite half-closes c when it can (TCP, TLS), else closes it.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() == nil {
+			return
+		}
+	}
+	c.Close()
+}
