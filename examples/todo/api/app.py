@@ -1,0 +1,115 @@
+"""The todo API: a plain Flask app that knows nothing about mTLS.
+
+It talks to PostgreSQL through the drawbridge sidecar in its network namespace
+(127.0.0.1:5432); the sidecar carries the connection to the database over
+mutual TLS. The database password is read from a Docker secret file, never
+from the environment.
+"""
+import os
+import threading
+
+import psycopg2
+import psycopg2.pool
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+DB_HOST = os.environ.get("TODO_DB_HOST", "127.0.0.1")
+DB_PORT = int(os.environ.get("TODO_DB_PORT", "5432"))
+DB_NAME = os.environ.get("TODO_DB_NAME", "todo")
+DB_USER = os.environ.get("TODO_DB_USER", "todo")
+PASSWORD_FILE = os.environ.get("TODO_DB_PASSWORD_FILE", "/run/secrets/db_password")
+
+_pool = None
+_pool_lock = threading.Lock()
+_pool_password = None
+
+
+def _password():
+    with open(PASSWORD_FILE, encoding="utf-8") as f:
+        return f.read().rstrip("\n")
+
+
+def pool():
+    """A connection pool, rebuilt when the password secret changes."""
+    global _pool, _pool_password
+    password = _password()
+    with _pool_lock:
+        if _pool is None or password != _pool_password:
+            if _pool is not None:
+                _pool.closeall()
+            _pool = psycopg2.pool.ThreadedConnectionPool(
+                1, 8, host=DB_HOST, port=DB_PORT, dbname=DB_NAME, user=DB_USER,
+                password=password, connect_timeout=5, application_name="todo-api",
+                # The hop to the database is encrypted by drawbridge; the
+                # sidecar listens on loopback inside this container only.
+                sslmode="disable")
+            _pool_password = password
+        return _pool
+
+
+def query(sql, args=(), fetch=True):
+    p = pool()
+    conn = p.getconn()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if fetch else cur.rowcount
+    except psycopg2.OperationalError:
+        p.putconn(conn, close=True)
+        conn = None
+        raise
+    finally:
+        if conn is not None:
+            p.putconn(conn)
+
+
+def row(r):
+    return {"id": r[0], "title": r[1], "done": r[2]}
+
+
+@app.get("/todos")
+def list_todos():
+    return jsonify([row(r) for r in query("SELECT id, title, done FROM todos ORDER BY id")])
+
+
+@app.post("/todos")
+def create_todo():
+    body = request.get_json(silent=True) or {}
+    title = str(body.get("title", "")).strip()
+    if not title or len(title) > 200:
+        return jsonify(error='send {"title": "..."} (1 to 200 characters)'), 400
+    r = query("INSERT INTO todos (title) VALUES (%s) RETURNING id, title, done", (title,))[0]
+    return jsonify(row(r)), 201
+
+
+@app.patch("/todos/<int:todo_id>")
+def update_todo(todo_id):
+    body = request.get_json(silent=True) or {}
+    rows = query("UPDATE todos SET done = %s WHERE id = %s RETURNING id, title, done",
+                 (bool(body.get("done", True)), todo_id))
+    if not rows:
+        return jsonify(error="no such todo"), 404
+    return jsonify(row(rows[0]))
+
+
+@app.delete("/todos/<int:todo_id>")
+def delete_todo(todo_id):
+    if query("DELETE FROM todos WHERE id = %s", (todo_id,), fetch=False) == 0:
+        return jsonify(error="no such todo"), 404
+    return "", 204
+
+
+@app.get("/healthz")
+def healthz():
+    """Liveness: the process serves. Readiness of the database is /readyz."""
+    return jsonify(status="ok")
+
+
+@app.get("/readyz")
+def readyz():
+    try:
+        query("SELECT 1")
+    except Exception as e:  # noqa: BLE001 - report any failure as not ready
+        return jsonify(status="fail", reason=type(e).__name__), 503
+    return jsonify(status="ok")
