@@ -132,10 +132,15 @@ type MatchConfig struct {
 	Headers map[string]string `yaml:"headers"`
 }
 
-// HeaderOps edits headers: Remove first, then Set.
+// HeaderOps edits headers: Remove first, then Set and SetSecret.
 type HeaderOps struct {
 	// Set replaces each header with the given value. Zero: nothing set.
 	Set map[string]string `yaml:"set"`
+	// SetSecret sets request headers to the value of a secret, given by
+	// reference: {X-Api-Key: "file:/run/secrets/api_key"}. The value
+	// follows rotations of the file and is never logged. Request headers
+	// only. Zero: none.
+	SetSecret map[string]string `yaml:"set_secret"`
 	// Remove deletes each header. Zero: nothing removed.
 	Remove []string `yaml:"remove"`
 }

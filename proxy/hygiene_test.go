@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
@@ -174,5 +176,53 @@ func TestKeepAliveFramingStaysAligned(t *testing.T) {
 	_, text := rawExchange(t, gw.addr, reqs)
 	if n := strings.Count(text, "HTTP/1.1 200 OK"); n != 3 {
 		t.Errorf("got %d OK responses, want 3:\n%s", n, text)
+	}
+}
+
+// fakeSecrets serves secret references from a map, values changeable.
+type fakeSecrets struct {
+	values map[string]*fakeSecret
+}
+
+type fakeSecret struct {
+	mu sync.Mutex
+	v  []byte
+}
+
+func (f *fakeSecret) Value() []byte { f.mu.Lock(); defer f.mu.Unlock(); return f.v }
+func (f *fakeSecret) set(v string)  { f.mu.Lock(); f.v = []byte(v); f.mu.Unlock() }
+
+func (f *fakeSecrets) Secret(ref string, validate func([]byte) error) (proxy.SecretValue, error) {
+	s, ok := f.values[ref]
+	if !ok {
+		return nil, fmt.Errorf("no secret %s", ref)
+	}
+	if err := validate(s.Value()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func TestSecretHeaderFollowsRotationAndIsNotLogged(t *testing.T) {
+	b := echoBackend(t, "app")
+	cfg := oneRoute(hostOf(b))
+	l := cfg.Listeners["edge"]
+	l.Routes[0].RequestHeaders.SetSecret = map[string]string{"X-Api-Key": "file:/run/secrets/api_key"}
+	cfg.Listeners["edge"] = l
+	cfg.AccessLog.Headers = []string{"X-Api-Key"} // even when asked, the client sends none; the injected one is upstream-only
+	key := &fakeSecret{v: []byte("key-one")}
+	gw := startGatewayWith(t, cfg, proxy.Deps{Secrets: &fakeSecrets{values: map[string]*fakeSecret{"file:/run/secrets/api_key": key}}})
+	if got := getEcho(t, newRequest(t, "GET", gw.url+"/", nil)).Header.Get("X-Api-Key"); got != "key-one" {
+		t.Fatalf("upstream saw X-Api-Key %q", got)
+	}
+	key.set("key-two")
+	req := newRequest(t, "GET", gw.url+"/", nil)
+	req.Header.Set("X-Api-Key", "client-sent")
+	if got := getEcho(t, req).Header.Get("X-Api-Key"); got != "key-two" {
+		t.Fatalf("after rotation upstream saw %q, want key-two (and never the client's value)", got)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if logs := gw.logs.String(); strings.Contains(logs, "key-one") || strings.Contains(logs, "key-two") {
+		t.Errorf("a secret value reached the log:\n%s", logs)
 	}
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -29,13 +31,48 @@ type headerMatch struct{ name, value string }
 
 // headerEdit applies HeaderOps with names canonicalised once.
 type headerEdit struct {
-	set    [][2]string
-	remove []string
-	host   string // Set["Host"], which lives in Request.Host, not the header map
+	set     [][2]string
+	secrets []secretHeader
+	remove  []string
+	host    string // Set["Host"], which lives in Request.Host, not the header map
 }
 
-func newHeaderEdit(ops HeaderOps) headerEdit {
+type secretHeader struct {
+	name  string
+	value SecretValue
+}
+
+// SecretValue is a secret's current value; pki/secret's *Secret is one.
+type SecretValue interface{ Value() []byte }
+
+// SecretSource resolves secret references (file:..., env:...) to values
+// that follow rotations. cmd adapts pki/secret's Watcher to it.
+type SecretSource interface {
+	Secret(ref string, validate func([]byte) error) (SecretValue, error)
+}
+
+// validHeaderValue refuses secrets that would split a header.
+func validHeaderValue(v []byte) error {
+	for _, c := range v {
+		if c == '\r' || c == '\n' || c == 0 {
+			return errors.New("a header value cannot hold CR, LF or NUL")
+		}
+	}
+	return nil
+}
+
+func newHeaderEdit(ops HeaderOps, secrets SecretSource) (headerEdit, error) {
 	var e headerEdit
+	for _, name := range sortedKeys(ops.SetSecret) {
+		if secrets == nil {
+			return e, fmt.Errorf("header %s needs a secret, but no secret source is configured", name)
+		}
+		v, err := secrets.Secret(ops.SetSecret[name], validHeaderValue)
+		if err != nil {
+			return e, fmt.Errorf("header %s: %w", name, err)
+		}
+		e.secrets = append(e.secrets, secretHeader{http.CanonicalHeaderKey(name), v})
+	}
 	for _, name := range ops.Remove {
 		e.remove = append(e.remove, http.CanonicalHeaderKey(name))
 	}
@@ -46,7 +83,7 @@ func newHeaderEdit(ops HeaderOps) headerEdit {
 		}
 		e.set = append(e.set, [2]string{http.CanonicalHeaderKey(name), ops.Set[name]})
 	}
-	return e
+	return e, nil
 }
 
 func (e *headerEdit) apply(h http.Header) {
@@ -56,9 +93,20 @@ func (e *headerEdit) apply(h http.Header) {
 	for _, kv := range e.set {
 		h[kv[0]] = []string{kv[1]}
 	}
+	for _, sh := range e.secrets {
+		h[sh.name] = []string{string(sh.value.Value())}
+	}
 }
 
-func newRoute(listener string, cfg RouteConfig, up *upstream, log *slog.Logger, errs *errorWriter, buffers *bufferPool) *route {
+func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*route, error) {
+	reqHeaders, err := newHeaderEdit(cfg.RequestHeaders, deps.secrets)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
+	}
+	respHeaders, err := newHeaderEdit(cfg.ResponseHeaders, nil)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", cfg.Name, err)
+	}
 	r := &route{
 		name:        cfg.Name,
 		listener:    listener,
@@ -66,8 +114,8 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, log *slog.Logger, 
 		methods:     cfg.Match.Methods,
 		strip:       cfg.StripPrefix,
 		rewrite:     cfg.RewritePrefix,
-		reqHeaders:  newHeaderEdit(cfg.RequestHeaders),
-		respHeaders: newHeaderEdit(cfg.ResponseHeaders),
+		reqHeaders:  reqHeaders,
+		respHeaders: respHeaders,
 		maxBody:     int64(cfg.MaxBodyBytes),
 		upstream:    up,
 	}
@@ -84,11 +132,19 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, log *slog.Logger, 
 		Rewrite:        r.rewriteRequest,
 		Transport:      up,
 		ModifyResponse: r.modifyResponse,
-		ErrorHandler:   errs.proxyError,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BufferPool:     buffers,
+		ErrorHandler:   deps.errs.proxyError,
+		ErrorLog:       slog.NewLogLogger(deps.log.Handler(), slog.LevelWarn),
+		BufferPool:     deps.buffers,
 	}
-	return r
+	return r, nil
+}
+
+// routeDeps are what every route of a Server shares.
+type routeDeps struct {
+	log     *slog.Logger
+	errs    *errorWriter
+	buffers *bufferPool
+	secrets SecretSource
 }
 
 // rewriteRequest shapes the outbound request. ReverseProxy has already

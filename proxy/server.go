@@ -25,6 +25,9 @@ type Deps struct {
 	// TLS supplies certificates and trust for listeners and upstreams that
 	// use TLS. Nil: a config that needs TLS is refused by New.
 	TLS TLSProvider
+	// Secrets resolves request_headers.set_secret references. Nil: a
+	// config that uses them is refused by New.
+	Secrets SecretSource
 }
 
 // Server runs every listener of a Config.
@@ -102,8 +105,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			continue
 		}
 		var routes []*route
+		rdeps := routeDeps{log: log, errs: errs, buffers: buffers, secrets: deps.Secrets}
 		for _, rc := range lc.Routes {
-			routes = append(routes, newRoute(name, rc, s.upstreams[rc.Upstream], log, errs, buffers))
+			rt, err := newRoute(name, rc, s.upstreams[rc.Upstream], rdeps)
+			if err != nil {
+				return nil, fmt.Errorf("listeners.%s: %w", name, err)
+			}
+			routes = append(routes, rt)
 		}
 		var trusted trustedProxies
 		for _, c := range lc.TrustedProxies {

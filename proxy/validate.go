@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 )
 
@@ -149,6 +150,9 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 	}
 	r.RequestHeaders.validate(path+".request_headers", p)
 	r.ResponseHeaders.validate(path+".response_headers", p)
+	if len(r.ResponseHeaders.SetSecret) > 0 {
+		p.add(path+".response_headers.set_secret", "secrets are only sent upstream; a response header would hand them to every client")
+	}
 	if r.MaxBodyBytes <= 0 {
 		p.add(path+".max_body_bytes", "must be > 0")
 	}
@@ -194,6 +198,20 @@ func (h HeaderOps) validate(path string, p *problems) {
 			p.add(path+".set", "%s is managed by drawbridge and cannot be set", name)
 		case strings.ContainsAny(h.Set[name], "\r\n\x00"):
 			p.add(path+".set."+name, "value must not contain CR, LF or NUL")
+		}
+	}
+	for _, name := range sortedKeys(h.SetSecret) {
+		switch {
+		case !isToken(name):
+			p.add(path+".set_secret", "%q is not a valid header name", name)
+		case isHopByHop(name) || isForwardingHeader(name) || isIdentityHeader(name) || http.CanonicalHeaderKey(name) == "Host":
+			p.add(path+".set_secret", "%s is managed by drawbridge and cannot be set", name)
+		}
+		if _, err := secret.ParseRef(h.SetSecret[name]); err != nil {
+			p.add(path+".set_secret."+name, "%v", err)
+		}
+		if _, dup := h.Set[name]; dup {
+			p.add(path+".set_secret."+name, "is also in set; use one")
 		}
 	}
 	for i, name := range h.Remove {

@@ -85,7 +85,8 @@ func NewWatcher(interval time.Duration, deps Deps) (*Watcher, error) {
 	return w, nil
 }
 
-// Add reads a secret for the first time. It fails, naming the secret and
+// Add reads a secret for the first time. Adding the same name and
+// reference again returns the secret already held (and keeps its validator). It fails, naming the secret and
 // its source, when the reference is malformed or the value is unreadable
 // or invalid; nothing is installed then.
 func (w *Watcher) Add(name, ref string, validate Validator) (*Secret, error) {
@@ -94,9 +95,12 @@ func (w *Watcher) Add(name, ref string, validate Validator) (*Secret, error) {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
 	w.mu.Lock()
-	if _, dup := w.secrets[name]; dup {
+	if prev, dup := w.secrets[name]; dup {
 		w.mu.Unlock()
-		return nil, fmt.Errorf("secret %s is defined twice", name)
+		if prev.ref == r {
+			return prev, nil // the same secret used in two places is read once
+		}
+		return nil, fmt.Errorf("secret %s is defined twice, as %s and %s", name, prev.ref, r)
 	}
 	w.mu.Unlock()
 	s := &Secret{name: name, ref: r, validate: validate}
