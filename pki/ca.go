@@ -1,0 +1,273 @@
+package pki
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+)
+
+// ErrNoCA is returned by OpenCA when the state dir holds no CA and creation
+// was not asked for.
+var ErrNoCA = errors.New("no CA in the state dir")
+
+// CA is drawbridge's certificate authority: an active root (and, during a
+// rotation, a retiring one), an intermediate that signs leaves, all kept
+// in a certmagic Storage (a SealedStorage in production).
+type CA struct {
+	cfg     Config
+	storage certmagic.Storage
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+
+	mu       sync.Mutex // guards stateRaw; serialises every change to the CA state
+	stateRaw []byte     // state.json as last loaded or written
+
+	snap atomic.Pointer[caSnapshot]
+}
+
+// OpenOptions say what OpenCA may do.
+type OpenOptions struct {
+	// Create makes a new CA when the state dir has none. Zero: an empty
+	// state dir is an error wrapping ErrNoCA.
+	Create bool
+	// MustCreate refuses to open an existing CA (`drawbridge ca init`).
+	MustCreate bool
+}
+
+// OpenCA loads the CA from storage, or creates it as opts allow. cfg must
+// have passed Defaults and Validate.
+func OpenCA(ctx context.Context, cfg Config, storage certmagic.Storage, deps Deps, opts OpenOptions) (*CA, error) {
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	ca := &CA{
+		cfg:     cfg,
+		storage: storage,
+		log:     deps.logger().With("component", "pki.ca"),
+		metrics: m,
+		now:     deps.clock(),
+	}
+	err = ca.withLock(ctx, func() error {
+		err := ca.refreshLocked(ctx)
+		switch {
+		case err == nil && opts.MustCreate:
+			return errors.New("a CA already exists in the state dir: `ca init` makes a new one only in an empty state dir")
+		case err == nil:
+			return nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		case !opts.Create && !opts.MustCreate:
+			return fmt.Errorf("%w: run `drawbridge ca init` first", ErrNoCA)
+		}
+		return ca.initLocked(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening CA: %w", err)
+	}
+	return ca, nil
+}
+
+func (ca *CA) initLocked(ctx context.Context) error {
+	now := ca.now()
+	root, rootKey, err := newRoot(ca.cfg.TrustDomain, 1, now, ca.cfg.RootLifetime)
+	if err != nil {
+		ca.metrics.issueFailed("root")
+		return err
+	}
+	inter, interKey, err := newIntermediate(root, rootKey, ca.cfg.TrustDomain, ca.cfg.PermittedDNSDomains, 1, now, ca.cfg.IntermediateLifetime)
+	if err != nil {
+		ca.metrics.issueFailed("intermediate")
+		return err
+	}
+	st := caState{
+		Generation:   1,
+		Roots:        []rootRecord{{certRecord: certRecord{CertPEM: pemCert(root), Key: keyName("root", root)}}},
+		Intermediate: certRecord{CertPEM: pemCert(inter), Key: keyName("intermediate", inter)},
+	}
+	if err := ca.storeKey(ctx, st.Roots[0].Key, rootKey); err != nil {
+		return err
+	}
+	if err := ca.storeKey(ctx, st.Intermediate.Key, interKey); err != nil {
+		return err
+	}
+	if err := ca.commitLocked(ctx, st); err != nil {
+		return err
+	}
+	ca.metrics.issue("root", "local")
+	ca.metrics.issue("intermediate", "local")
+	ca.log.Info("created CA", "trust_domain", ca.cfg.TrustDomain, "root", Fingerprint(root), "root_expires", root.NotAfter)
+	return nil
+}
+
+func keyName(kind string, c *x509.Certificate) string {
+	return caKeyPrefix + kind + "-" + c.SerialNumber.Text(16) + ".key"
+}
+
+// TrustDomain returns the CA's SPIFFE trust domain.
+func (ca *CA) TrustDomain() string { return ca.cfg.TrustDomain }
+
+// TrustBundle returns the current trust bundle. It is cheap (an atomic
+// load) and meant to be called on every handshake.
+func (ca *CA) TrustBundle() *TrustBundle { return ca.snap.Load().bundle }
+
+// LeafLifetime is the lifetime of leaves this CA issues.
+func (ca *CA) LeafLifetime() time.Duration { return ca.cfg.LeafLifetime }
+
+// LeafRequest describes a leaf beyond its CSR.
+type LeafRequest struct {
+	// ID is the SPIFFE ID; it must be in the CA's trust domain.
+	ID identity.ID
+	// DNSNames are the DNS SANs; each must be within the permitted DNS
+	// domains. Zero: none.
+	DNSNames []string
+	// Lifetime is capped at the CA's leaf lifetime. Zero: that lifetime.
+	Lifetime time.Duration
+	// Via names the path that asked, for metrics: "local" or "enrollment".
+	Via string
+}
+
+// Sign issues a leaf for csr's public key. The chain returned starts with
+// the leaf and holds the intermediate and, during a rotation, the cross
+// certificate; never the root.
+func (ca *CA) Sign(ctx context.Context, csr *x509.CertificateRequest, req LeafRequest) ([]*x509.Certificate, error) {
+	chain, err := ca.sign(ctx, csr, req)
+	if err != nil {
+		ca.metrics.issueFailed("leaf")
+		return nil, err
+	}
+	via := req.Via
+	if via != "enrollment" {
+		via = "local"
+	}
+	ca.metrics.issue("leaf", via)
+	return chain, nil
+}
+
+func (ca *CA) sign(ctx context.Context, csr *x509.CertificateRequest, req LeafRequest) ([]*x509.Certificate, error) {
+	if err := ca.checkLeafRequest(req); err != nil {
+		return nil, err
+	}
+	lifetime := ca.cfg.LeafLifetime
+	if req.Lifetime > 0 && req.Lifetime < lifetime {
+		lifetime = req.Lifetime
+	}
+	u, err := url.Parse(req.ID.String())
+	if err != nil {
+		return nil, err
+	}
+	var chain []*x509.Certificate
+	err = ca.withLock(ctx, func() error {
+		if err := ca.refreshLocked(ctx); err != nil {
+			return err
+		}
+		s := ca.snap.Load()
+		leaf, err := newLeaf(csr, leafRequest{ID: u, DNSNames: req.DNSNames, Lifetime: lifetime}, s.inter, s.interKey, ca.now())
+		if err != nil {
+			return err
+		}
+		chain = []*x509.Certificate{leaf, s.inter}
+		if s.cross != nil {
+			chain = append(chain, s.cross)
+		}
+		if !leaf.NotAfter.After(s.state.Roots[0].LastLeafExpiry) {
+			return nil
+		}
+		st := cloneState(s.state)
+		st.Roots[0].LastLeafExpiry = leaf.NotAfter
+		return ca.commitLocked(ctx, st)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("issuing a certificate for %s: %w", req.ID, err)
+	}
+	return chain, nil
+}
+
+func (ca *CA) checkLeafRequest(req LeafRequest) error {
+	if req.ID.IsZero() || req.ID.Path() == "" {
+		return fmt.Errorf("identity %q names no service", req.ID)
+	}
+	if req.ID.TrustDomain() != ca.cfg.TrustDomain {
+		return fmt.Errorf("identity %s is outside trust domain %s", req.ID, ca.cfg.TrustDomain)
+	}
+	for _, d := range req.DNSNames {
+		if !dnsPermitted(d, ca.cfg.PermittedDNSDomains) {
+			return fmt.Errorf("DNS name %q is outside permitted_dns_domains %v", d, ca.cfg.PermittedDNSDomains)
+		}
+	}
+	return nil
+}
+
+// dnsPermitted mirrors RFC 5280's DNS name constraint: equal to a permitted
+// domain or below it.
+func dnsPermitted(name string, permitted []string) bool {
+	if checkDNSName(name) != nil {
+		return false
+	}
+	for _, p := range permitted {
+		if name == p || strings.HasSuffix(name, "."+p) {
+			return true
+		}
+	}
+	return false
+}
+
+func cloneState(st caState) caState {
+	st.Roots = append([]rootRecord(nil), st.Roots...)
+	return st
+}
+
+// CertInfo describes a CA certificate for `ca status`.
+type CertInfo struct {
+	Subject     string    `json:"subject"`
+	Serial      string    `json:"serial"`
+	Fingerprint string    `json:"sha256_fingerprint"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+}
+
+// RootInfo describes a root in the trust bundle.
+type RootInfo struct {
+	CertInfo
+	// Active is true for the root that signs the current intermediate.
+	Active bool `json:"active"`
+	// LastLeafExpiry is when the last leaf issued under this root expires;
+	// a retiring root leaves the bundle then.
+	LastLeafExpiry time.Time `json:"last_leaf_expiry"`
+}
+
+// Status is what `drawbridge ca status` prints.
+type Status struct {
+	TrustDomain  string     `json:"trust_domain"`
+	Roots        []RootInfo `json:"roots"`
+	Intermediate CertInfo   `json:"intermediate"`
+	// Rotating is true while a retiring root is still in the bundle.
+	Rotating bool `json:"rotating"`
+}
+
+func certInfo(c *x509.Certificate) CertInfo {
+	return CertInfo{Subject: c.Subject.CommonName, Serial: c.SerialNumber.Text(16), Fingerprint: Fingerprint(c), NotBefore: c.NotBefore, NotAfter: c.NotAfter}
+}
+
+// Status describes the CA as currently loaded.
+func (ca *CA) Status() Status {
+	s := ca.snap.Load()
+	st := Status{TrustDomain: ca.cfg.TrustDomain, Intermediate: certInfo(s.inter), Rotating: len(s.roots) > 1}
+	for i, r := range s.roots {
+		st.Roots = append(st.Roots, RootInfo{CertInfo: certInfo(r), Active: i == 0, LastLeafExpiry: s.state.Roots[i].LastLeafExpiry})
+	}
+	return st
+}

@@ -1,0 +1,197 @@
+package pki
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const (
+	caStateKey  = "drawbridge/ca/state.json"
+	caKeyPrefix = "drawbridge/ca/keys/"
+	caLockName  = "drawbridge-ca-state"
+	stateFormat = 1
+)
+
+// caState is the CA as stored: certificates in clear, keys by storage
+// name (each sealed by SealedStorage). It is written in one Store, the
+// commit point of every change.
+type caState struct {
+	Format int `json:"format"`
+	// Generation counts roots ever made; it names the next one.
+	Generation int `json:"generation"`
+	// Roots is the trust bundle: Roots[0] is the active root, any other is
+	// retiring after a rotation.
+	Roots        []rootRecord `json:"roots"`
+	Intermediate certRecord   `json:"intermediate"`
+	// CrossPEM is Roots[0] cross-signed by Roots[1], sent in leaf chains
+	// while a rotation is in progress. Empty otherwise.
+	CrossPEM []byte `json:"cross_pem,omitempty"`
+}
+
+type rootRecord struct {
+	certRecord
+	// LastLeafExpiry is the latest NotAfter of any leaf issued under this
+	// root. A retiring root leaves the bundle once it has passed.
+	LastLeafExpiry time.Time `json:"last_leaf_expiry"`
+}
+
+type certRecord struct {
+	CertPEM []byte `json:"cert_pem"`
+	// Key is the storage name of the sealed private key; empty when the
+	// key was deleted (retiring roots).
+	Key string `json:"key,omitempty"`
+}
+
+// caSnapshot is the parsed, immutable state the CA issues with. It is
+// swapped atomically, so handshakes and issuance never see half a change.
+type caSnapshot struct {
+	state    caState
+	roots    []*x509.Certificate
+	rootKey  crypto.Signer
+	inter    *x509.Certificate
+	interKey crypto.Signer
+	cross    *x509.Certificate
+	bundle   *TrustBundle
+}
+
+func (ca *CA) loadKey(ctx context.Context, name string) (crypto.Signer, error) {
+	b, err := ca.storage.Load(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("loading key %s: %w", name, err)
+	}
+	k, err := parseKeyPEM(b)
+	clear(b)
+	if err != nil {
+		return nil, fmt.Errorf("parsing key %s: %w", name, err)
+	}
+	return k, nil
+}
+
+func (ca *CA) storeKey(ctx context.Context, name string, k crypto.Signer) error {
+	b, err := pemKey(k)
+	if err != nil {
+		return fmt.Errorf("encoding key %s: %w", name, err)
+	}
+	defer clear(b)
+	if err := ca.storage.Store(ctx, name, b); err != nil {
+		return fmt.Errorf("storing key %s: %w", name, err)
+	}
+	return nil
+}
+
+// buildSnapshot parses st and loads the keys it needs, checking that the
+// pieces fit together.
+func (ca *CA) buildSnapshot(ctx context.Context, st caState) (*caSnapshot, error) {
+	if st.Format != stateFormat {
+		return nil, fmt.Errorf("CA state format %d is not supported (want %d)", st.Format, stateFormat)
+	}
+	if len(st.Roots) == 0 {
+		return nil, errors.New("CA state has no root")
+	}
+	s := &caSnapshot{state: st}
+	for i, r := range st.Roots {
+		c, err := parseCertPEM(r.CertPEM)
+		if err != nil {
+			return nil, fmt.Errorf("CA state: roots[%d]: %w", i, err)
+		}
+		s.roots = append(s.roots, c)
+	}
+	var err error
+	if s.rootKey, err = ca.loadKey(ctx, st.Roots[0].Key); err != nil {
+		return nil, err
+	}
+	if s.inter, err = parseCertPEM(st.Intermediate.CertPEM); err != nil {
+		return nil, fmt.Errorf("CA state: intermediate: %w", err)
+	}
+	if err := s.inter.CheckSignatureFrom(s.roots[0]); err != nil {
+		return nil, fmt.Errorf("CA state: the intermediate is not signed by the active root: %w", err)
+	}
+	if s.interKey, err = ca.loadKey(ctx, st.Intermediate.Key); err != nil {
+		return nil, err
+	}
+	if len(st.CrossPEM) > 0 {
+		if s.cross, err = parseCertPEM(st.CrossPEM); err != nil {
+			return nil, fmt.Errorf("CA state: cross certificate: %w", err)
+		}
+	}
+	s.bundle = newTrustBundle(s.roots)
+	return s, nil
+}
+
+// refreshLocked reloads the state from storage if another process (the
+// CLI's `ca rotate`, say) changed it.
+func (ca *CA) refreshLocked(ctx context.Context) error {
+	raw, err := ca.storage.Load(ctx, caStateKey)
+	if err != nil {
+		return fmt.Errorf("loading CA state: %w", err)
+	}
+	if string(raw) == string(ca.stateRaw) {
+		return nil
+	}
+	var st caState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("decoding CA state %s: %w", caStateKey, err)
+	}
+	snap, err := ca.buildSnapshot(ctx, st)
+	if err != nil {
+		return err
+	}
+	ca.stateRaw = raw
+	ca.install(snap)
+	return nil
+}
+
+// commitLocked writes st (the commit point) and installs it.
+func (ca *CA) commitLocked(ctx context.Context, st caState) error {
+	st.Format = stateFormat
+	raw, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding CA state: %w", err)
+	}
+	snap, err := ca.buildSnapshot(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := ca.storage.Store(ctx, caStateKey, raw); err != nil {
+		return fmt.Errorf("storing CA state: %w", err)
+	}
+	ca.stateRaw = raw
+	ca.install(snap)
+	return nil
+}
+
+func (ca *CA) install(s *caSnapshot) {
+	old := ca.snap.Swap(s)
+	ca.metrics.setExpiry("intermediate", "current", s.inter.NotAfter)
+	ca.metrics.setExpiry("root", "active", s.roots[0].NotAfter)
+	if len(s.roots) > 1 {
+		ca.metrics.setExpiry("root", "retiring", s.roots[1].NotAfter)
+	} else {
+		ca.metrics.deleteExpiry("root", "retiring")
+	}
+	if old == nil || !old.roots[0].Equal(s.roots[0]) || len(old.roots) != len(s.roots) {
+		ca.log.Info("trust bundle updated", "roots", len(s.roots), "active_root", Fingerprint(s.roots[0]))
+	}
+}
+
+// withLock runs fn holding the in-process mutex and the storage lock, so
+// two processes on one state dir (a running gateway and the CLI) never
+// interleave changes.
+func (ca *CA) withLock(ctx context.Context, fn func() error) error {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if err := ca.storage.Lock(ctx, caLockName); err != nil {
+		return fmt.Errorf("locking CA state: %w", err)
+	}
+	defer func() {
+		if err := ca.storage.Unlock(context.WithoutCancel(ctx), caLockName); err != nil {
+			ca.log.Error("unlocking CA state", "err", err)
+		}
+	}()
+	return fn()
+}

@@ -1,0 +1,224 @@
+package pki
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+)
+
+// Defaults for Config fields left at their zero value.
+const (
+	DefaultStateDir             = "/var/lib/drawbridge/pki"
+	DefaultTrustDomain          = "drawbridge.internal"
+	DefaultRootLifetime         = 10 * 365 * 24 * time.Hour
+	DefaultIntermediateLifetime = 30 * 24 * time.Hour
+	DefaultLeafLifetime         = 24 * time.Hour
+	DefaultRenewalRatio         = 1.0 / 3
+	DefaultRootRotateBefore     = 365 * 24 * time.Hour
+	DefaultCheckInterval        = time.Minute
+	// MinPassphraseLength is the shortest passphrase accepted, in bytes.
+	MinPassphraseLength = 16
+)
+
+// Config configures the PKI: where its state lives, how it is sealed, and
+// the lifetimes of the CA and its certificates. Load it from YAML, call
+// Defaults, then Validate.
+type Config struct {
+	// StateDir holds the CA state and certmagic's storage.
+	// Zero: DefaultStateDir.
+	StateDir string `yaml:"state_dir"`
+
+	// PassphraseFile is the path of a file (a Docker secret) whose content
+	// seals every private key in StateDir. A trailing newline is ignored.
+	// Zero: none, which Validate refuses.
+	PassphraseFile string `yaml:"passphrase_file"`
+
+	// TrustDomain is the SPIFFE trust domain: identities are
+	// spiffe://<trust_domain>/<service>. Zero: DefaultTrustDomain.
+	TrustDomain string `yaml:"trust_domain"`
+
+	// RootLifetime is the validity of a new root. Zero: 10 years.
+	RootLifetime time.Duration `yaml:"root_lifetime"`
+
+	// IntermediateLifetime is the validity of an intermediate, which is
+	// renewed when RenewalRatio of it is left. Zero: 30 days.
+	IntermediateLifetime time.Duration `yaml:"intermediate_lifetime"`
+
+	// LeafLifetime is the validity of a leaf certificate; a leaf never
+	// outlives its intermediate. Zero: 24 hours.
+	LeafLifetime time.Duration `yaml:"leaf_lifetime"`
+
+	// RenewalRatio is the share of a certificate's life left when it is
+	// renewed (leaves and the intermediate). Zero: 1/3.
+	RenewalRatio float64 `yaml:"renewal_ratio"`
+
+	// RootRotateBefore starts an automatic root rotation this long before
+	// the root expires. Zero: one year.
+	RootRotateBefore time.Duration `yaml:"root_rotate_before"`
+
+	// PermittedDNSDomains are the DNS name constraints of the intermediate:
+	// leaves may carry DNS names equal to or below one of these. Zero: the
+	// trust domain and "localhost".
+	PermittedDNSDomains []string `yaml:"permitted_dns_domains"`
+
+	// CheckInterval is how often the CA and certmagic check what to renew.
+	// Zero: one minute.
+	CheckInterval time.Duration `yaml:"check_interval"`
+
+	// Enrollment configures the enrollment endpoint this CA serves.
+	// Zero: no bootstrap tokens (renewal by certificate still works).
+	Enrollment EnrollmentConfig `yaml:"enrollment"`
+}
+
+// EnrollmentConfig lists the bootstrap tokens the CA accepts.
+type EnrollmentConfig struct {
+	// Tokens that may enroll. Zero: none.
+	Tokens []TokenConfig `yaml:"tokens"`
+}
+
+// TokenConfig is one bootstrap token, bound to one identity.
+type TokenConfig struct {
+	// Identity is the only SPIFFE ID this token can get a certificate for,
+	// e.g. spiffe://drawbridge.internal/sidecar-api. Zero: invalid.
+	Identity string `yaml:"identity"`
+	// TokenFile holds the token (a Docker secret); at least 32 bytes.
+	// Zero: invalid.
+	TokenFile string `yaml:"token_file"`
+	// Expires is when the token stops working. Zero: never.
+	Expires time.Time `yaml:"expires"`
+	// DNSNames are the DNS names the enrolled certificate may carry.
+	// Zero: none.
+	DNSNames []string `yaml:"dns_names"`
+}
+
+// Defaults fills every zero field with its default.
+func (c *Config) Defaults() {
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.TrustDomain == "" {
+		c.TrustDomain = DefaultTrustDomain
+	}
+	if c.RootLifetime == 0 {
+		c.RootLifetime = DefaultRootLifetime
+	}
+	if c.IntermediateLifetime == 0 {
+		c.IntermediateLifetime = DefaultIntermediateLifetime
+	}
+	if c.LeafLifetime == 0 {
+		c.LeafLifetime = DefaultLeafLifetime
+	}
+	if c.RenewalRatio == 0 {
+		c.RenewalRatio = DefaultRenewalRatio
+	}
+	if c.RootRotateBefore == 0 {
+		c.RootRotateBefore = DefaultRootRotateBefore
+	}
+	if len(c.PermittedDNSDomains) == 0 {
+		c.PermittedDNSDomains = []string{c.TrustDomain, "localhost"}
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = DefaultCheckInterval
+	}
+}
+
+// Validate returns every problem at once, each starting with its key path
+// relative to the pki section. Call it after Defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.StateDir == "" {
+		add("state_dir: required")
+	} else if !filepath.IsAbs(c.StateDir) {
+		add("state_dir: must be an absolute path, got %q", c.StateDir)
+	}
+	if c.PassphraseFile == "" {
+		add("passphrase_file: required: the path of a file holding at least %d bytes that seal the CA keys", MinPassphraseLength)
+	}
+	if err := identity.CheckTrustDomain(c.TrustDomain); err != nil {
+		add("trust_domain: %v", err)
+	}
+	if c.CheckInterval < time.Second {
+		add("check_interval: must be >= 1s, got %v", c.CheckInterval)
+	}
+	if c.LeafLifetime < time.Minute {
+		add("leaf_lifetime: must be >= 1m, got %v", c.LeafLifetime)
+	} else if c.CheckInterval > 0 && c.LeafLifetime < 10*c.CheckInterval {
+		// certmagic renews anything expiring within 5 check intervals.
+		add("leaf_lifetime: must be >= 10 * check_interval (%v), got %v", 10*c.CheckInterval, c.LeafLifetime)
+	}
+	if c.IntermediateLifetime < time.Hour {
+		add("intermediate_lifetime: must be >= 1h, got %v", c.IntermediateLifetime)
+	} else if c.IntermediateLifetime < 2*c.LeafLifetime {
+		add("intermediate_lifetime: must be >= 2 * leaf_lifetime (%v), got %v", 2*c.LeafLifetime, c.IntermediateLifetime)
+	}
+	if c.RootLifetime < 2*c.IntermediateLifetime {
+		add("root_lifetime: must be >= 2 * intermediate_lifetime (%v), got %v", 2*c.IntermediateLifetime, c.RootLifetime)
+	}
+	if !(c.RenewalRatio > 0 && c.RenewalRatio < 1) {
+		add("renewal_ratio: must be > 0 and < 1, got %v", c.RenewalRatio)
+	}
+	if c.RootRotateBefore <= c.IntermediateLifetime || c.RootRotateBefore >= c.RootLifetime {
+		add("root_rotate_before: must be > intermediate_lifetime (%v) and < root_lifetime (%v), got %v",
+			c.IntermediateLifetime, c.RootLifetime, c.RootRotateBefore)
+	}
+	for i, d := range c.PermittedDNSDomains {
+		if err := checkDNSName(d); err != nil {
+			add("permitted_dns_domains[%d]: %v", i, err)
+		}
+	}
+	errs = append(errs, c.Enrollment.validate("enrollment", c.TrustDomain)...)
+	return errors.Join(errs...)
+}
+
+func (e *EnrollmentConfig) validate(prefix, trustDomain string) []error {
+	var errs []error
+	seen := map[string]int{}
+	for i, t := range e.Tokens {
+		p := fmt.Sprintf("%s.tokens[%d]", prefix, i)
+		id, err := identity.Parse(t.Identity)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s.identity: %w", p, err))
+		case id.TrustDomain() != trustDomain:
+			errs = append(errs, fmt.Errorf("%s.identity: %q is outside trust_domain %q", p, t.Identity, trustDomain))
+		case id.Path() == "":
+			errs = append(errs, fmt.Errorf("%s.identity: %q names no service", p, t.Identity))
+		}
+		if t.TokenFile == "" {
+			errs = append(errs, fmt.Errorf("%s.token_file: required", p))
+		} else if j, dup := seen[t.TokenFile]; dup {
+			errs = append(errs, fmt.Errorf("%s.token_file: same file as tokens[%d]; a token is bound to one identity", p, j))
+		} else {
+			seen[t.TokenFile] = i
+		}
+		for k, d := range t.DNSNames {
+			if err := checkDNSName(d); err != nil {
+				errs = append(errs, fmt.Errorf("%s.dns_names[%d]: %v", p, k, err))
+			}
+		}
+	}
+	return errs
+}
+
+// checkDNSName accepts a lower-case host name without a trailing dot.
+func checkDNSName(d string) error {
+	if d == "" {
+		return errors.New("empty name")
+	}
+	if len(d) > 253 || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..") {
+		return fmt.Errorf("%q is not a DNS name", d)
+	}
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return fmt.Errorf("%q is not a lower-case DNS name", d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package pki
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Deps are what the PKI's parts take from the outside. The zero value
+// works: no logs, no metrics, the system clock.
+type Deps struct {
+	// Logger receives the PKI's logs and certmagic's (through a zap core
+	// writing into the same handler). Nil: discard.
+	Logger *slog.Logger
+	// Registerer receives the PKI's metrics. Nil: none.
+	Registerer prometheus.Registerer
+	// Clock is the time used for issuance, renewal decisions of the CA and
+	// certificate verification. Nil: time.Now. (certmagic's own leaf
+	// renewal schedule runs on the system clock.)
+	Clock func() time.Time
+}
+
+func (d Deps) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+func (d Deps) clock() func() time.Time {
+	if d.Clock == nil {
+		return time.Now
+	}
+	return d.Clock
+}
+
+// runLoop calls fn every interval until ctx ends, recovering and logging a
+// panic in fn so one bad pass does not stop maintenance.
+func runLoop(ctx context.Context, log *slog.Logger, what string, interval time.Duration, fn func(context.Context) error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						log.Error(what+": panic", "panic", r)
+					}
+				}()
+				if err := fn(ctx); err != nil && ctx.Err() == nil {
+					log.Error(what+" failed", "err", err)
+				}
+			}()
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package pki
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Handshake refusal reasons: the bounded label set of
+// drawbridge_pki_handshake_failures_total.
+const (
+	ReasonNoCertificate      = "no_certificate"
+	ReasonUnknownAuthority   = "unknown_authority"
+	ReasonExpired            = "expired"
+	ReasonNotYetValid        = "not_yet_valid"
+	ReasonBadKeyUsage        = "bad_key_usage"
+	ReasonCAAsLeaf           = "ca_as_leaf"
+	ReasonNameConstraint     = "name_constraint"
+	ReasonInvalidCertificate = "invalid_certificate"
+	ReasonNameMismatch       = "name_mismatch"
+	ReasonNoIdentity         = "no_identity"
+	ReasonForeignTrustDomain = "foreign_trust_domain"
+	ReasonIdentityMismatch   = "identity_mismatch"
+	ReasonIdentityNotAllowed = "identity_not_allowed"
+	ReasonPeerRefused        = "peer_refused"
+	ReasonProtocol           = "protocol"
+	ReasonTimeout            = "timeout"
+	ReasonClosed             = "closed"
+	ReasonOther              = "other"
+)
+
+// classify maps a handshake or verification error to a reason.
+func classify(err error, now time.Time) string {
+	var ref *RefusalError
+	var uae x509.UnknownAuthorityError
+	var cie x509.CertificateInvalidError
+	var hne x509.HostnameError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ref):
+		return ref.Reason
+	case errors.As(err, &uae):
+		return ReasonUnknownAuthority
+	case errors.As(err, &cie):
+		switch cie.Reason {
+		case x509.Expired:
+			if cie.Cert != nil && now.Before(cie.Cert.NotBefore) {
+				return ReasonNotYetValid
+			}
+			return ReasonExpired
+		case x509.IncompatibleUsage:
+			return ReasonBadKeyUsage
+		case x509.CANotAuthorizedForThisName:
+			return ReasonNameConstraint
+		case x509.NotAuthorizedToSign:
+			return ReasonCAAsLeaf
+		default:
+			return ReasonInvalidCertificate
+		}
+	case errors.As(err, &hne):
+		return ReasonNameMismatch
+	case errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
+		return ReasonClosed
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "didn't provide a certificate"):
+		return ReasonNoCertificate
+	case strings.Contains(msg, "remote error"):
+		return ReasonPeerRefused
+	case strings.Contains(msg, "tls:"):
+		return ReasonProtocol
+	}
+	return ReasonOther
+}
+
+// HandshakeFailed records a failed server-side handshake that crypto/tls
+// refused before drawbridge's own checks ran (no certificate, unknown CA,
+// expired...): it counts it by reason and logs it with the peer address.
+// Refusals by drawbridge's own checks (RefusalError) were counted when
+// made and are only logged. It returns the reason. Listener calls it for
+// every failure; a caller doing its own handshakes should too.
+func (m *Manager) HandshakeFailed(remote net.Addr, err error) string {
+	reason := classify(err, m.now())
+	var ref *RefusalError
+	if !errors.As(err, &ref) {
+		m.metrics.handshakeFailed(reason)
+	}
+	addr := ""
+	if remote != nil {
+		addr = remote.String()
+	}
+	m.log.Info("TLS handshake failed", "remote", addr, "reason", reason, "err", err)
+	return reason
+}
+
+// ListenerOptions tune Listener.
+type ListenerOptions struct {
+	// HandshakeTimeout bounds each handshake. Zero: 10s.
+	HandshakeTimeout time.Duration
+	// MaxPending bounds handshakes in progress; more connections wait in
+	// the kernel's accept queue. Zero: 1024.
+	MaxPending int
+}
+
+// Listener wraps inner so that Accept returns only connections whose TLS
+// handshake (with cfg) has succeeded, as *tls.Conn. Handshakes run
+// concurrently, each bounded by a timeout, and every failure is counted
+// and logged through HandshakeFailed. An http.Server serving it (Serve,
+// not ServeTLS) sees finished handshakes, ALPN included.
+func (m *Manager) Listener(inner net.Listener, cfg *tls.Config, opts ListenerOptions) net.Listener {
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 1024
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listener{
+		inner:  inner,
+		cfg:    cfg,
+		m:      m,
+		opts:   opts,
+		ready:  make(chan net.Conn),
+		ctx:    ctx,
+		cancel: cancel,
+		sem:    make(chan struct{}, opts.MaxPending),
+		done:   make(chan struct{}),
+	}
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l
+}
+
+type listener struct {
+	inner  net.Listener
+	cfg    *tls.Config
+	m      *Manager
+	opts   ListenerOptions
+	ready  chan net.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	errOnce sync.Once
+	err     error         // the inner listener's terminal error
+	done    chan struct{} // closed when err is set
+	closing sync.Once
+}
+
+func (l *listener) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.ctx.Done():
+			l.fail(net.ErrClosed)
+			return
+		}
+		c, err := l.inner.Accept()
+		if err != nil {
+			<-l.sem
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			l.fail(err)
+			return
+		}
+		l.wg.Add(1)
+		go l.handshake(c)
+	}
+}
+
+func (l *listener) fail(err error) {
+	l.errOnce.Do(func() { l.err = err; close(l.done) })
+}
+
+func (l *listener) handshake(c net.Conn) {
+	defer l.wg.Done()
+	defer func() { <-l.sem }()
+	tc := tls.Server(c, l.cfg)
+	ctx, cancel := context.WithTimeout(l.ctx, l.opts.HandshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		if l.ctx.Err() == nil {
+			l.m.HandshakeFailed(c.RemoteAddr(), err)
+		}
+		_ = c.Close()
+		return
+	}
+	select {
+	case l.ready <- tc:
+	case <-l.ctx.Done():
+		_ = tc.Close()
+	}
+}
+
+// Accept returns the next connection with a finished handshake.
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	}
+}
+
+// Close stops accepting, closes pending handshakes and waits for them. It
+// is idempotent.
+func (l *listener) Close() error {
+	var err error
+	l.closing.Do(func() {
+		l.cancel()
+		err = l.inner.Close()
+		l.wg.Wait()
+		l.fail(net.ErrClosed)
+	})
+	return err
+}
+
+func (l *listener) Addr() net.Addr { return l.inner.Addr() }

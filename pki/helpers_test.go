@@ -1,0 +1,154 @@
+package pki
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+)
+
+// testKDF is cheap so tests open storage in milliseconds; production uses
+// defaultKDF.
+var testKDF = kdfParams{Algorithm: "argon2id", Time: 1, MemoryKiB: 64, Threads: 1}
+
+const testPassphrase = "correct horse battery staple"
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// testConfig is a valid Config in a fresh temp dir with a passphrase file.
+func testConfig(t testing.TB) Config {
+	t.Helper()
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "passphrase")
+	if err := os.WriteFile(pf, []byte(testPassphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{StateDir: filepath.Join(dir, "state"), PassphraseFile: pf}
+	cfg.Defaults()
+	return cfg
+}
+
+type testPKI struct {
+	cfg     Config
+	storage *SealedStorage
+	ca      *CA
+	mgr     *Manager
+	reg     *prometheus.Registry
+}
+
+// newTestPKI opens storage, a CA and a Manager for cfg.
+func newTestPKI(t testing.TB, cfg Config, clock func() time.Time) *testPKI {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ctx := context.Background()
+	st, err := openStorage(ctx, cfg.StateDir, []byte(testPassphrase), testKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	deps := Deps{Registerer: reg, Clock: clock}
+	ca, err := OpenCA(ctx, cfg, st, deps, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := NewManager(cfg, NewIssuer(ca), st, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mgr.Close() })
+	return &testPKI{cfg: cfg, storage: st, ca: ca, mgr: mgr, reg: reg}
+}
+
+func (p *testPKI) id(service string) identity.ID {
+	return identity.MustNew(p.cfg.TrustDomain, service)
+}
+
+func (p *testPKI) manage(t testing.TB, service string, dns ...string) identity.ID {
+	t.Helper()
+	id := p.id(service)
+	if err := p.mgr.Manage(context.Background(), id, dns); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// serveTLS serves cfg on 127.0.0.1:0 through the Manager's Listener; each
+// accepted connection gets "ok\n" and is closed. It returns the address.
+func serveTLS(t testing.TB, m *Manager, cfg *tls.Config) string {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := m.Listener(inner, cfg, ListenerOptions{HandshakeTimeout: 5 * time.Second})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, _ = c.Write([]byte("ok\n"))
+				buf := make([]byte, 1)
+				_, _ = c.Read(buf) // wait for the client to close
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	return inner.Addr().String()
+}
+
+// roundTrip dials addr with cfg, reads the greeting and closes. An error
+// means the handshake (or the server's verification, seen on the first
+// read in TLS 1.3) failed.
+func roundTrip(addr string, cfg *tls.Config) error {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 3)
+	if _, err := c.Read(buf); err != nil {
+		return err
+	}
+	if string(buf) != "ok\n" {
+		return &net.OpError{Op: "read", Err: os.ErrInvalid}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package pki
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the PKI's Prometheus collectors. A nil *metrics records
+// nothing, so callers never check. Labels are bounded: kinds and reasons
+// are fixed sets, leaf names are the identities this process manages.
+type metrics struct {
+	expiry            *prometheus.GaugeVec
+	issued            *prometheus.CounterVec
+	issueFailures     *prometheus.CounterVec
+	renewals          *prometheus.CounterVec
+	handshakeFailures *prometheus.CounterVec
+	enrollments       *prometheus.CounterVec
+}
+
+// newMetrics registers the collectors with reg; nil reg gives nil metrics.
+// Collectors already registered (by a CA and a Manager sharing reg) are
+// reused.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "drawbridge_pki_certificate_expiry_timestamp_seconds",
+			Help: "Expiry (Unix time) of each held certificate: kind is leaf, intermediate or root; name is the identity (leaf), current (intermediate), active or retiring (root).",
+		}, []string{"kind", "name"}),
+		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_pki_certificates_issued_total",
+			Help: "Certificates issued by this CA, by kind (leaf, intermediate, root) and via (local, enrollment).",
+		}, []string{"kind", "via"}),
+		issueFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_pki_issue_failures_total",
+			Help: "Failed issuances by kind (leaf, intermediate, root).",
+		}, []string{"kind"}),
+		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_pki_leaf_renewals_total",
+			Help: "Renewals and first issuances of held leaf certificates by certmagic, by operation (obtain, renew) and result (success, failure).",
+		}, []string{"operation", "result"}),
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_pki_handshake_failures_total",
+			Help: "TLS handshakes refused, by reason.",
+		}, []string{"reason"}),
+		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_pki_enrollments_total",
+			Help: "Enrollment requests by method (token, certificate) and result (issued, refused).",
+		}, []string{"method", "result"}),
+	}
+	var err error
+	m.expiry = register(reg, m.expiry, &err)
+	m.issued = register(reg, m.issued, &err)
+	m.issueFailures = register(reg, m.issueFailures, &err)
+	m.renewals = register(reg, m.renewals, &err)
+	m.handshakeFailures = register(reg, m.handshakeFailures, &err)
+	m.enrollments = register(reg, m.enrollments, &err)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	*errp = errors.Join(*errp, err)
+	return c
+}
+
+func (m *metrics) setExpiry(kind, name string, t time.Time) {
+	if m == nil {
+		return
+	}
+	m.expiry.WithLabelValues(kind, name).Set(float64(t.Unix()))
+}
+
+func (m *metrics) deleteExpiry(kind, name string) {
+	if m == nil {
+		return
+	}
+	m.expiry.DeleteLabelValues(kind, name)
+}
+
+func (m *metrics) issue(kind, via string) {
+	if m == nil {
+		return
+	}
+	m.issued.WithLabelValues(kind, via).Inc()
+}
+
+func (m *metrics) issueFailed(kind string) {
+	if m == nil {
+		return
+	}
+	m.issueFailures.WithLabelValues(kind).Inc()
+}
+
+func (m *metrics) renewal(op, result string) {
+	if m == nil {
+		return
+	}
+	m.renewals.WithLabelValues(op, result).Inc()
+}
+
+func (m *metrics) handshakeFailed(reason string) {
+	if m == nil {
+		return
+	}
+	m.handshakeFailures.WithLabelValues(reason).Inc()
+}
+
+func (m *metrics) enrollment(method, result string) {
+	if m == nil {
+		return
+	}
+	m.enrollments.WithLabelValues(method, result).Inc()
+}

@@ -1,0 +1,173 @@
+package pki
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// ErrWrongPassphrase is returned when the passphrase does not open the
+// state directory's keyring.
+var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// sealMagic starts every sealed value, so a sealed file is recognisable and
+// a clear one is never mistaken for it.
+var sealMagic = []byte("drawbridge-sealed-v1\n")
+
+// kdfParams are the argon2id parameters (RFC 9106), stored in the keyring so
+// they can be raised later without breaking old state.
+type kdfParams struct {
+	Algorithm string `json:"algorithm"`
+	Time      uint32 `json:"time"`
+	MemoryKiB uint32 `json:"memory_kib"`
+	Threads   uint8  `json:"threads"`
+	Salt      []byte `json:"salt"`
+}
+
+// defaultKDF follows RFC 9106's second recommended option (64 MiB), with
+// three passes: about a quarter of a second on one core, once per start.
+func defaultKDF() kdfParams {
+	return kdfParams{Algorithm: "argon2id", Time: 3, MemoryKiB: 64 * 1024, Threads: 2}
+}
+
+// keyringFile is stored in clear beside the sealed values: it holds no
+// secret, only what is needed to derive the key and check the passphrase.
+type keyringFile struct {
+	Version int       `json:"version"`
+	KDF     kdfParams `json:"kdf"`
+	// Check is a known plaintext sealed under the derived key; failing to
+	// open it means the passphrase is wrong.
+	Check []byte `json:"check"`
+}
+
+const (
+	keyringVersion = 1
+	keyringName    = "drawbridge/keyring.json"
+	checkName      = "drawbridge/keyring-check"
+	checkPlain     = "drawbridge keyring check v1"
+)
+
+// sealer encrypts values with XChaCha20-Poly1305 under the derived key. The
+// storage key is the additional data, so a sealed value moved to another
+// name does not open.
+type sealer struct {
+	aead cipher.AEAD
+}
+
+func newSealer(passphrase []byte, p kdfParams) (*sealer, error) {
+	if p.Algorithm != "argon2id" {
+		return nil, fmt.Errorf("keyring: unknown key derivation %q", p.Algorithm)
+	}
+	if len(p.Salt) < 16 || p.Time == 0 || p.Threads == 0 || p.MemoryKiB < 8*uint32(p.Threads) {
+		return nil, errors.New("keyring: key derivation parameters are out of range")
+	}
+	key := argon2.IDKey(passphrase, p.Salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize)
+	defer clear(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return &sealer{aead: aead}, nil
+}
+
+func additionalData(name string) []byte {
+	return append([]byte("drawbridge-seal-v1\x00"), name...)
+}
+
+func (s *sealer) seal(name string, plain []byte) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize(), len(sealMagic)+s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("sealing %s: %w", name, err)
+	}
+	out := append(append([]byte{}, sealMagic...), nonce...)
+	return s.aead.Seal(out, nonce, plain, additionalData(name)), nil
+}
+
+func (s *sealer) open(name string, sealed []byte) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(sealed, sealMagic)
+	if !ok {
+		return nil, fmt.Errorf("opening %s: not a sealed value", name)
+	}
+	if len(rest) < s.aead.NonceSize()+s.aead.Overhead() {
+		return nil, fmt.Errorf("opening %s: sealed value is truncated", name)
+	}
+	nonce, ct := rest[:s.aead.NonceSize()], rest[s.aead.NonceSize():]
+	plain, err := s.aead.Open(nil, nonce, ct, additionalData(name))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: sealed value is corrupt or was sealed with another passphrase", name)
+	}
+	return plain, nil
+}
+
+func isSealed(v []byte) bool { return bytes.HasPrefix(v, sealMagic) }
+
+// newKeyring derives a key from passphrase with fresh salt.
+func newKeyring(passphrase []byte, p kdfParams) (*sealer, []byte, error) {
+	p.Salt = make([]byte, 16)
+	if _, err := rand.Read(p.Salt); err != nil {
+		return nil, nil, err
+	}
+	s, err := newSealer(passphrase, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	check, err := s.seal(checkName, []byte(checkPlain))
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := json.MarshalIndent(keyringFile{Version: keyringVersion, KDF: p, Check: check}, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, data, nil
+}
+
+// openKeyring derives the key from passphrase and checks it against data.
+func openKeyring(passphrase, data []byte) (*sealer, error) {
+	var kf keyringFile
+	if err := json.Unmarshal(data, &kf); err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if kf.Version != keyringVersion {
+		return nil, fmt.Errorf("keyring: version %d is not supported (want %d)", kf.Version, keyringVersion)
+	}
+	s, err := newSealer(passphrase, kf.KDF)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := s.open(checkName, kf.Check)
+	if err != nil || string(plain) != checkPlain {
+		return nil, ErrWrongPassphrase
+	}
+	return s, nil
+}
+
+// ReadPassphrase reads a passphrase from path (a Docker secret), dropping
+// one trailing newline. The error says what to do; it never holds the
+// content.
+func ReadPassphrase(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("passphrase_file %q does not exist: create it (for example a Docker secret) with at least %d bytes, e.g. `openssl rand -base64 32 > FILE`: %w",
+			path, MinPassphraseLength, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading passphrase_file %q: %w", path, err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	if len(b) < MinPassphraseLength {
+		clear(b)
+		return nil, fmt.Errorf("passphrase_file %q: passphrase is %d bytes, need at least %d: write a longer one, e.g. `openssl rand -base64 32 > FILE`",
+			path, len(b), MinPassphraseLength)
+	}
+	return b, nil
+}

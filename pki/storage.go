@@ -1,0 +1,164 @@
+package pki
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/caddyserver/certmagic"
+)
+
+// SealedStorage is a certmagic.Storage on the file system that seals
+// private keys at rest. Every value stored under a name ending in ".key",
+// or whose content holds a PEM private key, is sealed; everything else
+// (certificates, metadata, locks) is stored as is. So certmagic's own leaf
+// and ACME account keys are sealed along with the CA keys.
+//
+// Files are 0600 and directories 0700 (certmagic.FileStorage does this).
+type SealedStorage struct {
+	fs     *certmagic.FileStorage
+	sealer *sealer
+}
+
+var (
+	_ certmagic.Storage   = (*SealedStorage)(nil)
+	_ certmagic.TryLocker = (*SealedStorage)(nil)
+)
+
+// OpenStorage opens the sealed storage in dir with passphrase. On first use
+// (dir missing or empty) it creates dir (0700) and a keyring for
+// passphrase. Otherwise it checks passphrase against the keyring and
+// returns an error wrapping ErrWrongPassphrase if it does not match; in
+// every failure nothing in dir is changed.
+func OpenStorage(ctx context.Context, dir string, passphrase []byte) (*SealedStorage, error) {
+	return openStorage(ctx, dir, passphrase, defaultKDF())
+}
+
+func openStorage(ctx context.Context, dir string, passphrase []byte, kdf kdfParams) (*SealedStorage, error) {
+	if len(passphrase) < MinPassphraseLength {
+		return nil, fmt.Errorf("opening state dir %q: passphrase is shorter than %d bytes", dir, MinPassphraseLength)
+	}
+	fsto := &certmagic.FileStorage{Path: dir}
+	data, err := fsto.Load(ctx, keyringName)
+	switch {
+	case err == nil:
+		s, err := openKeyring(passphrase, data)
+		if errors.Is(err, ErrWrongPassphrase) {
+			return nil, fmt.Errorf("opening state dir %q: %w: the keys there were sealed with another passphrase; give the passphrase_file used when the CA was created (nothing was changed)", dir, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("opening state dir %q: %w", dir, err)
+		}
+		return &SealedStorage{fs: fsto, sealer: s}, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("opening state dir %q: reading keyring: %w", dir, err)
+	}
+	if err := checkEmptyDir(dir); err != nil {
+		return nil, err
+	}
+	s, data, err := newKeyring(passphrase, kdf)
+	if err != nil {
+		return nil, fmt.Errorf("creating keyring in %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("securing state dir: %w", err)
+	}
+	if err := fsto.Store(ctx, keyringName, data); err != nil {
+		return nil, fmt.Errorf("creating keyring in %q: %w", dir, err)
+	}
+	return &SealedStorage{fs: fsto, sealer: s}, nil
+}
+
+// checkEmptyDir refuses to create a keyring over existing state: that would
+// mean the keyring was lost, and a new passphrase must not silently take
+// over a directory of keys it cannot open.
+func checkEmptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opening state dir %q: %w", dir, err)
+	}
+	for _, e := range entries {
+		if e.Name() == "locks" {
+			continue
+		}
+		return fmt.Errorf("opening state dir %q: it holds data (%s) but no keyring %s: restore the keyring from a backup, or point state_dir at an empty directory",
+			dir, e.Name(), filepath.FromSlash(keyringName))
+	}
+	return nil
+}
+
+// Path returns the state directory.
+func (s *SealedStorage) Path() string { return s.fs.Path }
+
+func needsSealing(key string, value []byte) bool {
+	return strings.HasSuffix(key, ".key") || bytes.Contains(value, []byte("PRIVATE KEY-----"))
+}
+
+// Store seals value if it is a private key, then stores it.
+func (s *SealedStorage) Store(ctx context.Context, key string, value []byte) error {
+	if needsSealing(key, value) {
+		sealed, err := s.sealer.seal(key, value)
+		if err != nil {
+			return err
+		}
+		value = sealed
+	}
+	return s.fs.Store(ctx, key, value)
+}
+
+// Load loads the value at key, opening it if sealed. A private key found
+// in clear is refused: it was not written by drawbridge.
+func (s *SealedStorage) Load(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.fs.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if isSealed(v) {
+		return s.sealer.open(key, v)
+	}
+	if needsSealing(key, v) {
+		return nil, fmt.Errorf("loading %s: a private key stored in clear; delete it so it is issued again, sealed", key)
+	}
+	return v, nil
+}
+
+// Delete deletes key.
+func (s *SealedStorage) Delete(ctx context.Context, key string) error { return s.fs.Delete(ctx, key) }
+
+// Exists reports whether key exists.
+func (s *SealedStorage) Exists(ctx context.Context, key string) bool { return s.fs.Exists(ctx, key) }
+
+// List lists keys under prefix.
+func (s *SealedStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	return s.fs.List(ctx, prefix, recursive)
+}
+
+// Stat describes key.
+func (s *SealedStorage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, error) {
+	return s.fs.Stat(ctx, key)
+}
+
+// Lock takes the named lock.
+func (s *SealedStorage) Lock(ctx context.Context, name string) error { return s.fs.Lock(ctx, name) }
+
+// TryLock takes the named lock if it is free.
+func (s *SealedStorage) TryLock(ctx context.Context, name string) (bool, error) {
+	return s.fs.TryLock(ctx, name)
+}
+
+// Unlock releases the named lock.
+func (s *SealedStorage) Unlock(ctx context.Context, name string) error { return s.fs.Unlock(ctx, name) }
+
+// String describes the storage for logs.
+func (s *SealedStorage) String() string { return "SealedStorage:" + s.fs.Path }
