@@ -79,7 +79,9 @@ func newRoot(trustDomain string, generation int, now time.Time, lifetime time.Du
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLen:            1,
+		// Two: the intermediate, and the cross certificate a rotation
+		// puts between it and the previous root.
+		MaxPathLen: 2,
 	}
 	cert, err := sign(tmpl, tmpl, key.Public(), key)
 	if err != nil {

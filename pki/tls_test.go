@@ -1,0 +1,191 @@
+package pki
+
+import (
+	"crypto/tls"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+)
+
+// signerFor wraps the CA's current intermediate for pkitest, so a test can
+// mint flawed leaves that still chain to the real root.
+func (p *testPKI) signerFor() *pkitest.CA {
+	s := p.ca.snap.Load()
+	return pkitest.Wrap(s.inter, s.interKey, p.cfg.TrustDomain, s.inter)
+}
+
+func waitCount(t *testing.T, p *testPKI, reason string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := testutil.ToFloat64(p.mgr.metrics.handshakeFailures.WithLabelValues(reason))
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drawbridge_pki_handshake_failures_total{reason=%q} = %v, want %v", reason, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMutualRefusalMatrix handshakes against a mutual server config with
+// every kind of bad client certificate: each fails the handshake and is
+// counted under its reason; a valid allowed identity gets through.
+func TestMutualRefusalMatrix(t *testing.T) {
+	p := newTestPKI(t, testConfig(t), nil)
+	api := p.manage(t, "api", "api.drawbridge.internal")
+	web := p.manage(t, "web")
+	allow, err := identity.NewAllowList([]string{web.String(), "spiffe://drawbridge.internal/ns/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true, Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, p.mgr, srv)
+
+	good, err := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerID: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(addr, good); err != nil {
+		t.Fatalf("valid client refused: %v", err)
+	}
+
+	ours := p.signerFor()
+	other := pkitest.NewCA(t, p.cfg.TrustDomain)
+	foreign := pkitest.Wrap(ours.Cert, ours.Key, "evil.internal", ours.Chain...)
+	cases := []struct {
+		name, reason string
+		cert         *tls.Certificate
+	}{
+		{"no certificate", ReasonNoCertificate, nil},
+		{"other CA", ReasonUnknownAuthority, ptr(other.Leaf(t, "web"))},
+		{"expired", ReasonExpired, ptr(ours.Expired(t, "web"))},
+		{"not yet valid", ReasonNotYetValid, ptr(ours.NotYetValid(t, "web"))},
+		{"wrong EKU", ReasonBadKeyUsage, ptr(ours.WrongEKU(t, "web"))},
+		{"CA as leaf", ReasonCAAsLeaf, ptr(ours.CAAsLeaf(t, "web"))},
+		{"wrong identity", ReasonIdentityNotAllowed, ptr(ours.Leaf(t, "db"))},
+		{"no SPIFFE ID", ReasonNoIdentity, ptr(ours.Issue(t, pkitest.LeafOptions{DNSNames: []string{"web.drawbridge.internal"}}))},
+		{"outside trust domain", ReasonNameConstraint, ptr(foreign.Leaf(t, "web"))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := testutil.ToFloat64(p.mgr.metrics.handshakeFailures.WithLabelValues(tc.reason))
+			cli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MinVersion: tls.VersionTLS13}
+			if tc.cert != nil {
+				// GetClientCertificate sends the certificate even when
+				// the server's acceptable-CA list does not name its issuer
+				// (Certificates would silently send none).
+				cli.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return tc.cert, nil }
+			}
+			if err := roundTrip(addr, cli); err == nil {
+				t.Fatal("handshake succeeded, want refusal")
+			}
+			waitCount(t, p, tc.reason, before+1)
+		})
+	}
+	// The allow-list's wildcard admits a service under ns/.
+	nsCli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MinVersion: tls.VersionTLS13,
+		Certificates: []tls.Certificate{ours.Leaf(t, "ns/batch")}}
+	if err := roundTrip(addr, nsCli); err != nil {
+		t.Errorf("ns/batch refused: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestServerModeAsksNoClientCertificate(t *testing.T) {
+	p := newTestPKI(t, testConfig(t), nil)
+	api := p.manage(t, "api", "api.drawbridge.internal")
+	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Profile: Edge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, p.mgr, srv)
+	cli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal"}
+	if err := roundTrip(addr, cli); err != nil {
+		t.Fatalf("server mode: %v", err)
+	}
+	// Edge speaks TLS 1.2 with Mozilla's suites only; no CBC.
+	cbc := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}
+	if err := roundTrip(addr, cbc); err == nil {
+		t.Error("edge accepted a CBC-SHA1 suite")
+	}
+	tls12 := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MaxVersion: tls.VersionTLS12}
+	if err := roundTrip(addr, tls12); err != nil {
+		t.Errorf("edge refused TLS 1.2 with a Mozilla suite: %v", err)
+	}
+	// Internal hops are TLS 1.3 only.
+	internal, err := p.mgr.ServerConfig(ServerOptions{Identity: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(serveTLS(t, p.mgr, internal), tls12); err == nil {
+		t.Error("internal profile accepted TLS 1.2")
+	}
+}
+
+// TestClientVerifiesUpstream checks the upstream side: the wrong SPIFFE
+// ID, another CA and a wrong DNS name are refused by the client config.
+func TestClientVerifiesUpstream(t *testing.T) {
+	p := newTestPKI(t, testConfig(t), nil)
+	api := p.manage(t, "api", "api.drawbridge.internal")
+	web := p.manage(t, "web")
+	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, p.mgr, srv)
+
+	cases := []struct {
+		name   string
+		opts   ClientOptions
+		reason string
+	}{
+		{"by SPIFFE ID", ClientOptions{Identity: web, ServerID: api}, ""},
+		{"by DNS name", ClientOptions{Identity: web, ServerName: "api.drawbridge.internal"}, ""},
+		{"wrong SPIFFE ID", ClientOptions{Identity: web, ServerID: p.id("db")}, ReasonIdentityMismatch},
+		{"wrong DNS name", ClientOptions{Identity: web, ServerName: "db.drawbridge.internal"}, ReasonNameMismatch},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cli, err := p.mgr.ClientConfig(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := testutil.ToFloat64(p.mgr.metrics.handshakeFailures.WithLabelValues(tc.reason))
+			err = roundTrip(addr, cli)
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("connected, want refusal")
+			}
+			waitCount(t, p, tc.reason, before+1)
+		})
+	}
+
+	// An upstream with a certificate from another CA.
+	other := pkitest.NewCA(t, p.cfg.TrustDomain)
+	impostor := &tls.Config{Certificates: []tls.Certificate{other.Leaf(t, "api", "api.drawbridge.internal")}, MinVersion: tls.VersionTLS13}
+	iaddr := serveTLS(t, p.mgr, impostor)
+	cli, _ := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerID: api})
+	if err := roundTrip(iaddr, cli); err == nil {
+		t.Error("impostor upstream accepted")
+	}
+	waitCount(t, p, ReasonUnknownAuthority, 1)
+	if _, err := p.mgr.ClientConfig(ClientOptions{Identity: web}); err == nil {
+		t.Error("client config without ServerID or ServerName accepted")
+	}
+}
