@@ -169,31 +169,52 @@ func (ca *CA) sign(ctx context.Context, csr *x509.CertificateRequest, req LeafRe
 	if err != nil {
 		return nil, err
 	}
-	var chain []*x509.Certificate
-	err = ca.withLock(ctx, func() error {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	// Reading needs no storage lock: the state file is replaced atomically.
+	if err := ca.refreshLocked(ctx); err != nil {
+		return nil, fmt.Errorf("issuing a certificate for %s: %w", req.ID, err)
+	}
+	s := ca.snap.Load()
+	leaf, err := newLeaf(csr, leafRequest{ID: u, DNSNames: req.DNSNames, Lifetime: lifetime}, s.inter, s.interKey, ca.now())
+	if err != nil {
+		return nil, fmt.Errorf("issuing a certificate for %s: %w", req.ID, err)
+	}
+	chain := []*x509.Certificate{leaf, s.inter}
+	if s.cross != nil {
+		chain = append(chain, s.cross)
+	}
+	if leaf.NotAfter.After(s.state.Roots[0].LastLeafExpiry) {
+		// Record a bound a leaf lifetime ahead (never past the
+		// intermediate), so the state is written about once per leaf
+		// lifetime rather than per leaf. Over-estimating only keeps a
+		// retiring root in the bundle a little longer.
+		bound := minTime(leaf.NotAfter.Add(ca.cfg.LeafLifetime), s.inter.NotAfter)
+		if err := ca.recordLeafExpiry(ctx, Fingerprint(s.roots[0]), bound); err != nil {
+			return nil, fmt.Errorf("issuing a certificate for %s: %w", req.ID, err)
+		}
+	}
+	return chain, nil
+}
+
+// recordLeafExpiry raises the LastLeafExpiry of the root with fingerprint
+// fp to at least t. The root may have been rotated out by another process
+// meanwhile; it is found by fingerprint. ca.mu must be held.
+func (ca *CA) recordLeafExpiry(ctx context.Context, fp string, t time.Time) error {
+	return ca.storageLocked(ctx, func() error {
 		if err := ca.refreshLocked(ctx); err != nil {
 			return err
 		}
 		s := ca.snap.Load()
-		leaf, err := newLeaf(csr, leafRequest{ID: u, DNSNames: req.DNSNames, Lifetime: lifetime}, s.inter, s.interKey, ca.now())
-		if err != nil {
-			return err
-		}
-		chain = []*x509.Certificate{leaf, s.inter}
-		if s.cross != nil {
-			chain = append(chain, s.cross)
-		}
-		if !leaf.NotAfter.After(s.state.Roots[0].LastLeafExpiry) {
-			return nil
-		}
 		st := cloneState(s.state)
-		st.Roots[0].LastLeafExpiry = leaf.NotAfter
-		return ca.commitLocked(ctx, st)
+		for i, r := range s.roots {
+			if Fingerprint(r) == fp && t.After(st.Roots[i].LastLeafExpiry) {
+				st.Roots[i].LastLeafExpiry = t
+				return ca.commitLocked(ctx, st)
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("issuing a certificate for %s: %w", req.ID, err)
-	}
-	return chain, nil
 }
 
 func (ca *CA) checkLeafRequest(req LeafRequest) error {

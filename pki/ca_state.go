@@ -181,10 +181,17 @@ func (ca *CA) install(s *caSnapshot) {
 
 // withLock runs fn holding the in-process mutex and the storage lock, so
 // two processes on one state dir (a running gateway and the CLI) never
-// interleave changes.
+// interleave changes. fn should refresh the state first.
 func (ca *CA) withLock(ctx context.Context, fn func() error) error {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
+	return ca.storageLocked(ctx, fn)
+}
+
+// storageLocked runs fn holding the storage lock; ca.mu must be held.
+// The storage lock is taken only to change the state: reads rely on the
+// state file being replaced atomically.
+func (ca *CA) storageLocked(ctx context.Context, fn func() error) error {
 	if err := ca.storage.Lock(ctx, caLockName); err != nil {
 		return fmt.Errorf("locking CA state: %w", err)
 	}

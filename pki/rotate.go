@@ -138,30 +138,61 @@ func (ca *CA) deleteKeys(ctx context.Context, names ...string) {
 // expiry, and renew the intermediate when renewal_ratio of its life is
 // left. Run calls it every check_interval.
 func (ca *CA) Maintain(ctx context.Context) error {
-	return ca.withLock(ctx, func() error {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	// Decide on the state as read, and take the storage lock only when
+	// there is something to change (the usual pass changes nothing).
+	if err := ca.refreshLocked(ctx); err != nil {
+		return err
+	}
+	if !ca.maintenanceDueLocked() {
+		return nil
+	}
+	return ca.storageLocked(ctx, func() error {
 		if err := ca.refreshLocked(ctx); err != nil {
 			return err
 		}
 		if _, err := ca.retireLocked(ctx); err != nil {
 			return fmt.Errorf("retiring old root: %w", err)
 		}
-		now := ca.now()
-		s := ca.snap.Load()
-		if len(s.roots) == 1 && s.roots[0].NotAfter.Sub(now) < ca.cfg.RootRotateBefore {
-			ca.log.Info("root expires within root_rotate_before: rotating", "expires", s.roots[0].NotAfter)
+		if ca.rootDueLocked() {
+			ca.log.Info("root expires within root_rotate_before: rotating", "expires", ca.snap.Load().roots[0].NotAfter)
 			if err := ca.rotateLocked(ctx); err != nil {
 				return fmt.Errorf("rotating root: %w", err)
 			}
-			s = ca.snap.Load()
 		}
-		life := s.inter.NotAfter.Sub(s.inter.NotBefore)
-		if s.inter.NotAfter.Sub(now) < time.Duration(float64(life)*ca.cfg.RenewalRatio) {
+		if ca.intermediateDueLocked() {
 			if err := ca.renewIntermediateLocked(ctx); err != nil {
 				return fmt.Errorf("renewing intermediate: %w", err)
 			}
 		}
 		return nil
 	})
+}
+
+func (ca *CA) maintenanceDueLocked() bool {
+	return ca.retireDueLocked() || ca.rootDueLocked() || ca.intermediateDueLocked()
+}
+
+func (ca *CA) retireDueLocked() bool {
+	s, now := ca.snap.Load(), ca.now()
+	for i, r := range s.state.Roots[1:] {
+		if !now.Before(r.LastLeafExpiry) || !now.Before(s.roots[i+1].NotAfter) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ca *CA) rootDueLocked() bool {
+	s := ca.snap.Load()
+	return len(s.roots) == 1 && s.roots[0].NotAfter.Sub(ca.now()) < ca.cfg.RootRotateBefore
+}
+
+func (ca *CA) intermediateDueLocked() bool {
+	s := ca.snap.Load()
+	life := s.inter.NotAfter.Sub(s.inter.NotBefore)
+	return s.inter.NotAfter.Sub(ca.now()) < time.Duration(float64(life)*ca.cfg.RenewalRatio)
 }
 
 // Run calls Maintain every check_interval until ctx ends. Failures are
