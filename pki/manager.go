@@ -77,6 +77,11 @@ func NewManager(cfg Config, auth Authority, storage certmagic.Storage, deps Deps
 		OCSP:      certmagic.OCSPConfig{DisableStapling: true},
 		KeySource: certmagic.StandardKeyGenerator{KeyType: certmagic.P256},
 	})
+	if cs, ok := auth.(interface {
+		setCertificateSource(func(identity.ID) (*tls.Certificate, error))
+	}); ok {
+		cs.setCertificateSource(m.Certificate)
+	}
 	return m, nil
 }
 

@@ -65,6 +65,10 @@ type ServerOptions struct {
 	// Mutual requires a client certificate that chains to the trust bundle
 	// (mode "mutual"). Zero: no client certificate is asked (mode "server").
 	Mutual bool
+	// ClientCertOptional asks for a client certificate and verifies it
+	// against the trust bundle when one is sent, but admits clients
+	// without one (the enrollment endpoint). Zero: see Mutual.
+	ClientCertOptional bool
 	// Allow, with Mutual, refuses at the handshake every client whose
 	// identity it does not allow. Zero: any identity of the trust domain
 	// completes the handshake (route-level checks are the proxy's).
@@ -87,7 +91,7 @@ func (m *Manager) ServerConfig(opts ServerOptions) (*tls.Config, error) {
 	}
 	base := &tls.Config{GetCertificate: getCert, NextProtos: opts.NextProtos, Time: m.now}
 	applyProfile(base, opts.Profile)
-	if !opts.Mutual {
+	if !opts.Mutual && !opts.ClientCertOptional {
 		if opts.Allow != nil {
 			return nil, errors.New("server config: Allow needs Mutual")
 		}
@@ -101,7 +105,11 @@ func (m *Manager) ServerConfig(opts ServerOptions) (*tls.Config, error) {
 		cfg    *tls.Config
 	}
 	var cur atomic.Pointer[perBundle]
-	verify := m.verifyClient(opts.Allow)
+	verify := m.verifyClient(opts.Allow, !opts.Mutual)
+	auth := tls.RequireAndVerifyClientCert
+	if !opts.Mutual {
+		auth = tls.VerifyClientCertIfGiven
+	}
 	out := base.Clone()
 	out.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		b := m.auth.TrustBundle()
@@ -109,7 +117,7 @@ func (m *Manager) ServerConfig(opts ServerOptions) (*tls.Config, error) {
 			return p.cfg, nil
 		}
 		c := base.Clone()
-		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientAuth = auth
 		c.ClientCAs = b.Pool()
 		c.VerifyConnection = verify
 		cur.Store(&perBundle{bundle: b, cfg: c})
@@ -117,7 +125,7 @@ func (m *Manager) ServerConfig(opts ServerOptions) (*tls.Config, error) {
 	}
 	// Without GetConfigForClient (never, but fail closed) the base asks for
 	// and verifies a client certificate against no roots.
-	out.ClientAuth = tls.RequireAndVerifyClientCert
+	out.ClientAuth = auth
 	out.ClientCAs = x509.NewCertPool()
 	return out, nil
 }
@@ -136,8 +144,11 @@ func (m *Manager) certGetter(opts ServerOptions) (func(*tls.ClientHelloInfo) (*t
 // verifyClient runs after crypto/tls has verified the chain: it refuses a
 // CA certificate used as a leaf (Go accepts one), a peer without a SPIFFE
 // ID of our trust domain, and identities allow does not allow.
-func (m *Manager) verifyClient(allow *identity.AllowList) func(tls.ConnectionState) error {
+func (m *Manager) verifyClient(allow *identity.AllowList, optional bool) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
+		if optional && len(cs.PeerCertificates) == 0 {
+			return nil
+		}
 		if err := m.checkPeer(cs.PeerCertificates, allow, identity.ID{}); err != nil {
 			m.metrics.handshakeFailed(err.Reason)
 			m.log.Warn("TLS client refused", "reason", err.Reason, "detail", err.Detail)
