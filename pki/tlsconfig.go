@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -90,6 +91,9 @@ func (m *Manager) ServerConfig(opts ServerOptions) (*tls.Config, error) {
 		return nil, err
 	}
 	base := &tls.Config{GetCertificate: getCert, NextProtos: opts.NextProtos, Time: m.now}
+	if np, ok := opts.Certificates.(interface{ nextProtos() []string }); ok {
+		base.NextProtos = append(slices.Clone(opts.NextProtos), np.nextProtos()...)
+	}
 	applyProfile(base, opts.Profile)
 	if !opts.Mutual && !opts.ClientCertOptional {
 		if opts.Allow != nil {
