@@ -64,8 +64,8 @@ func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := chain[0]
-	if leaf.SerialNumber.BitLen() < 65 {
-		t.Errorf("serial has %d bits, want a 128-bit random one", leaf.SerialNumber.BitLen())
+	if leaf.SerialNumber.BitLen() != 129 {
+		t.Errorf("serial has %d bits, want 128 random bits under a set bit 128", leaf.SerialNumber.BitLen())
 	}
 	if got, err := identity.FromCertificate(leaf); err != nil || got != id {
 		t.Errorf("leaf identity %v, %v; want %v", got, err, id)

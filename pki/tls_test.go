@@ -185,6 +185,11 @@ func TestClientVerifiesUpstream(t *testing.T) {
 		t.Error("impostor upstream accepted")
 	}
 	waitCount(t, p, ReasonUnknownAuthority, 1)
+	// With its own roots (an upstream outside the trust domain, verified by name).
+	outside, _ := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerName: "api.drawbridge.internal", Roots: other.Pool()})
+	if err := roundTrip(iaddr, outside); err != nil {
+		t.Errorf("upstream verified against its own CA file refused: %v", err)
+	}
 	if _, err := p.mgr.ClientConfig(ClientOptions{Identity: web}); err == nil {
 		t.Error("client config without ServerID or ServerName accepted")
 	}

@@ -211,6 +211,10 @@ type ClientOptions struct {
 	// ServerName is sent as SNI and, without ServerID, verified against the
 	// certificate's DNS names. Zero with ServerID: no SNI.
 	ServerName string
+	// Roots verifies the upstream against these roots instead of the trust
+	// bundle (an upstream outside the trust domain, e.g. a CA file). Zero:
+	// the trust bundle current at each handshake.
+	Roots *x509.CertPool
 	// Profile: zero is Internal (TLS 1.3 only).
 	Profile Profile
 	// NextProtos is the ALPN list. Zero: none.
@@ -261,8 +265,12 @@ func (m *Manager) verifyServerChain(cs tls.ConnectionState, opts ClientOptions) 
 	if len(cs.PeerCertificates) == 0 {
 		return &RefusalError{Reason: ReasonNoCertificate, Detail: "upstream sent no certificate"}
 	}
+	roots := opts.Roots
+	if roots == nil {
+		roots = m.auth.TrustBundle().Pool()
+	}
 	vo := x509.VerifyOptions{
-		Roots:         m.auth.TrustBundle().Pool(),
+		Roots:         roots,
 		Intermediates: x509.NewCertPool(),
 		CurrentTime:   m.now(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -275,6 +283,10 @@ func (m *Manager) verifyServerChain(cs tls.ConnectionState, opts ClientOptions) 
 	}
 	if _, err := cs.PeerCertificates[0].Verify(vo); err != nil {
 		return &RefusalError{Reason: classify(err, m.now()), Detail: err.Error()}
+	}
+	if opts.Roots != nil && opts.ServerID.IsZero() {
+		// Outside the trust domain: the DNS name, verified above, is the identity.
+		return nil
 	}
 	return m.checkPeer(cs.PeerCertificates, nil, opts.ServerID)
 }

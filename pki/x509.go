@@ -28,19 +28,16 @@ func newKey() (*ecdsa.PrivateKey, error) {
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
-// newSerial returns a random positive serial of 128 bits (CA/B Forum BR
-// 7.1 asks for at least 64 bits of entropy; we use 128).
+// newSerial returns a serial with 128 random bits (CA/B Forum BR 7.1 asks
+// for at least 64). Bit 128 is set so every serial is positive and 17
+// bytes long, within RFC 5280's 20-octet limit.
 func newSerial() (*big.Int, error) {
-	limit := new(big.Int).Lsh(big.NewInt(1), 128)
-	for {
-		n, err := rand.Int(rand.Reader, limit)
-		if err != nil {
-			return nil, fmt.Errorf("generating serial: %w", err)
-		}
-		if n.BitLen() > 64 { // keep serials long; a tiny one is legal but suspicious
-			return n, nil
-		}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generating serial: %w", err)
 	}
+	n := new(big.Int).SetBytes(b)
+	return n.SetBit(n, 128, 1), nil
 }
 
 func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) (*x509.Certificate, error) {
