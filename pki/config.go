@@ -72,6 +72,11 @@ type Config struct {
 	// Enrollment configures the enrollment endpoint this CA serves.
 	// Zero: no bootstrap tokens (renewal by certificate still works).
 	Enrollment EnrollmentConfig `yaml:"enrollment"`
+
+	// Enroll makes this instance one without the CA key (a sidecar, a
+	// second gateway): its certificates come from another instance's
+	// enrollment endpoint. Zero (absent): this instance is the CA.
+	Enroll *EnrollClientConfig `yaml:"enroll"`
 }
 
 // EnrollmentConfig lists the bootstrap tokens the CA accepts.
@@ -124,6 +129,12 @@ func (c *Config) Defaults() {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = DefaultCheckInterval
 	}
+	if c.Enroll != nil {
+		if c.Enroll.TrustDomain == "" {
+			c.Enroll.TrustDomain = c.TrustDomain
+		}
+		c.Enroll.Defaults()
+	}
 }
 
 // Validate returns every problem at once, each starting with its key path
@@ -173,6 +184,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Enrollment.validate("enrollment", c.TrustDomain)...)
+	if c.Enroll != nil {
+		errs = append(errs, c.Enroll.problems("enroll.")...)
+		if c.Enroll.TrustDomain != c.TrustDomain {
+			add("enroll.trust_domain: %q differs from trust_domain %q", c.Enroll.TrustDomain, c.TrustDomain)
+		}
+		if len(c.Enrollment.Tokens) > 0 {
+			add("enrollment.tokens: an enrolling instance (enroll is set) has no CA to serve enrollment")
+		}
+	}
 	return errors.Join(errs...)
 }
 

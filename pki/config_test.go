@@ -48,3 +48,17 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 		t.Errorf("valid permitted_dns_domains[0] reported:\n%v", err)
 	}
 }
+
+func TestConfigEnroll(t *testing.T) {
+	cfg := Config{PassphraseFile: "/run/secrets/p", Enroll: &EnrollClientConfig{URL: "http://ca:8443/x"}}
+	cfg.Defaults()
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "enroll.url: ") || !strings.Contains(err.Error(), "enroll.ca_file: ") {
+		t.Fatalf("got %v, want enroll.url and enroll.ca_file problems", err)
+	}
+	cfg.Enroll = &EnrollClientConfig{URL: "https://ca:8443/v1/pki/enroll", CAFile: "/run/secrets/ca.pem"}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid enroll config: %v", err)
+	}
+}

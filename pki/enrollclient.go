@@ -54,21 +54,23 @@ func (c *EnrollClientConfig) Defaults() {
 }
 
 // Validate returns every problem, each starting with its key.
-func (c *EnrollClientConfig) Validate() error {
+func (c *EnrollClientConfig) Validate() error { return errors.Join(c.problems("")...) }
+
+func (c *EnrollClientConfig) problems(prefix string) []error {
 	var errs []error
 	if u, err := url.Parse(c.URL); err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url: must be an https:// URL, got %q", c.URL))
+		errs = append(errs, fmt.Errorf("%surl: must be an https:// URL, got %q", prefix, c.URL))
 	}
 	if c.CAFile == "" {
-		errs = append(errs, errors.New("ca_file: required: the PEM trust bundle of the CA (`drawbridge ca bundle`)"))
+		errs = append(errs, fmt.Errorf("%sca_file: required: the PEM trust bundle of the CA (`drawbridge ca bundle`)", prefix))
 	}
 	if err := identity.CheckTrustDomain(c.TrustDomain); err != nil {
-		errs = append(errs, fmt.Errorf("trust_domain: %w", err))
+		errs = append(errs, fmt.Errorf("%strust_domain: %w", prefix, err))
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("timeout: must be > 0, got %v", c.Timeout))
+		errs = append(errs, fmt.Errorf("%stimeout: must be > 0, got %v", prefix, c.Timeout))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 const enrollBundleKey = "drawbridge/enroll/trust-bundle.pem"

@@ -211,3 +211,34 @@ func TestClearKeyRefused(t *testing.T) {
 		t.Error("a private key in clear was loaded")
 	}
 }
+
+// TestOpenComposes runs Open twice on one state dir: the CA is created,
+// then found again, with the default (production) key derivation.
+func TestOpenComposes(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := context.Background()
+	p1, err := Open(ctx, cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := Fingerprint(p1.CA.TrustBundle().Roots()[0])
+	_ = p1.Close()
+	p2, err := Open(ctx, cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if got := Fingerprint(p2.CA.TrustBundle().Roots()[0]); got != root {
+		t.Errorf("reopened root %s, want %s", got, root)
+	}
+	if p2.Enroll == nil || p2.Manager == nil {
+		t.Error("Open left the enrollment handler or the Manager nil")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p2.Run(runCtx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
