@@ -40,5 +40,9 @@
 //     certificate: the bundle is {R2}.
 //
 // Each step is a single write of the CA state, so a crash leaves either the
-// old or the new state, never a mix.
+// old or the new state, never a mix. Enrolled instances (sidecars) learn the
+// new bundle with their next renewal, which comes before step 4: until then
+// the cross certificate lets them verify new leaves with the old root alone.
+// A service given files by hand (a CA file on a shared volume) must receive
+// the new bundle before step 4; Status shows when that is.
 package pki
