@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -92,15 +93,23 @@ func classify(err error, now time.Time) string {
 // every failure; a caller doing its own handshakes should too.
 func (m *Manager) HandshakeFailed(remote net.Addr, err error) string {
 	reason := classify(err, m.now())
-	var ref *RefusalError
-	if !errors.As(err, &ref) {
-		m.metrics.handshakeFailed(reason)
-	}
 	addr := ""
 	if remote != nil {
 		addr = remote.String()
 	}
-	m.log.Info("TLS handshake failed", "remote", addr, "reason", reason, "err", err)
+	var ref *RefusalError
+	if errors.As(err, &ref) {
+		// Counted and logged (without the address) when refused.
+		m.log.Debug("TLS handshake refused", "remote", addr, "reason", reason)
+		return reason
+	}
+	m.metrics.handshakeFailed(reason)
+	level := slog.LevelWarn
+	if reason == ReasonClosed || reason == ReasonTimeout {
+		// Port scanners and health checks that only connect: not refusals.
+		level = slog.LevelDebug
+	}
+	m.log.Log(context.Background(), level, "TLS handshake failed", "remote", addr, "reason", reason, "err", err)
 	return reason
 }
 
