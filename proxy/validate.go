@@ -22,6 +22,21 @@ func (p *problems) add(path, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
+// nest adds the problems a section's own Validate returned, whose paths
+// are relative to the section, under path.
+func (p *problems) nest(path string, err error) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			p.nest(path, e)
+		}
+		return
+	}
+	*p = append(*p, fmt.Errorf("%s.%w", path, err))
+}
+
 // Validate reports every problem in c at once, each naming its key path
 // (e.g. "upstreams.api.targets[1]: ..."). Call it after Defaults.
 func (c *Config) Validate() error {
@@ -161,6 +176,10 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 			p.add(fmt.Sprintf("%s.upgrades[%d]", path, i), "%q is not a valid protocol token", u)
 		}
 	}
+	r.Fallback.validate(path+".fallback", r.Upstream, ups, p)
+	if r.Breaker != nil {
+		p.nest(path+".breaker", r.Breaker.Validate())
+	}
 }
 
 // validateFor checks that a route uses only what its listener's protocol
@@ -269,6 +288,11 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 			p.add(fmt.Sprintf("%s.retries.on_status[%d]", path, i), "%d is not a 5xx status", s)
 		}
 	}
+	u.Retries.Budget.validate(path+".retries.budget", p)
+	p.nest(path+".health", u.Health.Validate())
+	p.nest(path+".outlier", u.Outlier.Validate())
+	p.nest(path+".breaker", u.Breaker.Validate())
+	p.nest(path+".discovery", u.Discovery.Validate())
 }
 
 // matchKey identifies what a route matches, to find routes that shadow each other.
