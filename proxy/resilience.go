@@ -230,6 +230,7 @@ func (u *upstream) run(ctx context.Context) {
 	if g.watcher != nil {
 		wg.Go(func() { _ = g.watcher.Run(ctx) })
 	}
+	<-ctx.Done()
 	wg.Wait()
 	g.breakers.Close()
 	g.mu.Lock()
