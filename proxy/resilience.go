@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -287,7 +287,6 @@ func outcome(req *http.Request, resp *http.Response, err error) (breaker.Kind, i
 	}
 	return breaker.Reset, 0
 }
-
 
 func newResilienceDeps(deps Deps, log *slog.Logger) (resilienceDeps, error) {
 	m, err := newResilienceMetrics(deps.Registerer)
