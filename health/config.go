@@ -65,11 +65,15 @@ func (c *CheckConfig) Defaults() {
 	setDefault(&c.Method, http.MethodGet)
 	setDefault(&c.ExpectStatus, "200-399")
 	setDefault(&c.Interval, 5*time.Second)
-	setDefault(&c.UnhealthyInterval, min(time.Second, c.Interval))
 	setDefault(&c.Timeout, 2*time.Second)
 	setDefault(&c.HealthyThreshold, 2)
 	setDefault(&c.UnhealthyThreshold, 3)
-	setDefault(&c.Jitter, c.Interval/10)
+	if c.Interval > 0 { // a bad interval is reported once, not again through these
+		setDefault(&c.UnhealthyInterval, min(time.Second, c.Interval))
+		setDefault(&c.Jitter, c.Interval/10)
+	} else {
+		setDefault(&c.UnhealthyInterval, time.Second)
+	}
 }
 
 // Validate reports every problem at once, each starting with its key.
