@@ -111,7 +111,8 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 		inc(g.metrics.noTarget, u.name)
 		return nil, ErrNoTarget
 	}
-	var tried []*balancer.Target
+	var triedBuf [4]*balancer.Target
+	tried := triedBuf[:0]
 	for attempt := 1; ; attempt++ {
 		resp, err := u.attempt(req, target, ex)
 		kind, status := outcome(req, resp, err)
