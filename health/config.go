@@ -16,11 +16,15 @@ const (
 	TypeHTTP = "http" // a request through the upstream's own transport
 	TypeTCP  = "tcp"  // a TCP connect
 	TypeTLS  = "tls"  // a TCP connect and a TLS handshake
+
+	// TypePostgres sends PostgreSQL's SSLRequest and wants the server's
+	// one-byte answer; when it accepts TLS, the handshake must succeed too.
+	TypePostgres = "postgres"
 )
 
 // CheckConfig configures active health checks of an upstream's targets.
 type CheckConfig struct {
-	// Type is the kind of check: "http", "tcp" or "tls". Zero: no active
+	// Type is the kind of check: "http", "tcp", "tls" or "postgres". Zero: no active
 	// checks; a target is healthy unless passive detection or its breaker
 	// says otherwise.
 	Type string `yaml:"type"`
@@ -83,9 +87,9 @@ func (c *CheckConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	switch c.Type {
-	case "", TypeHTTP, TypeTCP, TypeTLS:
+	case "", TypeHTTP, TypeTCP, TypeTLS, TypePostgres:
 	default:
-		add("type", "unknown check type %q (want http, tcp or tls)", c.Type)
+		add("type", "unknown check type %q (want http, tcp, tls or postgres)", c.Type)
 	}
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, " \r\n\x00#") {
 		add("path", "%q must be an absolute path without spaces or a fragment", c.Path)

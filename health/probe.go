@@ -52,6 +52,8 @@ func NewProbe(cfg CheckConfig, env ProbeEnv) (Probe, error) {
 		}, nil
 	case TypeTLS:
 		return tlsProbe(env), nil
+	case TypePostgres:
+		return postgresProbe(env), nil
 	}
 	return nil, fmt.Errorf("unknown check type %q", cfg.Type)
 }
@@ -101,21 +103,64 @@ func httpProbe(cfg CheckConfig, env ProbeEnv) (Probe, error) {
 }
 
 func tlsProbe(env ProbeEnv) Probe {
-	base := env.TLS
-	if base == nil {
-		base = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
 	return func(ctx context.Context, addr string) error {
-		conf := base.Clone()
-		if conf.ServerName == "" {
-			host, _, _ := net.SplitHostPort(addr)
-			conf.ServerName = host
-		}
-		d := tls.Dialer{NetDialer: env.Dialer, Config: conf}
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := env.Dialer.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
 		}
-		return c.Close()
+		defer c.Close()
+		return handshake(ctx, c, env.TLS, addr)
+	}
+}
+
+// handshake completes a TLS client handshake on c, verifying the server as
+// the upstream's real traffic does.
+func handshake(ctx context.Context, c net.Conn, base *tls.Config, addr string) error {
+	if base == nil {
+		base = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	conf := base.Clone()
+	if conf.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		conf.ServerName = host
+	}
+	if err := tls.Client(c, conf).HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	return nil
+}
+
+// sslRequest is PostgreSQL's SSLRequest message: length 8, code 80877103.
+var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// postgresProbe asks for TLS the way a PostgreSQL client starts: a server
+// answers 'S' or 'N'. With 'S' the TLS handshake must succeed too (with the
+// upstream's TLS identity); 'N' passes only when no TLS is configured.
+func postgresProbe(env ProbeEnv) Probe {
+	return func(ctx context.Context, addr string) error {
+		c, err := env.Dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			_ = c.SetDeadline(dl)
+		}
+		if _, err := c.Write(sslRequest); err != nil {
+			return fmt.Errorf("sending SSLRequest: %w", err)
+		}
+		var answer [1]byte
+		if _, err := io.ReadFull(c, answer[:]); err != nil {
+			return fmt.Errorf("reading the SSLRequest answer: %w", err)
+		}
+		switch {
+		case answer[0] == 'S':
+			return handshake(ctx, c, env.TLS, addr)
+		case answer[0] == 'N' && env.TLS == nil:
+			return nil
+		case answer[0] == 'N':
+			return errors.New("the server refused TLS")
+		}
+		return fmt.Errorf("answer %q to SSLRequest: not a PostgreSQL server", answer[0])
 	}
 }

@@ -66,10 +66,13 @@ func (u *upstream) guard(cfg UpstreamConfig, deps resilienceDeps) error {
 	g.budget = newRetryBudget(cfg.Retries.Budget, nil)
 	dialer := &net.Dialer{Timeout: cfg.Timeouts.Dial}
 	follow := !cfg.Discovery.Disabled && discovery.HasNames(cfg.Targets)
+	if follow {
+		u.verifyNameForIPs(cfg) // before the probes copy the TLS configuration
+	}
 	switch {
 	case cfg.Health.Enabled():
 		probe, err := health.NewProbe(cfg.Health, health.ProbeEnv{
-			Transport: u.transport, Scheme: u.scheme, TLS: u.transport.TLSClientConfig, Dialer: dialer,
+			Transport: u.transport, Scheme: u.scheme, TLS: u.clientTLS(), Dialer: dialer,
 		})
 		if err != nil {
 			return fmt.Errorf("upstream %s: %w", u.name, err)
@@ -88,7 +91,6 @@ func (u *upstream) guard(cfg UpstreamConfig, deps resilienceDeps) error {
 		g.watcher = discovery.New(cfg.Discovery, cfg.Targets, u.setAddresses, discovery.Deps{
 			Resolver: deps.resolver, Logger: deps.log, Metrics: deps.metrics.discovery, Upstream: u.name,
 		})
-		u.verifyNameForIPs(cfg)
 		u.pool.SetTargets(nil) // discovery fills the pool
 		return nil
 	}
@@ -100,10 +102,20 @@ func (u *upstream) guard(cfg UpstreamConfig, deps resilienceDeps) error {
 	return nil
 }
 
+// clientTLS is the TLS client configuration of the upstream's traffic,
+// which checks use too: the transport's (https) or the relay's (tls, postgres).
+func (u *upstream) clientTLS() *tls.Config {
+	if u.tlsConf != nil {
+		return u.tlsConf
+	}
+	return u.transport.TLSClientConfig
+}
+
 // verifyNameForIPs keeps certificate verification on the name when
-// discovery turns an https upstream's one DNS name into IP targets.
+// discovery turns the one DNS name of an upstream that originates TLS into
+// IP targets.
 func (u *upstream) verifyNameForIPs(cfg UpstreamConfig) {
-	if u.scheme != "https" {
+	if u.scheme != "https" && u.protocol != ProtocolTLS && u.protocol != ProtocolPostgres {
 		return
 	}
 	var hosts []string
@@ -116,16 +128,23 @@ func (u *upstream) verifyNameForIPs(cfg UpstreamConfig) {
 	if len(hosts) != 1 {
 		return // several names: certificates must carry the targets' IPs
 	}
-	conf := u.transport.TLSClientConfig
-	if conf == nil {
-		conf = &tls.Config{MinVersion: tls.VersionTLS12}
-	} else {
-		conf = conf.Clone()
+	named := func(conf *tls.Config) *tls.Config {
+		if conf == nil {
+			conf = &tls.Config{MinVersion: tls.VersionTLS12}
+		} else {
+			conf = conf.Clone()
+		}
+		if conf.ServerName == "" {
+			conf.ServerName = hosts[0]
+		}
+		return conf
 	}
-	if conf.ServerName == "" {
-		conf.ServerName = hosts[0]
+	if u.scheme == "https" {
+		u.transport.TLSClientConfig = named(u.transport.TLSClientConfig)
 	}
-	u.transport.TLSClientConfig = conf
+	if u.tlsConf != nil {
+		u.tlsConf = named(u.tlsConf)
+	}
 }
 
 // routeBreakers returns the breakers a route uses: its own when it
@@ -269,6 +288,23 @@ func (u *upstream) ready() error {
 		why = append(why, t.Addr+" "+strings.Join(s, "+"))
 	}
 	return fmt.Errorf("no available target: %s", strings.Join(why, ", "))
+}
+
+// dialOutcome sorts the result of dialling a relayed connection (connect,
+// then TLS or SSLRequest) for breakers and outlier detection.
+func dialOutcome(ctx context.Context, err error) breaker.Kind {
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return breaker.Response // success: there is no status, and 0 is never a failure
+	case ctx.Err() != nil:
+		return breaker.Cancelled
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return breaker.Timeout
+	case isConnectFailure(err):
+		return breaker.Connect
+	}
+	return breaker.Reset
 }
 
 // outcome sorts an attempt's result for breakers and outlier detection.

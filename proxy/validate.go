@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 )
@@ -191,6 +192,9 @@ func (r *RouteConfig) validateFor(protocol, path string, ups map[string]Upstream
 			len(r.RequestHeaders.Set)+len(r.RequestHeaders.Remove)+len(r.ResponseHeaders.Set)+len(r.ResponseHeaders.Remove) > 0 {
 			p.add(path, "a %s listener routes on match.hosts (TLS SNI) only; remove the HTTP conditions and edits", protocol)
 		}
+		if r.Fallback.set() {
+			p.add(path+".fallback", "only http routes have fallbacks; a %s connection is closed when no target is available", protocol)
+		}
 	}
 	up, ok := ups[r.Upstream]
 	if !ok {
@@ -290,6 +294,12 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 	}
 	u.Retries.Budget.validate(path+".retries.budget", p)
 	p.nest(path+".health", u.Health.Validate())
+	switch stream := isStream(u.Protocol) || u.Protocol == ProtocolTLS; {
+	case stream && u.Health.Type == health.TypeHTTP:
+		p.add(path+".health.type", "http checks need an http, https or h2c upstream; use tcp, tls or postgres")
+	case !stream && u.Health.Type == health.TypePostgres:
+		p.add(path+".health.type", "postgres checks need a tcp, tls or postgres upstream")
+	}
 	p.nest(path+".outlier", u.Outlier.Validate())
 	p.nest(path+".breaker", u.Breaker.Validate())
 	p.nest(path+".discovery", u.Discovery.Validate())
