@@ -89,13 +89,13 @@ func NewAdmission(probe Probe, deps Deps) *Checker {
 // address already present does nothing.
 func (c *Checker) Add(t Target, healthy bool) {
 	addr := t.Address()
-	t.SetHealthy(healthy)
-	c.deps.Metrics.setHealthy(c.deps.Upstream, addr, healthy)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.targets[addr]; ok {
 		return
 	}
+	t.SetHealthy(healthy)
+	c.deps.Metrics.setHealthy(c.deps.Upstream, addr, healthy)
 	p := &probed{target: t, healthy: healthy}
 	c.targets[addr] = p
 	if c.ctx != nil {
