@@ -143,8 +143,14 @@ type testGateway struct {
 
 func startGateway(t *testing.T, upstreams map[string]UpstreamConfig, routes []RouteConfig, resolver discovery.Resolver) *testGateway {
 	t.Helper()
+	return startGatewayProtocol(t, ProtocolHTTP, upstreams, routes, resolver)
+}
+
+// startGatewayProtocol is startGateway with the listener's protocol.
+func startGatewayProtocol(t *testing.T, protocol string, upstreams map[string]UpstreamConfig, routes []RouteConfig, resolver discovery.Resolver) *testGateway {
+	t.Helper()
 	cfg := Config{
-		Listeners:     map[string]ListenerConfig{"edge": {Address: "127.0.0.1:0", Routes: routes}},
+		Listeners:     map[string]ListenerConfig{"edge": {Address: "127.0.0.1:0", Protocol: protocol, Routes: routes}},
 		Upstreams:     upstreams,
 		ShutdownGrace: 2 * time.Second,
 		AccessLog:     AccessLogConfig{Disabled: true},
