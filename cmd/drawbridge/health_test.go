@@ -101,7 +101,9 @@ func TestDemoChaosFallsBackAndHeals(t *testing.T) {
 	edge, admin := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runDemo(ctx, demoOptions{edge: edge, admin: admin, stateDir: t.TempDir()}, io.Discard, io.Discard) }()
+	go func() {
+		done <- runDemo(ctx, demoOptions{edge: edge, admin: admin, stateDir: t.TempDir()}, io.Discard, io.Discard)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
