@@ -101,8 +101,9 @@ func TestDemoChaosFallsBackAndHeals(t *testing.T) {
 	edge, admin := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	opts := demoOptions{edge: edge, admin: admin, stateDir: t.TempDir()}
 	go func() {
-		done <- runDemo(ctx, demoOptions{edge: edge, admin: admin, stateDir: t.TempDir()}, io.Discard, io.Discard)
+		done <- runDemo(ctx, opts, io.Discard, io.Discard)
 	}()
 	defer func() {
 		cancel()
