@@ -87,7 +87,11 @@ func (c *CheckConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	switch c.Type {
-	case "", TypeHTTP, TypeTCP, TypeTLS, TypePostgres:
+	case "":
+		if c.Path != "/" || c.Host != "" || len(c.Headers) > 0 || c.ExpectBody != "" {
+			add("type", "is required: http check keys are set but no check type (want http)")
+		}
+	case TypeHTTP, TypeTCP, TypeTLS, TypePostgres:
 	default:
 		add("type", "unknown check type %q (want http, tcp, tls or postgres)", c.Type)
 	}

@@ -25,7 +25,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		healthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drawbridge_upstream_target_healthy",
-			Help: "1 if the target passes its active health checks (or has none), 0 if not.",
+			Help: "1 if the target passes its active health checks (or, with service discovery, has joined), 0 if not. " +
+				"Only for upstreams with checks or discovery.",
 		}, target),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drawbridge_health_checks_total",

@@ -98,8 +98,8 @@ func (b *backend) revive() {
 	b.t.Fatalf("revive %s: %v", b.name, err)
 }
 
-// hangingBackend accepts connections and never answers.
-func hangingBackend(t *testing.T) string {
+// hangingBackend accepts connections and never answers; accepted counts them.
+func hangingBackend(t *testing.T, accepted *atomic.Int64) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,6 +115,7 @@ func hangingBackend(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()

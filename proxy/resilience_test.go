@@ -132,7 +132,8 @@ func TestOpenBreakerAnswersFastAndRecovers(t *testing.T) {
 // answered at once.
 func TestHangingTargetTripsOnTimeouts(t *testing.T) {
 	leakCheck(t)
-	addr := hangingBackend(t)
+	var accepted atomic.Int64
+	addr := hangingBackend(t, &accepted)
 	up := fastUpstream(addr)
 	up.Retries.Attempts = 1
 	up.Retries.PerTryTimeout = 100 * time.Millisecond
@@ -161,6 +162,15 @@ func TestHangingTargetTripsOnTimeouts(t *testing.T) {
 	t.Logf("tripped after %d timeouts in %s", timeouts, time.Since(start))
 	if timeouts != 3 {
 		t.Errorf("%d timeouts before the breaker opened, want consecutive_failures = 3", timeouts)
+	}
+	dialled := accepted.Load()
+	for range 20 {
+		if r := get(c, gw.url+"/"); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("status %d while open, want 503", r.status)
+		}
+	}
+	if n := accepted.Load(); n != dialled {
+		t.Errorf("%d new connections to the target while its breaker was open, want none", n-dialled)
 	}
 }
 

@@ -299,6 +299,8 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 		p.add(path+".health.type", "http checks need an http, https or h2c upstream; use tcp, tls or postgres")
 	case !stream && u.Health.Type == health.TypePostgres:
 		p.add(path+".health.type", "postgres checks need a tcp, tls or postgres upstream")
+	case (u.Protocol == ProtocolHTTP || u.Protocol == ProtocolH2C) && u.Health.Type == health.TypeTLS:
+		p.add(path+".health.type", "the targets of a %s upstream do not speak TLS; use http or tcp", u.Protocol)
 	}
 	p.nest(path+".outlier", u.Outlier.Validate())
 	p.nest(path+".breaker", u.Breaker.Validate())
