@@ -126,6 +126,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			if err != nil {
 				return nil, fmt.Errorf("listeners.%s: %w", name, err)
 			}
+			// The route's transport: its upstream's attempt loop with the
+			// route's breakers and fallback (resilience.go). Instrumentation
+			// of the transport wraps this one.
 			rt.proxy.Transport = s.routeTransport(rc, gdeps)
 			routes = append(routes, rt)
 		}
