@@ -3,6 +3,10 @@ package proxy
 import (
 	"strconv"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/health"
+	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
+	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
 
 // Config is the data plane's part of the configuration file: listeners with
@@ -116,6 +120,14 @@ type RouteConfig struct {
 	// Upgrades lists the Upgrade protocols passed through; any other
 	// Upgrade header is dropped. Zero means ["websocket"].
 	Upgrades []string `yaml:"upgrades"`
+	// Fallback answers when no target of the upstream is available. Zero:
+	// 503 with Retry-After.
+	Fallback FallbackConfig `yaml:"fallback"`
+	// Breaker gives the route its own breakers per target of the upstream,
+	// so its failures gate the targets for this route only; zero fields
+	// inherit the upstream's breaker settings. Zero (absent): the route
+	// shares the upstream's breakers.
+	Breaker *breaker.Config `yaml:"breaker"`
 }
 
 // MatchConfig selects requests for a route. Every non-empty field must match.
@@ -167,6 +179,19 @@ type UpstreamConfig struct {
 	Retries RetryConfig `yaml:"retries"`
 	// TLS is how targets of an https, tls or postgres upstream are verified.
 	TLS UpstreamTLS `yaml:"tls"`
+	// Health configures active health checks. Zero: none.
+	Health health.CheckConfig `yaml:"health"`
+	// Outlier configures passive outlier detection. Zero: on, with defaults.
+	Outlier health.OutlierConfig `yaml:"outlier"`
+	// Breaker configures the circuit breaker of each target. Zero: on,
+	// with defaults.
+	Breaker breaker.Config `yaml:"breaker"`
+	// Discovery configures how targets given as DNS names are followed.
+	// Zero: every name is re-resolved every 5s.
+	Discovery discovery.Config `yaml:"discovery"`
+	// Optional keeps the upstream out of the gateway's readiness. Zero: the
+	// gateway is not ready while the upstream has no available target.
+	Optional bool `yaml:"optional"`
 }
 
 // UpstreamTimeouts are the transport timeouts toward one upstream.
@@ -200,6 +225,20 @@ type RetryConfig struct {
 	BackoffBase time.Duration `yaml:"backoff_base"`
 	// BackoffMax caps the backoff. Zero means 250ms.
 	BackoffMax time.Duration `yaml:"backoff_max"`
+	// Budget caps retries to a share of recent requests, so retries can
+	// never multiply an outage.
+	Budget RetryBudgetConfig `yaml:"budget"`
+}
+
+// RetryBudgetConfig lets retries be at most Ratio of the requests of the
+// last Window, plus MinPerSecond for quiet upstreams (Finagle's retry budget).
+type RetryBudgetConfig struct {
+	// Ratio of recent requests that may be retried. Zero means 0.2.
+	Ratio float64 `yaml:"ratio"`
+	// MinPerSecond retries are always allowed, averaged over Window. Zero means 3.
+	MinPerSecond float64 `yaml:"min_per_second"`
+	// Window is how far back requests and retries are counted. Zero means 10s.
+	Window time.Duration `yaml:"window"`
 }
 
 // Protocols accepted by listeners and upstreams.
@@ -230,6 +269,13 @@ func (c *Config) Defaults() {
 		u.Name = name
 		u.defaults()
 		c.Upstreams[name] = u
+	}
+	for _, l := range c.Listeners {
+		for i := range l.Routes {
+			if b := l.Routes[i].Breaker; b != nil {
+				b.Inherit(c.Upstreams[l.Routes[i].Upstream].Breaker)
+			}
+		}
 	}
 }
 
@@ -273,6 +319,13 @@ func (u *UpstreamConfig) defaults() {
 	setDefault(&u.Retries.Attempts, 2)
 	setDefault(&u.Retries.BackoffBase, 10*time.Millisecond)
 	setDefault(&u.Retries.BackoffMax, 250*time.Millisecond)
+	setDefault(&u.Retries.Budget.Ratio, 0.2)
+	setDefault(&u.Retries.Budget.MinPerSecond, 3)
+	setDefault(&u.Retries.Budget.Window, 10*time.Second)
+	u.Health.Defaults()
+	u.Outlier.Defaults()
+	u.Breaker.Defaults()
+	u.Discovery.Defaults()
 }
 
 func setDefault[T comparable](field *T, def T) {

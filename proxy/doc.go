@@ -5,6 +5,11 @@
 //
 // A request flows: listener -> hygiene (sanitise, normalise, request ID) ->
 // router (host, longest path prefix) -> route policy (limits, header edits)
-// -> ReverseProxy -> upstream transport (pick a target, attempt, retry) ->
-// response. Every failure becomes a status in exactly one place (errors.go).
+// -> ReverseProxy -> upstream transport (pick a target that is healthy, not
+// ejected and whose breaker admits it; attempt; report the outcome to the
+// breaker and outlier detection; retry within the retry budget) -> the
+// route's fallback when no target is available -> response. Every failure
+// becomes a status in exactly one place (errors.go). The upstreams' health
+// checks, outlier detection and service discovery run in the background
+// from Run until the drain is over (resilience.go).
 package proxy

@@ -12,7 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
 
 // Deps are what the data plane is given rather than builds.
@@ -28,6 +31,11 @@ type Deps struct {
 	// Secrets resolves request_headers.set_secret references. Nil: a
 	// config that uses them is refused by New.
 	Secrets SecretSource
+	// Registerer receives the metrics of health checks, breakers, retries,
+	// fallbacks and service discovery. Nil: no metrics.
+	Registerer prometheus.Registerer
+	// Resolver looks up targets given as DNS names. Nil means net.DefaultResolver.
+	Resolver discovery.Resolver
 }
 
 // Server runs every listener of a Config.
@@ -73,6 +81,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, upstreams: map[string]*upstream{}}
 	s.hardStop, s.abort = context.WithCancel(context.Background())
+	gdeps, err := newResilienceDeps(deps, log)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range sortedKeys(cfg.Upstreams) {
 		uc := cfg.Upstreams[name]
 		var clientTLS *tls.Config
@@ -84,6 +96,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		up, err := newUpstream(uc, clientTLS)
 		if err != nil {
+			return nil, err
+		}
+		if err := up.guard(cfg.Upstreams[name], gdeps); err != nil {
 			return nil, err
 		}
 		s.upstreams[name] = up
@@ -111,6 +126,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			if err != nil {
 				return nil, fmt.Errorf("listeners.%s: %w", name, err)
 			}
+			// The route's transport: its upstream's attempt loop with the
+			// route's breakers and fallback (resilience.go). Instrumentation
+			// of the transport wraps this one.
+			rt.proxy.Transport = s.routeTransport(rc, gdeps)
 			routes = append(routes, rt)
 		}
 		var trusted trustedProxies
@@ -292,6 +311,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	defer s.runUpstreams()()
 	s.ready.Store(true)
 	g.Go(func() error {
 		<-gctx.Done()

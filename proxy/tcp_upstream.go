@@ -8,28 +8,45 @@ import (
 	"net"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 	"github.com/drawbridge-proxy/drawbridge/proxy/pgwire"
 )
 
 // dialStream connects to a target of the upstream for a relayed
 // connection: connect failures move on to another target, up to
-// retries.attempts; then TLS (tls) or SSLRequest and TLS (postgres) toward
-// the target. It never falls back to plain text.
+// retries.attempts and within the retry budget; then TLS (tls) or
+// SSLRequest and TLS (postgres) toward the target. It never falls back to
+// plain text. Targets are picked, and dials reported, like HTTP attempts:
+// unhealthy, ejected and breaker-gated targets are never dialled.
 func (u *upstream) dialStream(ctx context.Context) (net.Conn, string, error) {
 	var last error
-	var avoid = u.pool.Pick(nil)
-	target := avoid
+	g := u.guards
+	g.budget.request()
+	var triedBuf [4]*balancer.Target
+	tried := triedBuf[:0]
 	for attempt := 1; attempt <= u.retries.Attempts; attempt++ {
-		if attempt > 1 {
-			target = u.pool.Pick(avoid)
+		if attempt > 1 && !g.budget.withdraw() {
+			inc(g.metrics.exhausted, u.name)
+			break
 		}
+		target, done := u.pick(g.breakers, tried)
 		if target == nil {
+			if last != nil {
+				break
+			}
+			inc(g.metrics.noTarget, u.name)
 			return nil, "", ErrNoTarget
+		}
+		if attempt > 1 {
+			inc(g.metrics.retries, u.name)
 		}
 		start := time.Now()
 		end := target.Begin()
 		conn, err := u.dialTarget(ctx, target.Addr)
 		end(time.Since(start))
+		kind := dialOutcome(ctx, err)
+		done(kind, 0)
+		u.observe(target, kind, 0)
 		if err == nil {
 			return conn, target.Addr, nil
 		}
@@ -37,7 +54,7 @@ func (u *upstream) dialStream(ctx context.Context) (net.Conn, string, error) {
 		if !isConnectFailure(err) || ctx.Err() != nil {
 			break
 		}
-		avoid = target
+		tried = append(tried, target)
 	}
 	return nil, "", last
 }

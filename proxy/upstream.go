@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
+	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
 )
 
 // upstream is the http.RoundTripper of every route that targets it: each
@@ -23,6 +24,7 @@ type upstream struct {
 	pool      *balancer.Pool
 	transport *http.Transport
 	retries   RetryConfig
+	guards    *guards // health, breakers, budget, discovery (resilience.go)
 
 	// For relayed (tcp, postgres) connections.
 	protocol    string
@@ -85,33 +87,86 @@ func newTransport(cfg UpstreamConfig, tlsConf *tls.Config) *http.Transport {
 	return t
 }
 
-// RoundTrip makes up to retries.attempts attempts, each on a target picked
-// by the balancer (a retry avoids the target that just failed).
+// RoundTrip is roundTrip with the upstream's own breakers.
 func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	return u.roundTrip(req, u.guards.breakers)
+}
+
+// roundTrip makes up to retries.attempts attempts, each on a target picked
+// by the balancer among those whose breaker (in brk) lets it through. A
+// retry goes to a target not tried yet when there is one, and only while
+// the retry budget lasts. With no target available it fails at once with
+// ErrNoTarget, before any dial.
+func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Response, error) {
 	ex := exchangeFrom(req.Context())
 	var body *countingBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &countingBody{body: req.Body}
 		req.Body = body
 	}
-	var last *balancer.Target
+	g := u.guards
+	g.budget.request()
+	target, done := u.pick(brk, nil)
+	if target == nil {
+		inc(g.metrics.noTarget, u.name)
+		return nil, ErrNoTarget
+	}
+	var triedBuf [4]*balancer.Target
+	tried := triedBuf[:0]
 	for attempt := 1; ; attempt++ {
-		target := u.pool.Pick(last)
-		if target == nil {
-			return nil, ErrNoTarget
-		}
 		resp, err := u.attempt(req, target, ex)
+		kind, status := outcome(req, resp, err)
+		done(kind, status)
+		u.observe(target, kind, status)
+		tried = append(tried, target)
 		if !u.retryable(req, body, resp, err, attempt) {
 			return resp, err
 		}
+		next, nextDone := u.pick(brk, tried)
+		if next == nil {
+			return resp, err // nothing left to try: the honest answer is this one
+		}
+		if !g.budget.withdraw() {
+			nextDone(breaker.Cancelled, 0)
+			inc(g.metrics.exhausted, u.name)
+			return resp, err
+		}
+		inc(g.metrics.retries, u.name)
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		last = target
 		if err := u.backoff(req.Context(), attempt); err != nil {
+			nextDone(breaker.Cancelled, 0)
 			return nil, errClientGone
 		}
+		target, done = next, nextDone
+	}
+}
+
+// pick returns an available target that brk lets through, preferring one
+// not in tried, and the breaker's done func for the attempt; nil when
+// there is none. A breaker that refuses (half-open with its trial attempts
+// taken) leaves its target out and the next one is asked.
+func (u *upstream) pick(brk *breaker.Set, tried []*balancer.Target) (*balancer.Target, func(breaker.Kind, int)) {
+	var refused []*balancer.Target
+	for {
+		keep := func(t *balancer.Target) bool {
+			return !slices.Contains(refused, t) && !slices.Contains(tried, t) && brk.Admits(t.Addr)
+		}
+		t := u.pool.PickWhere(keep)
+		if t == nil && len(tried) > 0 {
+			// Only tried targets remain: retry on one of them.
+			t = u.pool.PickWhere(func(t *balancer.Target) bool { return !slices.Contains(refused, t) && brk.Admits(t.Addr) })
+		}
+		if t == nil {
+			return nil, nil
+		}
+		done, err := brk.For(t).Allow()
+		if err == nil {
+			return t, done
+		}
+		refused = append(refused, t)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 )
@@ -20,6 +21,21 @@ type problems []error
 
 func (p *problems) add(path, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// nest adds the problems a section's own Validate returned, whose paths
+// are relative to the section, under path.
+func (p *problems) nest(path string, err error) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			p.nest(path, e)
+		}
+		return
+	}
+	*p = append(*p, fmt.Errorf("%s.%w", path, err))
 }
 
 // Validate reports every problem in c at once, each naming its key path
@@ -161,6 +177,10 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 			p.add(fmt.Sprintf("%s.upgrades[%d]", path, i), "%q is not a valid protocol token", u)
 		}
 	}
+	r.Fallback.validate(path+".fallback", r.Upstream, ups, p)
+	if r.Breaker != nil {
+		p.nest(path+".breaker", r.Breaker.Validate())
+	}
 }
 
 // validateFor checks that a route uses only what its listener's protocol
@@ -171,6 +191,9 @@ func (r *RouteConfig) validateFor(protocol, path string, ups map[string]Upstream
 		if trimPrefix(m.PathPrefix) != "/" || len(m.Methods) > 0 || len(m.Headers) > 0 || r.StripPrefix || r.RewritePrefix != "" ||
 			len(r.RequestHeaders.Set)+len(r.RequestHeaders.Remove)+len(r.ResponseHeaders.Set)+len(r.ResponseHeaders.Remove) > 0 {
 			p.add(path, "a %s listener routes on match.hosts (TLS SNI) only; remove the HTTP conditions and edits", protocol)
+		}
+		if r.Fallback.set() {
+			p.add(path+".fallback", "only http routes have fallbacks; a %s connection is closed when no target is available", protocol)
 		}
 	}
 	up, ok := ups[r.Upstream]
@@ -269,6 +292,19 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 			p.add(fmt.Sprintf("%s.retries.on_status[%d]", path, i), "%d is not a 5xx status", s)
 		}
 	}
+	u.Retries.Budget.validate(path+".retries.budget", p)
+	p.nest(path+".health", u.Health.Validate())
+	switch stream := isStream(u.Protocol) || u.Protocol == ProtocolTLS; {
+	case stream && u.Health.Type == health.TypeHTTP:
+		p.add(path+".health.type", "http checks need an http, https or h2c upstream; use tcp, tls or postgres")
+	case !stream && u.Health.Type == health.TypePostgres:
+		p.add(path+".health.type", "postgres checks need a tcp, tls or postgres upstream")
+	case (u.Protocol == ProtocolHTTP || u.Protocol == ProtocolH2C) && u.Health.Type == health.TypeTLS:
+		p.add(path+".health.type", "the targets of a %s upstream do not speak TLS; use http or tcp", u.Protocol)
+	}
+	p.nest(path+".outlier", u.Outlier.Validate())
+	p.nest(path+".breaker", u.Breaker.Validate())
+	p.nest(path+".discovery", u.Discovery.Validate())
 }
 
 // matchKey identifies what a route matches, to find routes that shadow each other.

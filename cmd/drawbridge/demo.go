@@ -95,6 +95,8 @@ drawbridge demo is running.
   Open the web page:   %[1]s/
   Call the API:        curl -s %[1]s/api/hello
   List todos:          curl -s %[1]s/api/todos
+  Break the API:       curl -s -X POST '%[1]s/api/chaos?seconds=15'
+                       (health check, breaker and fallback take over; it heals by itself)
   Readiness:           curl -s http://%[2]s/readyz
   State directory:     %[3]s
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/admin"
@@ -53,7 +54,8 @@ func newGateway(f *config.File, logOut io.Writer) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := proxy.New(f.Config, proxy.Deps{Logger: log})
+	reg := prometheus.NewRegistry() // served on /metrics by the telemetry work
+	srv, err := proxy.New(f.Config, proxy.Deps{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +66,9 @@ func newGateway(f *config.File, logOut io.Writer) (*gateway, error) {
 		}
 		return nil
 	})
+	for _, name := range srv.RequiredUpstreams() {
+		gw.health.AddCheck("upstream:"+name, func() error { return srv.UpstreamReady(name) })
+	}
 	gw.admin.Handle("GET /livez", gw.health.LivezHandler())
 	gw.admin.Handle("GET /readyz", gw.health.ReadyzHandler())
 	if err := srv.Bind(); err != nil {

@@ -58,6 +58,35 @@ func (p *Pool) Pick(avoid *Target) *Target {
 	return p.picker.pick(usable)
 }
 
+// PickWhere returns an available target for which keep is true, or nil
+// when there is none. Retries and per-route circuit breakers use it to
+// leave out targets that already failed or that their breaker refuses.
+func (p *Pool) PickWhere(keep func(*Target) bool) *Target {
+	all := p.Targets()
+	n := 0
+	for _, t := range all {
+		if t.Available() && keep(t) {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return nil
+	case n == len(all):
+		return p.picker.pick(all) // the common case allocates nothing
+	}
+	usable := make([]*Target, 0, n)
+	for _, t := range all {
+		if t.Available() && keep(t) {
+			usable = append(usable, t)
+		}
+	}
+	if len(usable) == 0 { // a target changed state between the two passes
+		return nil
+	}
+	return p.picker.pick(usable)
+}
+
 func allAvailable(ts []*Target) bool {
 	for _, t := range ts {
 		if !t.Available() {

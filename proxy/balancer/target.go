@@ -27,6 +27,9 @@ type Target struct {
 // NewTarget returns a target that is available until something says otherwise.
 func NewTarget(addr string) *Target { return &Target{Addr: addr} }
 
+// Address returns Addr; health checkers and breakers know targets by it.
+func (t *Target) Address() string { return t.Addr }
+
 // Available reports whether new attempts may go to t.
 func (t *Target) Available() bool {
 	return !t.down.Load() && !t.ejected.Load() && !t.gated.Load() && !t.draining.Load()

@@ -75,9 +75,11 @@ type todo struct {
 }
 
 type api struct {
-	mu     sync.Mutex // guards todos and nextID
-	todos  map[int]todo
-	nextID int
+	mu        sync.Mutex // guards todos, nextID and brokenTil
+	todos     map[int]todo
+	nextID    int
+	brokenTil time.Time // until then every endpoint but /chaos answers 503
+
 }
 
 func newAPI() *api {
@@ -97,8 +99,44 @@ func (a *api) add(title string) todo {
 	return t
 }
 
+// broken reports whether a /chaos call has the API failing right now.
+func (a *api) broken() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return time.Now().Before(a.brokenTil)
+}
+
+// handler serves the API. POST /chaos?seconds=N (default 15, at most 300)
+// makes every other endpoint, /healthz included, answer 503 for N
+// seconds: the gateway's health check, breaker and fallback take over, and
+// traffic returns by itself afterwards.
 func (a *api) handler() http.Handler {
+	mux := a.routes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/chaos" && a.broken() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the demo API is broken on purpose (POST /chaos)"})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (a *api) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("POST /chaos", func(w http.ResponseWriter, r *http.Request) {
+		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || secs <= 0 {
+			secs = 15
+		}
+		secs = min(secs, 300)
+		a.mu.Lock()
+		a.brokenTil = time.Now().Add(time.Duration(secs) * time.Second)
+		a.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"broken_for_seconds": secs})
+	})
 	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"message":    "hello from the demo API, through drawbridge",

@@ -1,0 +1,268 @@
+package breaker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// ErrOpen is returned by Allow when a breaker refuses an attempt: it is
+// open, or half-open with all its trial attempts in flight.
+var ErrOpen = errors.New("circuit breaker open")
+
+// Target is what a Set gates; the balancer's target satisfies it.
+type Target interface {
+	Address() string
+	SetGated(open bool)
+}
+
+// Deps are what a Set is given.
+type Deps struct {
+	// Logger receives one line per state change. Nil discards them.
+	Logger *slog.Logger
+	// Metrics records states and transitions. Nil records nothing.
+	Metrics *Metrics
+	// Upstream and Route label logs and metrics; Route is empty for the
+	// upstream's own set.
+	Upstream, Route string
+	// Gate makes an open breaker gate its Target (SetGated), so that the
+	// balancer skips it for every route. A route's own set leaves targets
+	// alone and is consulted through Admits instead.
+	Gate bool
+}
+
+// Set holds one breaker per target address.
+type Set struct {
+	cfg    Config
+	policy Policy
+	deps   Deps
+
+	mu       sync.RWMutex // guards the following fields
+	breakers map[string]*Breaker
+	closed   bool
+}
+
+// NewSet returns the breakers for cfg (already defaulted and validated). It
+// returns nil when breakers are disabled; a nil *Set allows everything.
+func NewSet(cfg Config, deps Deps) *Set {
+	if cfg.Disabled {
+		return nil
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Set{cfg: cfg, policy: NewPolicy(cfg.FailureOn), deps: deps, breakers: map[string]*Breaker{}}
+}
+
+// For returns the breaker of t, creating it (closed) on first use. It
+// returns nil for a nil or closed Set.
+func (s *Set) For(t Target) *Breaker {
+	if s == nil {
+		return nil
+	}
+	addr := t.Address()
+	s.mu.RLock()
+	b, closed := s.breakers[addr], s.closed
+	s.mu.RUnlock()
+	if b != nil || closed {
+		return b
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.breakers[addr]; b != nil || s.closed {
+		return b
+	}
+	b = s.newBreaker(t)
+	s.breakers[addr] = b
+	return b
+}
+
+// Admits reports whether the breaker of addr would consider an attempt:
+// false while it is open. Half-open breakers admit (Allow may still refuse
+// when the trial attempts are taken).
+func (s *Set) Admits(addr string) bool {
+	if s == nil {
+		return true
+	}
+	s.mu.RLock()
+	b := s.breakers[addr]
+	s.mu.RUnlock()
+	return b == nil || !b.open.Load()
+}
+
+// State returns the state of addr's breaker ("closed" when there is none).
+func (s *Set) State(addr string) string {
+	if s == nil {
+		return gobreaker.StateClosed.String()
+	}
+	s.mu.RLock()
+	b := s.breakers[addr]
+	s.mu.RUnlock()
+	if b == nil {
+		return gobreaker.StateClosed.String()
+	}
+	return b.cb.State().String()
+}
+
+// Remove forgets the breaker of a target that service discovery removed.
+func (s *Set) Remove(addr string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	b := s.breakers[addr]
+	delete(s.breakers, addr)
+	s.mu.Unlock()
+	if b != nil {
+		b.stop()
+		s.deps.Metrics.forget(s.deps.Upstream, s.deps.Route, addr)
+	}
+}
+
+// Close stops every pending open-timeout timer. It is idempotent.
+func (s *Set) Close() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.closed = true
+	bs := make([]*Breaker, 0, len(s.breakers))
+	for _, b := range s.breakers {
+		bs = append(bs, b)
+	}
+	s.mu.Unlock()
+	for _, b := range bs {
+		b.stop()
+	}
+}
+
+// Policy is what the set counts as a failure.
+func (s *Set) Policy() *Policy {
+	if s == nil {
+		p := NewPolicy(nil)
+		return &p
+	}
+	return &s.policy
+}
+
+// Breaker guards one target.
+type Breaker struct {
+	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
+	policy  *Policy
+	timeout time.Duration
+	open    atomic.Bool // the breaker is open: no attempt may go
+
+	mu      sync.Mutex // guards the following fields
+	timer   *time.Timer
+	stopped bool
+}
+
+var (
+	errFailed   = errors.New("attempt failed")
+	errExcluded = errors.New("attempt not counted")
+)
+
+func (s *Set) newBreaker(t Target) *Breaker {
+	b := &Breaker{policy: &s.policy, timeout: s.cfg.OpenTimeout}
+	addr, cfg, deps := t.Address(), s.cfg, s.deps
+	log := deps.Logger.With("upstream", deps.Upstream, "target", addr)
+	if deps.Route != "" {
+		log = log.With("route", deps.Route)
+	}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         addr,
+		MaxRequests:  cfg.HalfOpenRequests,
+		Interval:     cfg.Window,
+		BucketPeriod: cfg.Window / 10,
+		Timeout:      cfg.OpenTimeout,
+		ReadyToTrip:  readyToTrip(cfg),
+		IsExcluded:   func(err error) bool { return errors.Is(err, errExcluded) },
+		// Called with the gobreaker's lock held: only atomics, timers and
+		// logging here, never a call back into the breaker.
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			open := to == gobreaker.StateOpen
+			b.open.Store(open)
+			if deps.Gate {
+				t.SetGated(open)
+			}
+			if open {
+				b.armTimer(cfg.OpenTimeout)
+			}
+			deps.Metrics.transition(deps.Upstream, deps.Route, addr, to)
+			if open {
+				log.Warn("circuit breaker open: target gated", "from", from.String(), "open_timeout", cfg.OpenTimeout.String())
+			} else {
+				log.Info("circuit breaker "+to.String(), "from", from.String())
+			}
+		},
+	})
+	deps.Metrics.transition(deps.Upstream, deps.Route, addr, -1)
+	return b
+}
+
+// readyToTrip opens on consecutive failures, or on the failure ratio of the
+// attempts finished within the window once there are enough of them.
+func readyToTrip(cfg Config) func(gobreaker.Counts) bool {
+	return func(c gobreaker.Counts) bool {
+		if c.ConsecutiveFailures >= cfg.ConsecutiveFailures {
+			return true
+		}
+		finished := c.TotalSuccesses + c.TotalFailures
+		return finished >= cfg.MinRequests && float64(c.TotalFailures) >= cfg.FailureRatio*float64(finished)
+	}
+}
+
+// Allow asks whether an attempt may go. On nil error, call done exactly
+// once with how the attempt ended. A nil *Breaker allows everything.
+func (b *Breaker) Allow() (done func(kind Kind, status int), err error) {
+	if b == nil {
+		return func(Kind, int) {}, nil
+	}
+	report, err := b.cb.Allow()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOpen, err)
+	}
+	return func(kind Kind, status int) {
+		switch {
+		case kind == Cancelled:
+			report(errExcluded)
+		case b.policy.Failed(kind, status):
+			report(errFailed)
+		default:
+			report(nil)
+		}
+	}, nil
+}
+
+// armTimer makes the breaker look at itself when the open timeout is over:
+// gobreaker moves to half-open lazily, on the next call, and a gated target
+// gets no calls.
+func (b *Breaker) armTimer(after time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return
+	}
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.timer = time.AfterFunc(after, func() {
+		if b.cb.State() == gobreaker.StateOpen {
+			b.armTimer(5 * time.Millisecond) // fired a hair before the expiry
+		}
+	})
+}
+
+func (b *Breaker) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+}
