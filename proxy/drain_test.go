@@ -88,3 +88,25 @@ func TestDrainCutsUpgradedConnectionsAfterGrace(t *testing.T) {
 		t.Error("the WebSocket is still open after the grace period")
 	}
 }
+
+// A connection that never sent a request must not hold the drain: Go's
+// Shutdown alone would wait five seconds for it.
+func TestDrainDoesNotWaitForSilentConnections(t *testing.T) {
+	cfg := oneRoute(hostOf(echoBackend(t, "app")))
+	cfg.ShutdownGrace = 20 * time.Second
+	gw := startGateway(t, cfg)
+	silent := dialTCP(t, gw.addr)
+	defer silent.Close()
+	time.Sleep(50 * time.Millisecond) // let the server accept it
+	start := time.Now()
+	gw.cancel()
+	select {
+	case <-gw.done:
+		gw.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the drain took %s, held by a connection without a request", took)
+	}
+}

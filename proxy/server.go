@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -62,6 +63,7 @@ type httpListener struct {
 	handler *listenerHandler
 	ln      net.Listener
 	tls     *tls.Config // nil for plain text
+	fresh   *freshConns
 }
 
 // New builds the data plane of cfg, which it completes with defaults and
@@ -141,7 +143,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			name: name, trusted: trusted, unknown: lc.UnknownHostStatus,
 			routes: newRouter(routes), errs: errs, access: access, inflight: &inflightGroup{},
 		}
-		s.listeners = append(s.listeners, &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS)})
+		hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS), fresh: newFreshConns()}
+		hl.srv.ConnState = hl.fresh.track
+		s.listeners = append(s.listeners, hl)
 	}
 	return s, nil
 }
@@ -332,7 +336,9 @@ func (s *Server) shutdown() {
 		wg.Go(func() {
 			// Shutdown waits for ordinary requests; upgraded connections
 			// are tracked by the handler's in-flight group.
-			_ = l.srv.Shutdown(ctx)
+			done := make(chan struct{})
+			go func() { _ = l.srv.Shutdown(ctx); close(done) }()
+			l.closeFreshUntil(done)
 			l.handler.inflight.wait(ctx)
 		})
 	}
@@ -354,6 +360,22 @@ func (s *Server) shutdown() {
 		u.close()
 	}
 	s.log.Info("stopped")
+}
+
+// closeFreshUntil closes connections that never sent a request, again
+// and again while Shutdown runs, so one accepted just before the listener
+// closed is caught too.
+func (l *httpListener) closeFreshUntil(done <-chan struct{}) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		l.fresh.closeAll()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // inflightGroup counts handlers still running, upgraded connections included.
