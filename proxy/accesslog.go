@@ -32,13 +32,7 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 		return
 	}
 	attempts, target, upStatus, upTime, err := ex.snapshot()
-	status := rec.status
-	if status == 0 {
-		status = statusFor(r.Context(), err)
-		if err == nil && r.Context().Err() != nil {
-			status = statusClientClosed
-		}
-	}
+	status := finalStatus(r, rec, err)
 	path := ex.path
 	if path == "" {
 		path = r.URL.Path
@@ -71,6 +65,9 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if ex.identity != "" {
 		attrs = append(attrs, slog.String("identity", ex.identity))
 	}
+	if ex.traceID != "" {
+		attrs = append(attrs, slog.String("trace_id", ex.traceID), slog.String("span_id", ex.spanID))
+	}
 	if ex.upstream != "" {
 		attrs = append(attrs,
 			slog.String("upstream", ex.upstream),
@@ -92,6 +89,19 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 		}
 	}
 	a.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "access", attrs...)
+}
+
+// finalStatus is the status the client got, or would have got: a request
+// that ended before anything was written counts by its error (499 when the
+// client left).
+func finalStatus(r *http.Request, rec *recorder, err error) int {
+	if rec.status != 0 {
+		return rec.status
+	}
+	if err == nil && r.Context().Err() != nil {
+		return statusClientClosed
+	}
+	return statusFor(r.Context(), err)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // exchange is what one request learns on its way through the proxy; the
@@ -25,6 +27,11 @@ type exchange struct {
 	includeQuery bool
 	upgraded     bool
 	rc           *http.ResponseController
+	routePrefix  string     // the matched route's path prefix, for span names
+	span         trace.Span // the server span; nil without tracing
+	traceID      string     // of the server span, for logs and exemplars
+	spanID       string
+	sampled      bool
 
 	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a cancelled request
 	attempts int

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // noDeadline clears a connection deadline.
@@ -20,19 +22,24 @@ type listenerHandler struct {
 	errs     *errorWriter
 	access   *accessLog
 	inflight *inflightGroup
+	metrics  *metrics
+	tracing  *tracing
+	active   prometheus.Gauge // in-flight requests of this listener; nil without metrics
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	done := h.inflight.begin()
 	defer done()
 	ex := &exchange{start: time.Now(), listener: h.name}
+	h.begin()
+	r = h.tracing.startServer(r, ex)
 	rec := &recorder{ResponseWriter: w}
 	var body *meteredBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &meteredBody{ReadCloser: r.Body}
 		r.Body = body
 	}
-	defer func() { h.access.write(r, rec, ex, body) }()
+	defer func() { h.finish(r, rec, ex, body) }()
 
 	ex.requestID = r.Header.Get(HeaderRequestID)
 	if !validRequestID(ex.requestID) {
@@ -56,7 +63,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.errs.write(rec, status, ex.requestID)
 		return
 	}
-	ex.route, ex.upstream = rte.name, rte.upstream.name
+	ex.route, ex.upstream, ex.routePrefix = rte.name, rte.upstream.name, rte.prefix
 	if r.ContentLength > rte.maxBody {
 		h.errs.write(rec, http.StatusRequestEntityTooLarge, ex.requestID)
 		return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
@@ -32,9 +33,15 @@ type Deps struct {
 	// Secrets resolves request_headers.set_secret references. Nil: a
 	// config that uses them is refused by New.
 	Secrets SecretSource
-	// Registerer receives the metrics of health checks, breakers, retries,
-	// fallbacks and service discovery. Nil: no metrics.
+	// Registerer receives the metrics of requests, attempts and
+	// connections (drawbridge_http_*, drawbridge_upstream_*,
+	// drawbridge_listener_*), health checks, breakers, retries, fallbacks
+	// and service discovery. Nil: no metrics.
 	Registerer prometheus.Registerer
+	// Tracing provides a server span per request and a client span per
+	// upstream attempt. Nil: no spans, and trace context passes through
+	// untouched.
+	Tracing trace.TracerProvider
 	// Resolver looks up targets given as DNS names. Nil means net.DefaultResolver.
 	Resolver discovery.Resolver
 }
@@ -46,6 +53,7 @@ type Server struct {
 	upstreams map[string]*upstream
 	listeners []*httpListener
 	streams   []*streamListener
+	metrics   *metrics // nil: no metrics
 	ready     atomic.Bool
 
 	// hardStop ends every request still running when the grace period is
@@ -87,6 +95,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(deps.Registerer, s)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	tr := newTracing(deps.Tracing)
+	s.metrics = m
 	for _, name := range sortedKeys(cfg.Upstreams) {
 		uc := cfg.Upstreams[name]
 		var clientTLS *tls.Config
@@ -103,6 +117,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		if err := up.guard(cfg.Upstreams[name], gdeps); err != nil {
 			return nil, err
 		}
+		up.metrics, up.tracing = m, tr
 		s.upstreams[name] = up
 	}
 	errs := &errorWriter{log: log}
@@ -142,6 +157,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		h := &listenerHandler{
 			name: name, trusted: trusted, unknown: lc.UnknownHostStatus,
 			routes: newRouter(routes), errs: errs, access: access, inflight: &inflightGroup{},
+			metrics: m, tracing: tr, active: m.inflightGauge(name),
 		}
 		hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS), fresh: newFreshConns()}
 		hl.srv.ConnState = hl.fresh.track
@@ -217,7 +233,7 @@ func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
 func (s *Server) Bind() error {
 	s.bindOnce.Do(func() {
 		for _, l := range s.listeners {
-			ln, err := bindLimited(l.cfg, l.tls == nil)
+			ln, err := bindLimited(l.cfg, l.tls == nil, s.metrics.listenerConns(l.cfg.Name))
 			if err != nil {
 				s.closeListeners()
 				s.bindErr = err
@@ -232,7 +248,7 @@ func (s *Server) Bind() error {
 			}
 		}
 		for _, l := range s.streams {
-			ln, err := bindLimited(l.cfg, false)
+			ln, err := bindLimited(l.cfg, false, s.metrics.listenerConns(l.cfg.Name))
 			if err != nil {
 				s.closeListeners()
 				s.bindErr = err
@@ -244,7 +260,7 @@ func (s *Server) Bind() error {
 	return s.bindErr
 }
 
-func bindLimited(cfg ListenerConfig, framing bool) (net.Listener, error) {
+func bindLimited(cfg ListenerConfig, framing bool, conns *connMetrics) (net.Listener, error) {
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
@@ -254,6 +270,7 @@ func bindLimited(cfg ListenerConfig, framing bool) (net.Listener, error) {
 		slots:    make(chan struct{}, cfg.Limits.MaxConnections),
 		maxHead:  int(cfg.Limits.MaxHeaderBytes) + 4096,
 		framing:  framing,
+		conns:    conns,
 	}, nil
 }
 
@@ -422,7 +439,8 @@ type limitListener struct {
 	net.Listener
 	slots   chan struct{}
 	maxHead int
-	framing bool // wrap each connection in a framingConn (plain HTTP/1)
+	framing bool         // wrap each connection in a framingConn (plain HTTP/1)
+	conns   *connMetrics // nil: not counted
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -432,7 +450,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.slots
 		return nil, err
 	}
-	sc := &slotConn{Conn: c, release: func() { <-l.slots }}
+	l.conns.open()
+	sc := &slotConn{Conn: c, release: func() { <-l.slots; l.conns.close() }}
 	if !l.framing {
 		return sc, nil
 	}

@@ -24,7 +24,9 @@ type upstream struct {
 	pool      *balancer.Pool
 	transport *http.Transport
 	retries   RetryConfig
-	guards    *guards // health, breakers, budget, discovery (resilience.go)
+	guards    *guards  // health, breakers, budget, discovery (resilience.go)
+	metrics   *metrics // nil: no metrics
+	tracing   *tracing // nil: no spans
 
 	// For relayed (tcp, postgres) connections.
 	protocol    string
@@ -178,7 +180,10 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *excha
 	if u.retries.PerTryTimeout > 0 {
 		timer = time.AfterFunc(u.retries.PerTryTimeout, func() { cancel(ErrTryTimeout) })
 	}
-	out := req.WithContext(ctx)
+	n, _, _, _, _ := ex.snapshot()
+	sendCtx, obs := u.startAttempt(ctx, req, target.Addr, n+1, ex)
+	out := req.WithContext(sendCtx)
+	u.inject(obs, out)
 	dest := *req.URL
 	dest.Host = target.Addr
 	out.URL = &dest
@@ -198,13 +203,15 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *excha
 		}
 		cancel(nil)
 		ex.recordAttempt(target.Addr, 0, took, err)
+		obs.done(0, took, err)
 		return nil, err
 	}
 	ex.recordAttempt(target.Addr, resp.StatusCode, took, nil)
+	obs.done(resp.StatusCode, took, nil)
 	// The attempt's context must outlive RoundTrip while the body streams;
 	// it is released when ReverseProxy closes the body. An upgraded body is
 	// the connection itself and must stay a ReadWriteCloser.
-	release := func() { cancel(nil) }
+	release := func() { cancel(nil); obs.end() }
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, cancel: release}
 	} else {
