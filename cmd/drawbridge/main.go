@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"demo":        {"run a complete gateway with built-in demo services, no files needed", demoCommand},
 		"healthcheck": {"probe a URL; exit 0 on a 2xx answer (for Docker HEALTHCHECK)", healthcheckCommand},
 		"version":     {"print version, commit and Go version", versionCommand},
+		"audit":       {"check the hash chain of an audit log: audit verify FILE", auditCommand},
 	}
 }
 

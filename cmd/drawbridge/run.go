@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/admin"
@@ -46,6 +45,9 @@ type gateway struct {
 	proxy  *proxy.Server
 	admin  *admin.Server
 	health *health.Gateway
+	obs    *observability
+
+	auditPath string
 }
 
 // newGateway composes and binds every part of a gateway from a loaded file.
@@ -54,12 +56,24 @@ func newGateway(f *config.File, logOut io.Writer) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry() // served on /metrics by the telemetry work
-	srv, err := proxy.New(f.Config, proxy.Deps{Logger: log, Registerer: reg})
+	obs, err := newObservability(f, log)
 	if err != nil {
 		return nil, err
 	}
-	gw := &gateway{log: log, proxy: srv, admin: admin.New(f.Admin.Address, log), health: health.NewGateway()}
+	gw, err := composeGateway(f, log, obs)
+	if err != nil {
+		obs.close()
+		return nil, err
+	}
+	return gw, nil
+}
+
+func composeGateway(f *config.File, log *slog.Logger, obs *observability) (*gateway, error) {
+	srv, err := proxy.New(f.Config, proxy.Deps{Logger: log, Registerer: obs.registry, Tracing: obs.tracing.Provider()})
+	if err != nil {
+		return nil, err
+	}
+	gw := &gateway{log: log, proxy: srv, admin: admin.New(f.Admin.Address, log), health: health.NewGateway(), obs: obs, auditPath: f.Audit.Path}
 	gw.health.AddCheck("listeners", func() error {
 		if !srv.Ready() {
 			return fmt.Errorf("listeners are not serving (starting or draining)")
@@ -71,6 +85,9 @@ func newGateway(f *config.File, logOut io.Writer) (*gateway, error) {
 	}
 	gw.admin.Handle("GET /livez", gw.health.LivezHandler())
 	gw.admin.Handle("GET /readyz", gw.health.ReadyzHandler())
+	if err := gw.mountAdmin(f); err != nil {
+		return nil, err
+	}
 	if err := srv.Bind(); err != nil {
 		return nil, err
 	}
@@ -90,6 +107,7 @@ func (gw *gateway) run(ctx context.Context) error {
 		return gw.proxy.Run(gctx)
 	})
 	g.Go(func() error { return gw.admin.Run(adminCtx) })
+	defer gw.obs.close()
 	return g.Wait()
 }
 

@@ -4,19 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
 
 // File is the whole configuration file.
 type File struct {
 	// The data plane: listeners, upstreams, shutdown_grace, access_log.
 	proxy.Config `yaml:",inline"`
-	// Admin is the listener for /livez, /readyz and, later, metrics and status.
+	// Admin is the listener for /livez, /readyz, /metrics, /status and /status.json.
 	Admin AdminConfig `yaml:"admin"`
 	// Logging sets the log level.
 	Logging telemetry.LogConfig `yaml:"logging"`
+	// Tracing configures OpenTelemetry tracing; off by default.
+	Tracing telemetry.TracingConfig `yaml:"tracing"`
+	// Audit configures the security audit log; off by default.
+	Audit audit.Config `yaml:"audit"`
+
+	// Source names where the file was read from; set by Parse.
+	Source string `yaml:"-"`
+	// LoadedAt is when Parse accepted it.
+	LoadedAt time.Time `yaml:"-"`
 }
 
 // AdminConfig is the operator-facing listener.
@@ -24,6 +35,11 @@ type AdminConfig struct {
 	// Address is host:port of the admin listener. Zero means
 	// 127.0.0.1:9090; keep it off public networks.
 	Address string `yaml:"address"`
+	// TokenFile names a file holding a bearer token that /metrics, /status
+	// and /status.json then require (as "Authorization: Bearer TOKEN", or
+	// as the password of HTTP basic auth so a browser can log in). /livez
+	// and /readyz stay open for health checks. Zero: no token.
+	TokenFile string `yaml:"token_file"`
 }
 
 // DefaultAdminAddress is where the admin listener binds unless told otherwise.
@@ -36,6 +52,8 @@ func (f *File) Defaults() {
 		f.Admin.Address = DefaultAdminAddress
 	}
 	f.Logging.Defaults()
+	f.Tracing.Defaults()
+	f.Audit.Defaults()
 }
 
 // Validate returns every problem of every section, each with its full key path.
@@ -51,6 +69,8 @@ func (f *File) Validate() error {
 		}
 	}
 	errs = append(errs, prefixed("logging", f.Logging.Validate())...)
+	errs = append(errs, prefixed("tracing", f.Tracing.Validate())...)
+	errs = append(errs, prefixed("audit", f.Audit.Validate())...)
 	return errors.Join(errs...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -85,6 +86,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if len(found) > 0 {
 		return nil, &Error{File: name, Problems: found}
 	}
+	f.Source, f.LoadedAt = name, time.Now()
 	return &f, nil
 }
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/admin"
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
+)
+
+// observability is what the gateway is observed through: the metrics
+// registry every package registers on, the tracer provider, the audit log.
+type observability struct {
+	registry *prometheus.Registry
+	tracing  *telemetry.Tracing
+	audit    *audit.Log // nil when the audit log is off
+	started  time.Time
+	config   status.ConfigLoad
+	// certs lists the certificates drawbridge holds, for the status page;
+	// nil until the PKI is wired in.
+	certs func() []status.Cert
+}
+
+func newObservability(f *config.File, log *slog.Logger) (*observability, error) {
+	build := telemetry.Build{Version: version, Commit: commit}
+	o := &observability{
+		registry: telemetry.NewRegistry(build),
+		started:  time.Now(),
+		config:   status.ConfigLoad{Source: f.Source, At: f.LoadedAt, OK: true},
+	}
+	tr, err := telemetry.NewTracing(f.Tracing, build)
+	if err != nil {
+		return nil, err
+	}
+	o.tracing = tr
+	if tr.Provider() != nil {
+		// The SDK reports export failures only to its global handler.
+		otel.SetErrorHandler(telemetry.OTelErrorHandler(log, time.Minute))
+		log.Info("tracing on", "service", f.Tracing.ServiceName)
+	}
+	if f.Audit.Path != "" {
+		a, err := audit.Open(f.Audit, audit.Deps{Logger: log, Metrics: o.registry})
+		if err != nil {
+			_ = tr.Shutdown(context.Background())
+			return nil, err
+		}
+		o.audit = a
+	}
+	return o, nil
+}
+
+// close flushes queued spans (bounded) and closes the audit log.
+func (o *observability) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = o.tracing.Shutdown(ctx)
+	_ = o.audit.Close()
+}
+
+// mountAdmin adds /metrics, /status and /status.json to the admin listener,
+// behind the admin token when one is configured.
+func (gw *gateway) mountAdmin(f *config.File) error {
+	protect := func(h http.Handler) http.Handler { return h }
+	if f.Admin.TokenFile != "" {
+		tok, err := admin.ReadToken(f.Admin.TokenFile)
+		if err != nil {
+			return err
+		}
+		protect = func(h http.Handler) http.Handler { return admin.RequireToken(tok, h) }
+	}
+	metrics := promhttp.HandlerFor(gw.obs.registry, promhttp.HandlerOpts{
+		EnableOpenMetrics: true, // exemplars (trace IDs) need OpenMetrics
+		Registry:          gw.obs.registry,
+		ErrorLog:          slog.NewLogLogger(gw.log.Handler(), slog.LevelWarn),
+	})
+	page := status.New(gw.snapshot, status.Options{})
+	gw.admin.Handle("GET /metrics", protect(metrics))
+	gw.admin.Handle("GET /status", protect(page.HTML()))
+	gw.admin.Handle("GET /status.json", protect(page.JSON()))
+	gw.admin.Handle("GET /{$}", http.RedirectHandler("/status", http.StatusFound))
+	return nil
+}
+
+// snapshot gathers what the status page shows.
+func (gw *gateway) snapshot(*http.Request) status.Snapshot {
+	rep, ready := gw.health.Ready()
+	s := status.Snapshot{
+		Generated: time.Now(), Version: version, Started: gw.obs.started, Ready: ready, Config: gw.obs.config,
+	}
+	for _, name := range sortedNames(rep.Checks) {
+		msg := rep.Checks[name]
+		c := status.Check{Name: name, OK: msg == "ok"}
+		if !c.OK {
+			c.Error = msg
+		}
+		s.Checks = append(s.Checks, c)
+	}
+	for _, l := range gw.proxy.Listeners() {
+		sl := status.Listener{Name: l.Name, Address: l.Address, Protocol: l.Protocol}
+		for _, r := range l.Routes {
+			sl.Routes = append(sl.Routes, status.Route{Name: r.Name, Hosts: r.Hosts, PathPrefix: r.PathPrefix, Upstream: r.Upstream})
+		}
+		s.Listeners = append(s.Listeners, sl)
+	}
+	for _, u := range gw.proxy.Upstreams() {
+		su := status.Upstream{Name: u.Name, Protocol: u.Protocol, Balance: u.Balance}
+		for _, t := range u.Targets {
+			su.Targets = append(su.Targets, status.Target{
+				Address: t.Address, Healthy: t.Healthy, Ejected: t.Ejected, BreakerOpen: t.BreakerOpen,
+				Draining: t.Draining, InFlight: t.InFlight, Latency: t.Latency,
+			})
+		}
+		s.Upstreams = append(s.Upstreams, su)
+	}
+	if gw.obs.certs != nil {
+		s.Certs = gw.obs.certs()
+	}
+	if gw.obs.audit != nil {
+		seq, head := gw.obs.audit.Head()
+		s.Audit = &status.AuditState{Path: gw.auditPath, Seq: seq, Head: head}
+	}
+	return s
+}
+
+func sortedNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

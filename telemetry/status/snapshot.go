@@ -1,0 +1,148 @@
+package status
+
+import (
+	"fmt"
+	"time"
+)
+
+// Snapshot is everything the status page shows, captured at one moment.
+// The caller fills it; this package only renders it.
+type Snapshot struct {
+	Generated time.Time   `json:"generated"`
+	Version   string      `json:"version"`
+	Started   time.Time   `json:"started"`
+	Ready     bool        `json:"ready"`
+	Checks    []Check     `json:"checks"`
+	Config    ConfigLoad  `json:"config"`
+	Listeners []Listener  `json:"listeners"`
+	Upstreams []Upstream  `json:"upstreams"`
+	Certs     []Cert      `json:"certificates"`
+	Audit     *AuditState `json:"audit,omitempty"`
+}
+
+// Check is one readiness condition and its verdict.
+type Check struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// ConfigLoad is the last time configuration was loaded or reloaded.
+type ConfigLoad struct {
+	Source string    `json:"source"`
+	At     time.Time `json:"at"`
+	OK     bool      `json:"ok"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// Listener is one address drawbridge accepts connections on.
+type Listener struct {
+	Name     string  `json:"name"`
+	Address  string  `json:"address"`
+	Protocol string  `json:"protocol"`
+	Routes   []Route `json:"routes"`
+}
+
+// Route sends matching requests to an upstream.
+type Route struct {
+	Name       string   `json:"name"`
+	Hosts      []string `json:"hosts,omitempty"`
+	PathPrefix string   `json:"path_prefix"`
+	Upstream   string   `json:"upstream"`
+}
+
+// Upstream is a named pool of targets.
+type Upstream struct {
+	Name     string   `json:"name"`
+	Protocol string   `json:"protocol"`
+	Balance  string   `json:"balance"`
+	Targets  []Target `json:"targets"`
+}
+
+// Target is one upstream address and its live state.
+type Target struct {
+	Address     string        `json:"address"`
+	Healthy     bool          `json:"healthy"`
+	Ejected     bool          `json:"ejected"`
+	BreakerOpen bool          `json:"breaker_open"`
+	Draining    bool          `json:"draining"`
+	InFlight    int64         `json:"in_flight"`
+	Latency     time.Duration `json:"latency_ns"`
+	// LastError is the latest reason the target was judged failing, when known.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// State is one word for the target's condition, worst first.
+func (t Target) State() string {
+	switch {
+	case !t.Healthy:
+		return "down"
+	case t.BreakerOpen:
+		return "breaker open"
+	case t.Ejected:
+		return "ejected"
+	case t.Draining:
+		return "draining"
+	}
+	return "up"
+}
+
+// OK reports whether the target takes new attempts.
+func (t Target) OK() bool { return t.State() == "up" }
+
+// Available counts the targets of u that take new attempts.
+func (u Upstream) Available() int {
+	n := 0
+	for _, t := range u.Targets {
+		if t.OK() {
+			n++
+		}
+	}
+	return n
+}
+
+// Cert is one certificate drawbridge holds.
+type Cert struct {
+	// Name says what the certificate is for: "edge server", "intermediate CA".
+	Name     string    `json:"name"`
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer,omitempty"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// AuditState is where the audit chain stands.
+type AuditState struct {
+	Path string `json:"path"`
+	Seq  uint64 `json:"seq"`
+	Head string `json:"head"`
+}
+
+// Problems lists what is wrong, for the banner at the top of the page.
+func (s Snapshot) Problems() []string {
+	var out []string
+	if !s.Ready {
+		out = append(out, "not ready")
+	}
+	if !s.Config.OK {
+		out = append(out, "the last configuration load failed")
+	}
+	for _, u := range s.Upstreams {
+		for _, t := range u.Targets {
+			if !t.OK() {
+				out = append(out, fmt.Sprintf("%s target %s is %s", u.Name, t.Address, t.State()))
+			}
+		}
+		if len(u.Targets) > 0 && u.Available() == 0 {
+			out = append(out, fmt.Sprintf("upstream %s has no available target", u.Name))
+		}
+	}
+	for _, c := range s.Certs {
+		if left := c.NotAfter.Sub(s.Generated); left < certWarn {
+			out = append(out, fmt.Sprintf("certificate %s expires %s", c.Name, relative(left)))
+		}
+	}
+	return out
+}
+
+// certWarn is how close to expiry a certificate is flagged.
+const certWarn = 7 * 24 * time.Hour
