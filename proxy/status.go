@@ -35,6 +35,12 @@ type TargetStatus struct {
 	Draining    bool
 	InFlight    int64
 	Latency     time.Duration
+	// ConsecutiveFailures counts the attempts that failed (an error or a
+	// 5xx) since the target last answered well, whatever health checks say.
+	ConsecutiveFailures int64
+	// LastFailure and LastFailureAt describe the latest failed attempt.
+	LastFailure   string
+	LastFailureAt time.Time
 }
 
 // Listeners describes every listener and its routes, in name order.
@@ -61,11 +67,19 @@ func (s *Server) Upstreams() []UpstreamStatus {
 	for _, name := range sortedKeys(s.upstreams) {
 		cfg := s.cfg.Upstreams[name]
 		us := UpstreamStatus{Name: name, Protocol: cfg.Protocol, Balance: cfg.Balance}
-		for _, t := range s.upstreams[name].pool.Targets() {
-			us.Targets = append(us.Targets, TargetStatus{
+		up := s.upstreams[name]
+		for _, t := range up.pool.Targets() {
+			ts := TargetStatus{
 				Address: t.Addr, Healthy: t.Healthy(), Ejected: t.Ejected(), BreakerOpen: t.Gated(),
 				Draining: t.Draining(), InFlight: t.InFlight(), Latency: t.Latency(),
-			})
+			}
+			if st := up.lastStats(t.Addr); st != nil {
+				ts.ConsecutiveFailures = st.consecutive.Load()
+				if f := st.last.Load(); f != nil {
+					ts.LastFailure, ts.LastFailureAt = f.reason, f.at
+				}
+			}
+			us.Targets = append(us.Targets, ts)
 		}
 		out = append(out, us)
 	}

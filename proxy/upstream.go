@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
@@ -27,6 +28,7 @@ type upstream struct {
 	guards    *guards  // health, breakers, budget, discovery (resilience.go)
 	metrics   *metrics // nil: no metrics
 	tracing   *tracing // nil: no spans
+	stats     sync.Map // target address -> *targetStats, for the status page
 
 	// For relayed (tcp, postgres) connections.
 	protocol    string
@@ -203,11 +205,11 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *excha
 		}
 		cancel(nil)
 		ex.recordAttempt(target.Addr, 0, took, err)
-		obs.done(0, took, err)
+		u.attemptDone(obs, target.Addr, 0, took, err)
 		return nil, err
 	}
 	ex.recordAttempt(target.Addr, resp.StatusCode, took, nil)
-	obs.done(resp.StatusCode, took, nil)
+	u.attemptDone(obs, target.Addr, resp.StatusCode, took, nil)
 	// The attempt's context must outlive RoundTrip while the body streams;
 	// it is released when ReverseProxy closes the body. An upgraded body is
 	// the connection itself and must stay a ReadWriteCloser.

@@ -59,9 +59,10 @@ func newObservability(f *config.File, log *slog.Logger) (*observability, error) 
 	return o, nil
 }
 
-// close flushes queued spans (bounded) and closes the audit log.
+// close flushes queued spans, for 2s at most (a collector that is down
+// must not hold up the exit), and closes the audit log.
 func (o *observability) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = o.tracing.Shutdown(ctx)
 	_ = o.audit.Close()
@@ -118,6 +119,7 @@ func (gw *gateway) snapshot(*http.Request) status.Snapshot {
 			su.Targets = append(su.Targets, status.Target{
 				Address: t.Address, Healthy: t.Healthy, Ejected: t.Ejected, BreakerOpen: t.BreakerOpen,
 				Draining: t.Draining, InFlight: t.InFlight, Latency: t.Latency,
+				Failures: t.ConsecutiveFailures, LastFailure: t.LastFailure, LastFailureAt: t.LastFailureAt,
 			})
 		}
 		s.Upstreams = append(s.Upstreams, su)

@@ -68,8 +68,12 @@ type Target struct {
 	Draining    bool          `json:"draining"`
 	InFlight    int64         `json:"in_flight"`
 	Latency     time.Duration `json:"latency_ns"`
-	// LastError is the latest reason the target was judged failing, when known.
-	LastError string `json:"last_error,omitempty"`
+	// Failures counts attempts that failed since the target last answered
+	// well: the proxy's own view, whatever health checks say.
+	Failures int64 `json:"consecutive_failures"`
+	// LastFailure and LastFailureAt describe the latest failed attempt.
+	LastFailure   string    `json:"last_failure,omitempty"`
+	LastFailureAt time.Time `json:"last_failure_at,omitzero"`
 }
 
 // State is one word for the target's condition, worst first.
@@ -83,18 +87,21 @@ func (t Target) State() string {
 		return "ejected"
 	case t.Draining:
 		return "draining"
+	case t.Failures > 0:
+		return "failing"
 	}
 	return "up"
 }
 
-// OK reports whether the target takes new attempts.
+// OK reports whether the target is up and its last attempt went well.
 func (t Target) OK() bool { return t.State() == "up" }
 
-// Available counts the targets of u that take new attempts.
+// Available counts the targets of u that the balancer may pick (a failing
+// target is still picked until a check or a breaker takes it out).
 func (u Upstream) Available() int {
 	n := 0
 	for _, t := range u.Targets {
-		if t.OK() {
+		if s := t.State(); s == "up" || s == "failing" {
 			n++
 		}
 	}
