@@ -84,7 +84,7 @@ func (gw *gateway) mountAdmin(f *config.File) error {
 		Registry:          gw.obs.registry,
 		ErrorLog:          slog.NewLogLogger(gw.log.Handler(), slog.LevelWarn),
 	})
-	page := status.New(gw.snapshot, status.Options{})
+	page := status.New(gw.snapshot, status.Options{Logger: gw.log})
 	gw.admin.Handle("GET /metrics", protect(metrics))
 	gw.admin.Handle("GET /status", protect(page.HTML()))
 	gw.admin.Handle("GET /status.json", protect(page.JSON()))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
@@ -19,6 +20,8 @@ var files embed.FS
 type Options struct {
 	// Refresh is how often the page reloads itself. Zero means 5s.
 	Refresh time.Duration
+	// Logger receives rendering failures. Nil discards them.
+	Logger *slog.Logger
 }
 
 // Page serves the status page from snapshots taken on each request.
@@ -26,6 +29,7 @@ type Page struct {
 	source  func(*http.Request) Snapshot
 	refresh time.Duration
 	tmpl    *template.Template
+	log     *slog.Logger
 }
 
 // New returns a Page that calls source for each request's snapshot.
@@ -33,16 +37,20 @@ func New(source func(*http.Request) Snapshot, opts Options) *Page {
 	if opts.Refresh <= 0 {
 		opts.Refresh = 5 * time.Second
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	tmpl := template.Must(template.New("status.html.tmpl").Funcs(template.FuncMap{
 		"relative": relative,
 		"ms":       millis,
 		"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"until":    func(s Snapshot, t time.Time) time.Duration { return t.Sub(s.Generated) },
 		"certWarn": func(d time.Duration) bool { return d < certWarn },
+		"expired":  func(d time.Duration) bool { return d < 0 },
 		"cls":      func(state string) string { return strings.ReplaceAll(state, " ", "-") },
 		"join":     strings.Join,
 	}).ParseFS(files, "status.html.tmpl"))
-	return &Page{source: source, refresh: opts.Refresh, tmpl: tmpl}
+	return &Page{source: source, refresh: opts.Refresh, tmpl: tmpl, log: opts.Logger}
 }
 
 type view struct {
@@ -56,6 +64,7 @@ func (p *Page) HTML() http.Handler {
 		var b bytes.Buffer
 		v := view{Snapshot: p.source(r), RefreshSeconds: int(math.Ceil(p.refresh.Seconds()))}
 		if err := p.tmpl.Execute(&b, v); err != nil {
+			p.log.Error("rendering the status page", "error", err.Error())
 			http.Error(w, "rendering the status page failed", http.StatusInternalServerError)
 			return
 		}
