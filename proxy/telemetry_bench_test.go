@@ -42,11 +42,11 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 		deps func() (proxy.Deps, func())
 	}{
 		{"off", func() (proxy.Deps, func()) { return proxy.Deps{}, func() {} }},
-		{"metrics", func() (proxy.Deps, func()) { return proxy.Deps{Metrics: prometheus.NewRegistry()}, func() {} }},
+		{"metrics", func() (proxy.Deps, func()) { return proxy.Deps{Registerer: prometheus.NewRegistry()}, func() {} }},
 		{"metrics+tracing", func() (proxy.Deps, func()) {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}),
 				sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(1))))
-			return proxy.Deps{Metrics: prometheus.NewRegistry(), Tracing: trace.TracerProvider(tp)},
+			return proxy.Deps{Registerer: prometheus.NewRegistry(), Tracing: trace.TracerProvider(tp)},
 				func() { tp.Shutdown(context.Background()) }
 		}},
 	}
@@ -55,7 +55,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 			deps, done := v.deps()
 			defer done()
 			t := &testing.T{}
-			g := startGatewayDeps(t, oneRoute(hostOf(backend)), deps)
+			g := startGatewayWith(t, oneRoute(hostOf(backend)), deps)
 			defer g.cancel()
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			defer client.CloseIdleConnections()
@@ -104,12 +104,12 @@ func TestTelemetryOverhead(t *testing.T) {
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(1))))
 	defer tp.Shutdown(context.Background())
 	names := []string{"off", "metrics", "metrics+tracing"}
-	deps := []proxy.Deps{{}, {Metrics: prometheus.NewRegistry()}, {Metrics: prometheus.NewRegistry(), Tracing: tp}}
+	deps := []proxy.Deps{{}, {Registerer: prometheus.NewRegistry()}, {Registerer: prometheus.NewRegistry(), Tracing: tp}}
 	urls := make([]string, len(deps))
 	for i, d := range deps {
 		cfg := oneRoute(hostOf(backend))
 		cfg.AccessLog.Disabled = true // the same in every variant; leaves the telemetry in focus
-		urls[i] = startGatewayDeps(t, cfg, d).url
+		urls[i] = startGatewayWith(t, cfg, d).url
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer client.CloseIdleConnections()

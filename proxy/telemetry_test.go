@@ -2,9 +2,11 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -405,4 +407,48 @@ func exemplarTraceID(t *testing.T, g prometheus.Gatherer, family string) string 
 		}
 	}
 	return ""
+}
+
+// TestUpstreamTLSHandshakeMetrics: handshakes with https targets are
+// counted by TLS version and result, a certificate the gateway does not
+// trust as a failure.
+func TestUpstreamTLSHandshakeMetrics(t *testing.T) {
+	tt := newTestTLS(t)
+	good := httptest.NewUnstartedServer(echoBackend(t, "tls").Config.Handler)
+	good.TLS = &tls.Config{Certificates: []tls.Certificate{tt.leafNoT("backend")}}
+	good.StartTLS()
+	defer good.Close()
+	untrusted := httptest.NewUnstartedServer(echoBackend(t, "untrusted").Config.Handler)
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0)
+	untrusted.StartTLS() // httptest's own certificate: not from tt
+	defer untrusted.Close()
+
+	cfg := proxy.Config{
+		Listeners: map[string]proxy.ListenerConfig{"edge": {Routes: []proxy.RouteConfig{
+			{Name: "good", Match: proxy.MatchConfig{PathPrefix: "/good"}, Upstream: "good"},
+			{Name: "bad", Match: proxy.MatchConfig{PathPrefix: "/bad"}, Upstream: "bad"},
+		}}},
+		Upstreams: map[string]proxy.UpstreamConfig{
+			"good": {Targets: []string{strings.TrimPrefix(good.URL, "https://")}, Protocol: "https"},
+			"bad":  {Targets: []string{strings.TrimPrefix(untrusted.URL, "https://")}, Protocol: "https", Retries: proxy.RetryConfig{Attempts: 1}},
+		},
+		ShutdownGrace: 5 * time.Second,
+	}
+	reg := prometheus.NewRegistry()
+	g := startGatewayWith(t, cfg, proxy.Deps{Registerer: reg, TLS: tt})
+	if got := send(t, http.DefaultClient, "GET", g.url+"/good", "x"); got != 200 {
+		t.Fatalf("https upstream: got %d, want 200", got)
+	}
+	if got := send(t, http.DefaultClient, "GET", g.url+"/bad", "x"); got != 502 {
+		t.Fatalf("untrusted upstream: got %d, want 502", got)
+	}
+	want := `
+# HELP drawbridge_upstream_tls_handshakes_total TLS handshakes with targets, by TLS version and result.
+# TYPE drawbridge_upstream_tls_handshakes_total counter
+drawbridge_upstream_tls_handshakes_total{result="failure",upstream="bad",version="unknown"} 1
+drawbridge_upstream_tls_handshakes_total{result="success",upstream="good",version="TLS 1.3"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "drawbridge_upstream_tls_handshakes_total"); err != nil {
+		t.Error(err)
+	}
 }

@@ -27,17 +27,25 @@ func artifactDir(t *testing.T) string {
 }
 
 // TestStatusPageInBrowser loads /status in Debian's Chromium from a gateway
-// whose upstream has one healthy and one failing target, checks what a
-// person would read there on a laptop and on a phone, and saves screenshots.
+// whose upstream has one healthy target and one whose health check fails,
+// checks what a person would read there on a laptop and on a phone, and
+// saves screenshots.
 func TestStatusPageInBrowser(t *testing.T) {
 	chromium := needTool(t, "chromium", "chromium")
 	be, dead := newOKBackend(t), deadAddr(t)
-	lg := startLive(t, twoTargets(be.addr(), dead, ""))
+	yaml := strings.Replace(twoTargets(be.addr(), dead, ""), "    retries:",
+		"    health: {type: http, path: /, interval: 50ms, unhealthy_interval: 50ms, unhealthy_threshold: 2}\n    retries:", 1)
+	lg := startLive(t, yaml)
 	for range 4 {
 		if code, _ := httpGet(t, lg.edge+"/api/x"); code != 200 {
 			t.Fatalf("got %d, want 200: the healthy target serves every request", code)
 		}
 	}
+	waitFor(t, "the health check to mark "+dead+" down", func() bool {
+		_, body := httpGet(t, lg.admin+"/status.json")
+		return strings.Contains(body, `"address": "`+dead+`",
+          "healthy": false`)
+	})
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -78,7 +86,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if got := text("#readiness"); got != "ready" {
 		t.Errorf("readiness badge: got %q, want ready", got)
 	}
-	if got, want := text("#problems"), fmt.Sprintf("app target %s is failing", dead); !strings.Contains(got, want) {
+	if got, want := text("#problems"), fmt.Sprintf("app target %s is down", dead); !strings.Contains(got, want) {
 		t.Errorf("problems banner: got %q, want it to say %q", got, want)
 	}
 	healthyRow := fmt.Sprintf(`tr[data-target="app/%s"]`, be.addr())
@@ -86,14 +94,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if got := attr(healthyRow, "data-state"); got != "up" {
 		t.Errorf("healthy target state: got %q, want up", got)
 	}
-	if got := attr(deadRow, "data-state"); got != "failing" {
-		t.Errorf("dead target state: got %q, want failing", got)
+	if got := attr(deadRow, "data-state"); got != "down" {
+		t.Errorf("dead target state: got %q, want down", got)
 	}
-	if got := text(deadRow); !strings.Contains(got, "failed attempts in a row") || !strings.Contains(got, "connect") {
-		t.Errorf("dead target row: got %q, want the failure count and the connect error", got)
+	if got := text(deadRow); !strings.Contains(got, "Health check failing") || !strings.Contains(got, "connection refused") {
+		t.Errorf("dead target row: got %q, want the failing health check and the refused connection", got)
 	}
-	if got := text("h3#upstream-app"); !strings.Contains(got, "2/2 available") {
-		t.Errorf("upstream heading: got %q, want 2/2 available (a failing target is still picked)", got)
+	if got := text("h3#upstream-app"); !strings.Contains(got, "1/2 available") {
+		t.Errorf("upstream heading: got %q, want 1/2 available", got)
 	}
 	if got := attr(`meta[http-equiv="refresh"]`, "content"); got != "5" {
 		t.Errorf("meta refresh: got %q, want 5", got)
