@@ -61,7 +61,7 @@ var expectedLater = map[string]string{
 // exercisedElsewhere are exported families that the gateway of this test
 // does not produce a series of, with the test that does.
 var exercisedElsewhere = map[string]string{
-	"drawbridge_upstream_tls_handshakes_total":          "proxy TestUpstreamTLSHandshakeMetrics (a TLS upstream needs the PKI in cmd)",
+	"drawbridge_upstream_tls_handshakes_total":         "proxy TestUpstreamTLSHandshakeMetrics (a TLS upstream needs the PKI in cmd)",
 	"drawbridge_upstream_retry_budget_exhausted_total": "the proxy's retry budget tests",
 }
 
