@@ -67,23 +67,26 @@ func (t *tracing) endServer(r *http.Request, ex *exchange, status int) {
 	}
 	span := ex.span
 	if span.IsRecording() {
-		if ex.route != "" {
-			span.SetName(r.Method + " " + ex.routePrefix)
-			span.SetAttributes(
-				attribute.String("http.route", ex.routePrefix),
-				attribute.String("drawbridge.route", ex.route),
-				attribute.String("drawbridge.upstream", ex.upstream),
-			)
-		}
-		span.SetAttributes(
+		// One SetAttributes call: each call grows the span's attribute slice.
+		attrs := make([]attribute.KeyValue, 0, 8)
+		attrs = append(attrs,
 			attribute.String("url.path", ex.path),
 			attribute.Int("http.response.status_code", status),
 			attribute.String("client.address", ex.clientIP),
 			attribute.String("drawbridge.request_id", ex.requestID),
 		)
-		if ex.identity != "" {
-			span.SetAttributes(attribute.String("drawbridge.client_identity", ex.identity))
+		if ex.route != "" {
+			span.SetName(r.Method + " " + ex.routePrefix)
+			attrs = append(attrs,
+				attribute.String("http.route", ex.routePrefix),
+				attribute.String("drawbridge.route", ex.route),
+				attribute.String("drawbridge.upstream", ex.upstream),
+			)
 		}
+		if ex.identity != "" {
+			attrs = append(attrs, attribute.String("drawbridge.client_identity", ex.identity))
+		}
+		span.SetAttributes(attrs...)
 		if status >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(status))
 		}
