@@ -1,8 +1,10 @@
 package proxy_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -54,4 +56,66 @@ func BenchmarkProxy(b *testing.B) {
 			run(b, "http://"+srv.Addr("edge").String()+"/")
 		})
 	}
+}
+
+// BenchmarkTCPThroughput streams 32 MiB per op to a sink, straight and
+// through a tcp listener, in one run: MB/s of the two is the relay's cost.
+func BenchmarkTCPThroughput(b *testing.B) {
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	go func() {
+		for {
+			c, err := sink.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				n, _ := io.Copy(io.Discard, c)
+				fmt.Fprintf(c, "%d", n)
+				c.Close()
+			}()
+		}
+	}()
+	const size = 32 << 20
+	chunk := make([]byte, 256<<10)
+	send := func(b *testing.B, addr string) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := c.Write(chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+			_ = c.(*net.TCPConn).CloseWrite()
+			got, _ := io.ReadAll(c)
+			c.Close()
+			if string(got) != fmt.Sprint(size) {
+				b.Fatalf("sink read %q bytes", got)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) { send(b, sink.Addr().String()) })
+	b.Run("drawbridge", func(b *testing.B) {
+		cfg := oneRoute(sink.Addr().String())
+		l := cfg.Listeners["edge"]
+		l.Protocol, l.Address = proxy.ProtocolTCP, "127.0.0.1:0"
+		cfg.Listeners["edge"] = l
+		u := cfg.Upstreams["app"]
+		u.Protocol = proxy.ProtocolTCP
+		cfg.Upstreams["app"] = u
+		srv, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stop := serveForBench(b, srv)
+		defer stop()
+		send(b, srv.Addr("edge").String())
+	})
 }

@@ -111,11 +111,12 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // retry needs it open. The server closes the real body when the handler returns.
 func (b *countingBody) Close() error { return nil }
 
-// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+// bufferPool lends copy buffers: 32 KiB to ReverseProxy; relayed streams
+// get larger ones (fewer read and write calls per megabyte).
 type bufferPool struct{ pool sync.Pool }
 
-func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+func newBufferPool(size int) *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, size); return &b }}}
 }
 
 func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }

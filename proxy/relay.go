@@ -71,12 +71,24 @@ func (r *relay) run(stop context.Context, maxLife time.Duration, bufs *bufferPoo
 func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errReason string, bufs *bufferPool) {
 	buf := bufs.Get()
 	defer bufs.Put(buf)
+	// Deadlines are pushed forward only when half the idle time has gone
+	// by, not on every read and write: a chatty database session would
+	// otherwise spend its time re-arming timers.
+	var readBy, writeBy time.Time
 	for {
-		_ = src.SetReadDeadline(time.Now().Add(r.idle))
+		now := time.Now()
+		if readBy.Sub(now) < r.idle/2 {
+			readBy = now.Add(r.idle)
+			_ = src.SetReadDeadline(readBy)
+		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			r.lastActive.Store(time.Now().UnixNano())
-			_ = dst.SetWriteDeadline(time.Now().Add(r.idle))
+			now = time.Now()
+			r.lastActive.Store(now.UnixNano())
+			if writeBy.Sub(now) < r.idle/2 {
+				writeBy = now.Add(r.idle)
+				_ = dst.SetWriteDeadline(writeBy)
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				r.closeBoth(errReason)
 				return
@@ -87,6 +99,7 @@ func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errRea
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if time.Since(time.Unix(0, r.lastActive.Load())) < r.idle {
+				readBy = time.Time{} // the other way is busy: wait again
 				continue
 			}
 			r.closeBoth(closeIdle)

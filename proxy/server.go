@@ -122,7 +122,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	errs := &errorWriter{log: log}
 	access := newAccessLog(cfg.AccessLog, accessLogger)
-	buffers := newBufferPool()
+	buffers, streamBuffers := newBufferPool(32<<10), newBufferPool(128<<10)
 	for _, name := range sortedKeys(cfg.Listeners) {
 		lc := cfg.Listeners[name]
 		var serverTLS *tls.Config
@@ -133,7 +133,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			}
 		}
 		if isStream(lc.Protocol) {
-			s.streams = append(s.streams, s.newStreamListener(lc, serverTLS, accessLogger, buffers))
+			s.streams = append(s.streams, s.newStreamListener(lc, serverTLS, accessLogger, streamBuffers))
 			continue
 		}
 		var routes []*route
