@@ -20,6 +20,10 @@ type Deps struct {
 	// certificate verification. Nil: time.Now. (certmagic's own leaf
 	// renewal schedule runs on the system clock.)
 	Clock func() time.Time
+	// Passphrase, when not nil, opens the state dir instead of the content
+	// of Config.PassphraseFile: the caller reads (and watches) the secret
+	// itself. Open does not keep it.
+	Passphrase []byte
 }
 
 func (d Deps) logger() *slog.Logger {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,4 +265,59 @@ func normalized(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// HeldCert describes a leaf the Manager holds, for status pages.
+type HeldCert struct {
+	Identity  string
+	DNSNames  []string
+	Issuer    string
+	NotBefore time.Time
+	NotAfter  time.Time
+}
+
+// Held lists the newest certificate of every managed identity, sorted by
+// identity. An identity whose certificate is not cached yet is left out.
+func (m *Manager) Held() []HeldCert {
+	m.mu.Lock()
+	ids := make([]identity.ID, 0, len(m.managed))
+	for _, mc := range m.managed {
+		ids = append(ids, mc.id)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(ids, func(a, b identity.ID) int { return strings.Compare(a.String(), b.String()) })
+	out := make([]HeldCert, 0, len(ids))
+	for _, id := range ids {
+		c, err := m.Certificate(id)
+		if err != nil {
+			continue
+		}
+		out = append(out, HeldCert{Identity: id.String(), DNSNames: c.Leaf.DNSNames, Issuer: c.Leaf.Issuer.CommonName,
+			NotBefore: c.Leaf.NotBefore, NotAfter: c.Leaf.NotAfter})
+	}
+	return out
+}
+
+// Ready reports an error naming each managed identity without a
+// certificate valid now: the readiness check "certificates ready".
+func (m *Manager) Ready() error {
+	m.mu.Lock()
+	ids := make([]identity.ID, 0, len(m.managed))
+	for _, mc := range m.managed {
+		ids = append(ids, mc.id)
+	}
+	m.mu.Unlock()
+	now := m.now()
+	var errs []error
+	for _, id := range ids {
+		c, err := m.Certificate(id)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: no certificate", id))
+		case now.Before(c.Leaf.NotBefore) || !now.Before(c.Leaf.NotAfter):
+			errs = append(errs, fmt.Errorf("%s: certificate not valid now (valid %s to %s)", id,
+				c.Leaf.NotBefore.Format(time.RFC3339), c.Leaf.NotAfter.Format(time.RFC3339)))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,9 +27,12 @@ type PKI struct {
 // PKI. On first start an empty state dir gets a new CA. cfg must have
 // passed Defaults and Validate. Close the PKI when done.
 func Open(ctx context.Context, cfg Config, deps Deps) (*PKI, error) {
-	pass, err := ReadPassphrase(cfg.PassphraseFile)
-	if err != nil {
-		return nil, err
+	pass := bytes.Clone(deps.Passphrase)
+	if pass == nil {
+		var err error
+		if pass, err = ReadPassphrase(cfg.PassphraseFile); err != nil {
+			return nil, err
+		}
 	}
 	st, err := OpenStorage(ctx, cfg.StateDir, pass)
 	clear(pass)

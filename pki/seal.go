@@ -60,6 +60,7 @@ const (
 // name does not open.
 type sealer struct {
 	aead cipher.AEAD
+	key  []byte // the derived key, kept to wrap it during a re-seal
 }
 
 func newSealer(passphrase []byte, p kdfParams) (*sealer, error) {
@@ -69,13 +70,15 @@ func newSealer(passphrase []byte, p kdfParams) (*sealer, error) {
 	if len(p.Salt) < 16 || p.Time == 0 || p.Threads == 0 || p.MemoryKiB < 8*uint32(p.Threads) {
 		return nil, errors.New("keyring: key derivation parameters are out of range")
 	}
-	key := argon2.IDKey(passphrase, p.Salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize)
-	defer clear(key)
+	return sealerFromKey(argon2.IDKey(passphrase, p.Salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize))
+}
+
+func sealerFromKey(key []byte) (*sealer, error) {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	return &sealer{aead: aead}, nil
+	return &sealer{aead: aead, key: key}, nil
 }
 
 func additionalData(name string) []byte {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/certmagic"
 )
@@ -21,8 +22,11 @@ import (
 //
 // Files are 0600 and directories 0700 (certmagic.FileStorage does this).
 type SealedStorage struct {
-	fs     *certmagic.FileStorage
-	sealer *sealer
+	fs *certmagic.FileStorage
+
+	mu     sync.RWMutex // guards the following fields
+	sealer *sealer      // seals every Store
+	prev   *sealer      // during a re-seal, also opens what the old key sealed; nil otherwise
 }
 
 var (
@@ -47,6 +51,11 @@ func openStorage(ctx context.Context, dir string, passphrase []byte, kdf kdfPara
 	data, err := fsto.Load(ctx, keyringName)
 	switch {
 	case err == nil:
+		if journal, jerr := fsto.Load(ctx, resealJournalName); jerr == nil {
+			// A re-seal was interrupted: finish it, toward whichever
+			// passphrase was given.
+			return recoverReseal(ctx, fsto, passphrase, journal)
+		}
 		s, err := openKeyring(passphrase, data)
 		if errors.Is(err, ErrWrongPassphrase) {
 			return nil, fmt.Errorf("opening state dir %q: %w: the keys there were sealed with another passphrase; give the passphrase_file used when the CA was created (nothing was changed)", dir, err)
@@ -105,10 +114,17 @@ func needsSealing(key string, value []byte) bool {
 	return strings.HasSuffix(key, ".key") || bytes.Contains(value, []byte("PRIVATE KEY-----"))
 }
 
+func (s *SealedStorage) sealers() (cur, prev *sealer) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sealer, s.prev
+}
+
 // Store seals value if it is a private key, then stores it.
 func (s *SealedStorage) Store(ctx context.Context, key string, value []byte) error {
 	if needsSealing(key, value) {
-		sealed, err := s.sealer.seal(key, value)
+		cur, _ := s.sealers()
+		sealed, err := cur.seal(key, value)
 		if err != nil {
 			return err
 		}
@@ -125,7 +141,12 @@ func (s *SealedStorage) Load(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	if isSealed(v) {
-		return s.sealer.open(key, v)
+		cur, prev := s.sealers()
+		plain, err := cur.open(key, v)
+		if err != nil && prev != nil {
+			return prev.open(key, v)
+		}
+		return plain, err
 	}
 	if needsSealing(key, v) {
 		return nil, fmt.Errorf("loading %s: a private key stored in clear; delete it so it is issued again, sealed", key)

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -186,9 +187,10 @@ func newLeaf(csr *x509.CertificateRequest, req leafRequest, inter *x509.Certific
 	}
 	if req.ID != nil {
 		tmpl.URIs = []*url.URL{req.ID}
-		if s := req.ID.String(); len(s) <= 64 {
-			tmpl.Subject.CommonName = s
-		}
+		// The identity's last path segment: PostgreSQL's
+		// clientcert=verify-full compares the CN with the database user,
+		// and many tools show only the CN. The URI SAN stays the identity.
+		tmpl.Subject.CommonName = lastSegment(req.ID.Path)
 	} else if len(req.DNSNames) > 0 {
 		tmpl.Subject.CommonName = req.DNSNames[0]
 	}
@@ -197,6 +199,16 @@ func newLeaf(csr *x509.CertificateRequest, req leafRequest, inter *x509.Certific
 		return nil, fmt.Errorf("signing leaf: %w", err)
 	}
 	return cert, nil
+}
+
+// lastSegment returns the last segment of a URL path ("/ns/api" -> "api"),
+// at most 64 bytes (RFC 5280's upper bound for a CN).
+func lastSegment(path string) string {
+	seg := path[strings.LastIndexByte(path, '/')+1:]
+	if len(seg) > 64 {
+		seg = seg[:64]
+	}
+	return seg
 }
 
 func pemCert(c *x509.Certificate) []byte {

@@ -1,0 +1,156 @@
+package pki
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const newPassphrase = "a brand new passphrase, long enough"
+
+// sealedFiles returns the content of every sealed file in dir.
+func sealedFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	keys, err := sealedKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, k := range keys {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isSealed(b) {
+			out[k] = b
+		}
+	}
+	return out
+}
+
+func TestResealRotatesThePassphrase(t *testing.T) {
+	cfg := testConfig(t)
+	p := newTestPKI(t, cfg, nil)
+	api := p.manage(t, "api")
+	before := sealedFiles(t, cfg.StateDir)
+	if len(before) < 3 {
+		t.Fatalf("want the root, intermediate and leaf keys sealed, got %d files", len(before))
+	}
+	ctx := context.Background()
+	if err := p.storage.Reseal(ctx, []byte("short")); err == nil {
+		t.Fatal("a short new passphrase was accepted")
+	}
+	if err := p.storage.Reseal(ctx, []byte(newPassphrase)); err != nil {
+		t.Fatal(err)
+	}
+	after := sealedFiles(t, cfg.StateDir)
+	for k, v := range before {
+		if string(after[k]) == string(v) {
+			t.Errorf("%s was not sealed again", k)
+		}
+	}
+	// The running storage keeps working: renew the leaf (store + load).
+	if err := p.mgr.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.mgr.Certificate(api); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStorage(ctx, cfg.StateDir, []byte(testPassphrase), testKDF); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("old passphrase after re-seal: %v, want ErrWrongPassphrase", err)
+	}
+	st, err := openStorage(ctx, cfg.StateDir, []byte(newPassphrase), testKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCA(ctx, cfg, st, Deps{}, OpenOptions{}); err != nil {
+		t.Fatalf("CA under the new passphrase: %v", err)
+	}
+	// Re-sealing to the passphrase in use changes nothing.
+	snap := dirSnapshot(t, cfg.StateDir)
+	if err := st.Reseal(ctx, []byte(newPassphrase)); err != nil {
+		t.Fatal(err)
+	}
+	if got := dirSnapshot(t, cfg.StateDir); len(got) != len(snap) {
+		t.Error("re-sealing to the same passphrase changed the state dir")
+	}
+}
+
+// TestInterruptedResealRecovers stops a re-seal after the journal and half
+// of the values, then opens with either passphrase.
+func TestInterruptedResealRecovers(t *testing.T) {
+	for _, tc := range []struct {
+		name, open string
+	}{
+		{"roll forward with the new passphrase", newPassphrase},
+		{"roll back with the old passphrase", testPassphrase},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			p := newTestPKI(t, cfg, nil)
+			p.manage(t, "api")
+			_ = p.mgr.Close()
+			ctx := context.Background()
+			interruptReseal(t, p.storage, []byte(newPassphrase))
+
+			if _, err := openStorage(ctx, cfg.StateDir, []byte("neither passphrase, but long enough"), testKDF); !errors.Is(err, ErrWrongPassphrase) {
+				t.Fatalf("a third passphrase: %v, want ErrWrongPassphrase", err)
+			}
+			st, err := openStorage(ctx, cfg.StateDir, []byte(tc.open), testKDF)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := OpenCA(ctx, cfg, st, Deps{}, OpenOptions{}); err != nil {
+				t.Fatalf("CA after recovery: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.StateDir, filepath.FromSlash(resealJournalName))); !os.IsNotExist(err) {
+				t.Errorf("journal left after recovery: %v", err)
+			}
+			for k, v := range sealedFiles(t, cfg.StateDir) {
+				if _, err := st.sealer.open(k, v); err != nil {
+					t.Errorf("%s is not sealed under the passphrase opened with: %v", k, err)
+				}
+			}
+		})
+	}
+}
+
+// interruptReseal does what Reseal does up to re-sealing the first value,
+// as a crash would leave it.
+func interruptReseal(t *testing.T, s *SealedStorage, pass []byte) {
+	t.Helper()
+	ctx := context.Background()
+	cur, _ := s.sealers()
+	oldData, err := s.fs.Load(ctx, keyringName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, newData, err := newKeyring(pass, testKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := resealJournal{Version: 1, Old: oldData, New: newData}
+	j.OldKey, _ = next.seal(oldKeyName, cur.key)
+	j.NewKey, _ = cur.seal(newKeyName, next.key)
+	raw, _ := json.Marshal(j)
+	if err := s.fs.Store(ctx, resealJournalName, raw); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := sealedKeys(s.fs.Path)
+	n := 0
+	for _, k := range keys {
+		v, _ := s.fs.Load(ctx, k)
+		if !isSealed(v) {
+			continue
+		}
+		if err := resealOne(ctx, s.fs, k, next, cur); err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 1 {
+			return
+		}
+	}
+}
