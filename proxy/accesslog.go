@@ -65,6 +65,9 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if ex.identity != "" {
 		attrs = append(attrs, slog.String("identity", ex.identity))
 	}
+	if ex.denied != "" {
+		attrs = append(attrs, slog.String("authz_denied", ex.denied))
+	}
 	if ex.traceID != "" {
 		attrs = append(attrs, slog.String("trace_id", ex.traceID), slog.String("span_id", ex.spanID))
 	}

@@ -78,8 +78,8 @@ type ServerTimeouts struct {
 	// byte in either direction. Zero means 120s for http, 1h for tcp and
 	// postgres (database pools keep idle connections).
 	Idle time.Duration `yaml:"idle"`
-	// Handshake bounds the TLS handshake and, for postgres, the SSLRequest
-	// negotiation of tcp and postgres connections. Zero means 10s.
+	// Handshake bounds the TLS handshake of every listener with TLS and,
+	// for postgres, the SSLRequest negotiation. Zero means 10s.
 	Handshake time.Duration `yaml:"handshake"`
 	// MaxLifetime closes tcp and postgres connections this old. Zero: no limit.
 	MaxLifetime time.Duration `yaml:"max_lifetime"`
@@ -123,6 +123,11 @@ type RouteConfig struct {
 	// Fallback answers when no target of the upstream is available. Zero:
 	// 503 with Retry-After.
 	Fallback FallbackConfig `yaml:"fallback"`
+	// Allow lists the client identities (SPIFFE IDs, a trailing /* matches
+	// a path) this route serves, on an http listener with tls.mode mutual;
+	// a request from any other identity gets 403. The listener's tls.allow
+	// applies as well. Zero: every identity the listener admits.
+	Allow []string `yaml:"allow"`
 	// Breaker gives the route its own breakers per target of the upstream,
 	// so its failures gate the targets for this route only; zero fields
 	// inherit the upstream's breaker settings. Zero (absent): the route

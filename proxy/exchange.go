@@ -22,6 +22,8 @@ type exchange struct {
 	clientIP     string
 	peerTrusted  bool
 	identity     string // verified client identity, when the listener has mTLS
+	denied       string // why the identity was refused (403); "" otherwise
+	hsts         bool   // the listener sets Strict-Transport-Security
 	path         string // normalised path
 	pathChanged  bool
 	includeQuery bool

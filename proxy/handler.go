@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
 // noDeadline clears a connection deadline.
@@ -25,6 +28,10 @@ type listenerHandler struct {
 	metrics  *metrics
 	tracing  *tracing
 	active   prometheus.Gauge // in-flight requests of this listener; nil without metrics
+	log      *slog.Logger
+	mutual   bool                // tls.mode mutual: requests carry a verified client identity
+	allow    *identity.AllowList // the listener's tls.allow; nil: any identity
+	hsts     string              // Strict-Transport-Security value; "" for none
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,12 +53,25 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.requestID = newRequestID()
 	}
 	ex.clientIP, ex.peerTrusted = h.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
+	if h.hsts != "" {
+		rec.Header().Set(headerHSTS, h.hsts)
+		ex.hsts = true
+	}
+	if r.TLS != nil && h.mutual {
+		if id, err := identity.FromConnectionState(*r.TLS); err == nil {
+			ex.identity = id.String()
+		}
+	}
 
 	if status := h.screen(r, ex); status != 0 {
 		if r.Close {
 			rec.Header().Set("Connection", "close")
 		}
 		h.errs.write(rec, status, ex.requestID)
+		return
+	}
+	if h.allow != nil && !h.authorize(ex, h.allow) {
+		h.errs.write(rec, http.StatusForbidden, ex.requestID)
 		return
 	}
 	rte, knownHost := h.routes.match(r, ex.path)
@@ -64,6 +84,10 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route, ex.upstream, ex.routePrefix = rte.name, rte.upstream.name, rte.prefix
+	if rte.allow != nil && !h.authorize(ex, rte.allow) {
+		h.errs.write(rec, http.StatusForbidden, ex.requestID)
+		return
+	}
 	if r.ContentLength > rte.maxBody {
 		h.errs.write(rec, http.StatusRequestEntityTooLarge, ex.requestID)
 		return
@@ -105,3 +129,29 @@ func (h *listenerHandler) screen(r *http.Request, ex *exchange) int {
 }
 
 type framingKey struct{}
+
+// headerHSTS is set on every response of a TLS listener with hsts_max_age
+// (RFC 6797); an upstream's own value is replaced.
+const headerHSTS = "Strict-Transport-Security"
+
+// authorize reports whether the request's verified identity is in allow;
+// a refusal is logged with its reason and counted.
+func (h *listenerHandler) authorize(ex *exchange, allow *identity.AllowList) bool {
+	id, _ := identity.Parse(ex.identity) // the zero ID when there is none
+	if allow.Allows(id) {
+		return true
+	}
+	reason := "identity_not_allowed"
+	if ex.identity == "" {
+		reason = "no_identity"
+	}
+	ex.denied = reason
+	route := ex.route
+	if route == "" {
+		route = labelNone
+	}
+	h.metrics.authzDenied(ex.listener, route, reason)
+	h.log.Warn("request refused: client identity not allowed", "listener", ex.listener, "route", ex.route,
+		"identity", ex.identity, "reason", reason, "allow", allow.Patterns(), "request_id", ex.requestID)
+	return false
+}

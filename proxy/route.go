@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
 // route is a RouteConfig compiled for the hot path.
@@ -25,6 +27,7 @@ type route struct {
 	upgrades    []string // lower case
 	upstream    *upstream
 	proxy       *httputil.ReverseProxy
+	allow       *identity.AllowList // nil: every identity the listener admits
 }
 
 type headerMatch struct{ name, value string }
@@ -118,6 +121,7 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*
 		respHeaders: respHeaders,
 		maxBody:     int64(cfg.MaxBodyBytes),
 		upstream:    up,
+		allow:       newAllowList(cfg.Allow),
 	}
 	for _, h := range cfg.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
@@ -222,6 +226,9 @@ func (r *route) modifyResponse(resp *http.Response) error {
 		// A stream lasts as long as it lasts: the listener's write timeout
 		// is for ordinary responses.
 		_ = ex.rc.SetWriteDeadline(noDeadline)
+	}
+	if ex.hsts {
+		resp.Header.Del(headerHSTS) // the listener's value is already set
 	}
 	r.respHeaders.apply(resp.Header)
 	resp.Header.Set(HeaderRequestID, ex.requestID)

@@ -53,7 +53,8 @@ type Server struct {
 	upstreams map[string]*upstream
 	listeners []*httpListener
 	streams   []*streamListener
-	metrics   *metrics // nil: no metrics
+	metrics   *metrics          // nil: no metrics
+	observer  HandshakeObserver // nil: the TLS provider does not observe handshakes
 	ready     atomic.Bool
 
 	// hardStop ends every request still running when the grace period is
@@ -101,6 +102,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	tr := newTracing(deps.Tracing)
 	s.metrics = m
+	s.observer, _ = deps.TLS.(HandshakeObserver)
 	for _, name := range sortedKeys(cfg.Upstreams) {
 		uc := cfg.Upstreams[name]
 		var clientTLS *tls.Config
@@ -128,7 +130,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		var serverTLS *tls.Config
 		if lc.TLS.Mode == TLSServer || lc.TLS.Mode == TLSMutual {
 			var err error
-			if serverTLS, err = needTLS(deps.TLS, "listeners."+name).ServerTLS(name, lc.TLS); err != nil {
+			if serverTLS, err = needTLS(deps.TLS, "listeners."+name).ServerTLS(lc); err != nil {
 				return nil, fmt.Errorf("listeners.%s.tls: %w", name, err)
 			}
 		}
@@ -158,6 +160,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			name: name, trusted: trusted, unknown: lc.UnknownHostStatus,
 			routes: newRouter(routes), errs: errs, access: access, inflight: &inflightGroup{},
 			metrics: m, tracing: tr, active: m.inflightGauge(name),
+			mutual: lc.TLS.Mode == TLSMutual, allow: newAllowList(lc.TLS.Allow), log: log,
+		}
+		if serverTLS != nil && lc.TLS.HSTSMaxAge > 0 {
+			h.hsts = fmt.Sprintf("max-age=%d", int64(lc.TLS.HSTSMaxAge.Seconds()))
 		}
 		hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS), fresh: newFreshConns()}
 		hl.srv.ConnState = hl.fresh.track
@@ -169,7 +175,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // missingTLS stands in for an absent TLSProvider and names what needed it.
 type missingTLS string
 
-func (m missingTLS) ServerTLS(string, ListenerTLS) (*tls.Config, error) { return nil, m.err() }
+func (m missingTLS) ServerTLS(ListenerConfig) (*tls.Config, error)      { return nil, m.err() }
 func (m missingTLS) ClientTLS(string, UpstreamTLS) (*tls.Config, error) { return nil, m.err() }
 func (m missingTLS) err() error {
 	return fmt.Errorf("%s needs TLS, but this drawbridge has no certificate authority configured (add a pki section)", string(m))
@@ -198,7 +204,8 @@ func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, acc
 		serverTLS.NextProtos = []string{"postgresql"} // PostgreSQL 17 direct TLS requires this ALPN
 	}
 	l := &streamListener{cfg: lc, tls: serverTLS, log: s.log, access: access, buffers: buffers,
-		conns: map[net.Conn]struct{}{}, served: make(chan struct{})}
+		conns: map[net.Conn]struct{}{}, served: make(chan struct{}),
+		allow: newAllowList(lc.TLS.Allow), observer: s.observer, metrics: s.metrics}
 	for _, rc := range lc.Routes {
 		r := &streamRoute{name: rc.Name, upstream: s.upstreams[rc.Upstream]}
 		for _, h := range rc.Match.Hosts {
@@ -240,10 +247,16 @@ func (s *Server) Bind() error {
 				return
 			}
 			l.ln = ln
-			if l.tls != nil {
-				// Request smuggling needs HTTP/1 framing; with TLS the
-				// plaintext is inside crypto/tls, whose HTTP/1 parser is
-				// Go's own, which drops Content-Length when both are sent.
+			switch {
+			// Request smuggling needs HTTP/1 framing; with TLS the
+			// plaintext is inside crypto/tls, whose HTTP/1 parser is
+			// Go's own, which drops Content-Length when both are sent.
+			case l.tls != nil && s.observer != nil:
+				// Handshakes finish before http.Server sees the connection
+				// (ALPN included, so HTTP/2 still works); refusals are
+				// counted and logged by the provider.
+				l.ln = s.observer.TLSListener(l.cfg.Name, ln, l.tls, l.cfg.Timeouts.Handshake)
+			case l.tls != nil:
 				l.ln = tls.NewListener(ln, l.tls)
 			}
 		}

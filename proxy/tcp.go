@@ -11,18 +11,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/proxy/pgwire"
 )
 
 // streamListener relays tcp and postgres connections to upstreams.
 type streamListener struct {
-	cfg     ListenerConfig
-	ln      net.Listener
-	tls     *tls.Config // nil unless the mode is server or mutual
-	routes  []*streamRoute
-	log     *slog.Logger
-	access  *slog.Logger
-	buffers *bufferPool
+	cfg      ListenerConfig
+	ln       net.Listener
+	tls      *tls.Config // nil unless the mode is server or mutual
+	routes   []*streamRoute
+	log      *slog.Logger
+	access   *slog.Logger
+	buffers  *bufferPool
+	allow    *identity.AllowList // tls.allow; nil: any identity
+	observer HandshakeObserver   // nil: failures show in the access log only
+	metrics  *metrics
 
 	wg     sync.WaitGroup // one per connection; Add only from serve
 	served chan struct{}  // closed when serve returns, so wg.Wait cannot race wg.Go
@@ -139,7 +143,10 @@ func (l *streamListener) handle(stop context.Context, raw net.Conn) {
 	defer l.logConn(rec)
 	client, err := l.accept(raw, rec)
 	if err != nil {
-		rec.reason, rec.err = "handshake_failed", err
+		if rec.reason == "" {
+			rec.reason = "handshake_failed"
+		}
+		rec.err = err
 		return
 	}
 	rt := l.route(rec.sni)
@@ -193,11 +200,26 @@ func (l *streamListener) handshake(raw net.Conn, prefix []byte, rec *connRecord)
 	}
 	tc := tls.Server(under, l.tls)
 	if err := tc.Handshake(); err != nil {
+		if l.observer != nil {
+			l.observer.HandshakeFailed(l.cfg.Name, raw.RemoteAddr(), err)
+		}
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	st := tc.ConnectionState()
 	rec.sni, rec.tlsVer = st.ServerName, st.Version
-	rec.identity = peerIdentity(st)
+	id, _ := identity.FromConnectionState(st)
+	rec.identity = id.String()
+	if l.allow != nil && !l.allow.Allows(id) {
+		// The provider refuses these at the handshake; this is the
+		// proxy's own check, so a provider that does not still fails closed.
+		reason := "identity_not_allowed"
+		if id.IsZero() {
+			reason = "no_identity"
+		}
+		l.metrics.authzDenied(l.cfg.Name, labelNone, reason)
+		rec.reason = "authz_denied"
+		return nil, fmt.Errorf("client identity %q is not allowed (%s)", rec.identity, reason)
+	}
 	return tc, nil
 }
 
@@ -285,17 +307,4 @@ func (l *streamListener) logConn(rec *connRecord) {
 		attrs = append(attrs, slog.String("error", rec.err.Error()))
 	}
 	l.access.LogAttrs(context.Background(), slog.LevelInfo, "connection", attrs...)
-}
-
-// peerIdentity is the SPIFFE ID of a verified client certificate, if any.
-func peerIdentity(st tls.ConnectionState) string {
-	if len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
-		return ""
-	}
-	for _, u := range st.PeerCertificates[0].URIs {
-		if u.Scheme == "spiffe" {
-			return u.String()
-		}
-	}
-	return ""
 }

@@ -315,8 +315,8 @@ func (tt *testTLS) leaf(t *testing.T, name string) tls.Certificate {
 }
 
 // ServerTLS and ClientTLS make testTLS a proxy.TLSProvider.
-func (tt *testTLS) ServerTLS(listener string, _ proxy.ListenerTLS) (*tls.Config, error) {
-	return &tls.Config{Certificates: []tls.Certificate{tt.leafNoT(listener)}, MinVersion: tls.VersionTLS13}, nil
+func (tt *testTLS) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
+	return &tls.Config{Certificates: []tls.Certificate{tt.leafNoT(l.Name)}, MinVersion: tls.VersionTLS13}, nil
 }
 
 func (tt *testTLS) ClientTLS(string, proxy.UpstreamTLS) (*tls.Config, error) {

@@ -3,8 +3,10 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
-	"strings"
+	"net"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
 // TLS modes of a listener.
@@ -33,7 +35,8 @@ type ListenerTLS struct {
 	KeyFile  string `yaml:"key_file"`
 	// Allow lists the client identities (SPIFFE IDs, a trailing /* matches
 	// a path) a mutual listener admits; others are refused at the handshake
-	// (tcp) or with 403 (http). Zero: any certificate from the internal CA.
+	// (tcp, postgres: the connection is closed) or with 403 (http). Zero:
+	// any certificate from the internal CA.
 	Allow []string `yaml:"allow"`
 	// Profile is "internal" (TLS 1.3 only) or "edge" (Mozilla's
 	// intermediate profile). Zero means internal for mutual, edge for server.
@@ -58,6 +61,12 @@ type UpstreamTLS struct {
 	// internal CA, for upstreams outside drawbridge's trust domain. Zero:
 	// the internal CA's trust bundle.
 	CAFile string `yaml:"ca_file"`
+	// ClientIdentity is the SPIFFE ID whose certificate drawbridge presents
+	// to this upstream's targets. PostgreSQL's clientcert=verify-full
+	// compares the certificate's CN, the identity's last path segment, with
+	// the database user: spiffe://td/app logs in as "app". Zero: the
+	// gateway's own identity.
+	ClientIdentity string `yaml:"client_identity"`
 }
 
 // Profiles of TLS versions and cipher suites.
@@ -71,11 +80,29 @@ const (
 // trust bundles per handshake, so renewals apply without a restart.
 type TLSProvider interface {
 	// ServerTLS returns the configuration of a listener with TLS mode
-	// server or mutual.
-	ServerTLS(listener string, cfg ListenerTLS) (*tls.Config, error)
+	// server or mutual (listener.TLS). For a tcp or postgres listener it
+	// should refuse clients outside listener.TLS.Allow at the handshake;
+	// for an http listener it must not: the proxy answers them 403. The
+	// proxy checks the allow lists after the handshake in either case.
+	ServerTLS(listener ListenerConfig) (*tls.Config, error)
 	// ClientTLS returns the configuration drawbridge uses toward an
 	// upstream's targets (our certificate, their verification).
 	ClientTLS(upstream string, cfg UpstreamTLS) (*tls.Config, error)
+}
+
+// HandshakeObserver is implemented by a TLSProvider that counts and logs
+// refused handshakes itself (cmd's adapter over pki.Manager). Without it,
+// an http listener handshakes through crypto/tls's own listener and a
+// failed handshake of a tcp or postgres listener shows in its access log
+// line only.
+type HandshakeObserver interface {
+	// TLSListener wraps the socket of an http listener with TLS: Accept
+	// returns *tls.Conn whose handshake with cfg has finished, each
+	// bounded by timeout; failures are counted and logged.
+	TLSListener(listener string, inner net.Listener, cfg *tls.Config, timeout time.Duration) net.Listener
+	// HandshakeFailed records a failed server handshake of a tcp or
+	// postgres listener.
+	HandshakeFailed(listener string, remote net.Addr, err error)
 }
 
 func (t *ListenerTLS) defaults(listener string) {
@@ -125,20 +152,49 @@ func (t *ListenerTLS) validate(path, protocol string, p *problems) {
 	if t.Profile != ProfileInternal && t.Profile != ProfileEdge {
 		p.add(path+".profile", "unknown profile %q (want internal or edge)", t.Profile)
 	}
-	for i, id := range t.Allow {
-		if !strings.HasPrefix(id, "spiffe://") {
-			p.add(fmt.Sprintf("%s.allow[%d]", path, i), "%q is not a SPIFFE ID (spiffe://trust-domain/path)", id)
-		}
+	if len(t.Allow) > 0 && t.Mode != TLSMutual {
+		p.add(path+".allow", "identities can only be checked with mode: mutual")
 	}
+	checkAllow(path+".allow", t.Allow, p)
 	if t.HSTSMaxAge < 0 {
 		p.add(path+".hsts_max_age", "must be >= 0")
 	}
 }
 
 func (t *UpstreamTLS) validate(path string, p *problems) {
-	if t.Identity != "" && !strings.HasPrefix(t.Identity, "spiffe://") {
-		p.add(path+".identity", "%q is not a SPIFFE ID (spiffe://trust-domain/path)", t.Identity)
+	for _, kv := range [][2]string{{"identity", t.Identity}, {"client_identity", t.ClientIdentity}} {
+		key, v := kv[0], kv[1]
+		if v == "" {
+			continue
+		}
+		if id, err := identity.Parse(v); err != nil {
+			p.add(path+"."+key, "%q is not a SPIFFE ID (spiffe://trust-domain/path): %v", v, err)
+		} else if id.Path() == "" {
+			p.add(path+"."+key, "%q names no service (spiffe://trust-domain/service)", v)
+		}
 	}
+}
+
+// checkAllow validates allow-list patterns.
+func checkAllow(path string, patterns []string, p *problems) {
+	for i, pat := range patterns {
+		if err := identity.CheckPattern(pat); err != nil {
+			p.add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+		}
+	}
+}
+
+// newAllowList compiles validated patterns; nil for none.
+func newAllowList(patterns []string) *identity.AllowList {
+	if len(patterns) == 0 {
+		return nil
+	}
+	al, err := identity.NewAllowList(patterns)
+	if err != nil {
+		// Validate refused bad patterns; fail closed anyway.
+		al, _ = identity.NewAllowList(nil)
+	}
+	return al
 }
 
 // usesTLS reports whether an upstream protocol is encrypted by drawbridge.

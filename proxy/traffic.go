@@ -35,6 +35,7 @@ type metrics struct {
 	upTLS       *prometheus.CounterVec   // upstream, version, result
 	connsOpened *prometheus.CounterVec   // listener
 	connsActive *prometheus.GaugeVec     // listener
+	denied      *prometheus.CounterVec   // listener, route, reason
 }
 
 func histogramOpts(name, help string) prometheus.HistogramOpts {
@@ -94,15 +95,27 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Name: "drawbridge_listener_connections_active",
 			Help: "Client connections open.",
 		}, []string{"listener"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_authz_denied_total",
+			Help: "Requests (403) and relayed connections (closed) refused because the client's verified identity is not allowed, by listener, route and reason (identity_not_allowed, no_identity).",
+		}, []string{"listener", "route", "reason"}),
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.inflight, m.bytesIn, m.bytesOut, m.attempts,
-		m.upErrors, m.upTLS, m.connsOpened, m.connsActive, &targetCollector{s: s}}
+		m.upErrors, m.upTLS, m.connsOpened, m.connsActive, m.denied, &targetCollector{s: s}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// authzDenied counts a refusal by identity.
+func (m *metrics) authzDenied(listener, route, reason string) {
+	if m == nil {
+		return
+	}
+	m.denied.WithLabelValues(listener, route, reason).Inc()
 }
 
 // request observes one finished request.

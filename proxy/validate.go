@@ -124,6 +124,12 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		rpath := fmt.Sprintf("%s.routes[%d]", path, i)
 		r.validate(rpath, ups, p)
 		r.validateFor(l.Protocol, rpath, ups, p)
+		if len(r.Allow) > 0 {
+			checkAllow(rpath+".allow", r.Allow, p)
+			if l.Protocol != ProtocolHTTP || l.TLS.Mode != TLSMutual {
+				p.add(rpath+".allow", "identities can only be checked on an http listener with tls.mode: mutual (tcp and postgres listeners use tls.allow)")
+			}
+		}
 		key := r.matchKey()
 		if j, dup := seen[key]; dup {
 			p.add(rpath+".match", "matches the same requests as routes[%d]; the second could never be used", j)
