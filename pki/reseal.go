@@ -38,9 +38,9 @@ type resealJournal struct {
 // derived from passphrase, which from then on is the one that opens the
 // state dir: the passphrase secret rotates without a restart. It fails,
 // changing nothing, when passphrase is too short or the state dir was
-// re-sealed by another process meanwhile (the passphrase this storage was
-// opened with no longer opens it). Resealing to the current passphrase
-// does nothing.
+// re-sealed by another process to a third passphrase. Resealing to the
+// passphrase the keyring already has (this process's, or one another
+// process on the same state dir re-sealed to first) only adopts it.
 //
 // A crash midway leaves a journal from which the next OpenStorage finishes
 // the re-seal with either passphrase: the new one rolls forward, the old
@@ -60,11 +60,15 @@ func (s *SealedStorage) Reseal(ctx context.Context, passphrase []byte) error {
 	if err != nil {
 		return fmt.Errorf("re-sealing: reading keyring: %w", err)
 	}
-	if err := checkKeyring(cur, oldData); err != nil {
-		return fmt.Errorf("re-sealing: the state dir's keyring no longer matches the passphrase it was opened with (another process re-sealed it?): %w", err)
+	if already, err := openKeyring(passphrase, oldData); err == nil {
+		// Sealed with this passphrase already: by us, or by another
+		// process on the same state dir (the CLI) that saw the same
+		// secret change first. Adopt its key.
+		s.setSealers(already, nil)
+		return nil
 	}
-	if _, err := openKeyring(passphrase, oldData); err == nil {
-		return nil // already sealed with this passphrase
+	if err := checkKeyring(cur, oldData); err != nil {
+		return fmt.Errorf("re-sealing: the state dir's keyring matches neither the passphrase it was opened with nor the new one: %w", err)
 	}
 	var kf keyringFile
 	if err := json.Unmarshal(oldData, &kf); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,13 +189,20 @@ func needTLS(p TLSProvider, what string) TLSProvider {
 	return p
 }
 
-// httpTLS offers HTTP/2 and HTTP/1.1 over a listener's TLS config.
+// httpTLS offers HTTP/2 and HTTP/1.1 over a listener's TLS config, and
+// keeps any protocol the provider added (acme-tls/1 for ACME challenges).
 func httpTLS(c *tls.Config) *tls.Config {
 	if c == nil {
 		return nil
 	}
 	c = c.Clone()
-	c.NextProtos = []string{"h2", "http/1.1"}
+	protos := []string{"h2", "http/1.1"}
+	for _, p := range c.NextProtos {
+		if !slices.Contains(protos, p) {
+			protos = append(protos, p)
+		}
+	}
+	c.NextProtos = protos
 	return c
 }
 

@@ -29,6 +29,9 @@ func commands() map[string]command {
 		"healthcheck": {"probe a URL; exit 0 on a 2xx answer (for Docker HEALTHCHECK)", healthcheckCommand},
 		"version":     {"print version, commit and Go version", versionCommand},
 		"audit":       {"check the hash chain of an audit log: audit verify FILE", auditCommand},
+		"sidecar":     {"serve a configuration that enrolls with a CA instead of holding its key", sidecarCommand},
+		"ca":          {"the internal CA: ca init|status|rotate|bundle --config FILE", caCommand},
+		"cert":        {"issue a certificate to files for a service: cert issue --config FILE --name SERVICE --out DIR", certCommand},
 	}
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -27,7 +29,7 @@ type observability struct {
 	started  time.Time
 	config   status.ConfigLoad
 	// certs lists the certificates drawbridge holds, for the status page;
-	// nil until the PKI is wired in.
+	// nil without a pki section.
 	certs func() []status.Cert
 }
 
@@ -73,11 +75,16 @@ func (o *observability) close() {
 func (gw *gateway) mountAdmin(f *config.File) error {
 	protect := func(h http.Handler) http.Handler { return h }
 	if f.Admin.TokenFile != "" {
-		tok, err := admin.ReadToken(f.Admin.TokenFile)
+		// A watched secret: a rotated token applies at once.
+		path, err := filepath.Abs(f.Admin.TokenFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("admin.token_file: %w", err)
 		}
-		protect = func(h http.Handler) http.Handler { return admin.RequireToken(tok, h) }
+		tok, err := gw.secrets.Add(filepath.Base(path), "file:"+path, admin.CheckToken)
+		if err != nil {
+			return fmt.Errorf("admin.token_file: %w", err)
+		}
+		protect = func(h http.Handler) http.Handler { return admin.RequireCurrentToken(tok.Value, h) }
 	}
 	metrics := promhttp.HandlerFor(gw.obs.registry, promhttp.HandlerOpts{
 		EnableOpenMetrics: true, // exemplars (trace IDs) need OpenMetrics

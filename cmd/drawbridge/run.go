@@ -11,6 +11,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/admin"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/health"
+	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
@@ -39,19 +40,31 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// gateway is a composed, bound drawbridge: the data plane and the admin listener.
+// gateway is a composed, bound drawbridge: the data plane, the admin
+// listener, the PKI and the secrets they use.
 type gateway struct {
-	log    *slog.Logger
-	proxy  *proxy.Server
-	admin  *admin.Server
-	health *health.Gateway
-	obs    *observability
+	log     *slog.Logger
+	proxy   *proxy.Server
+	admin   *admin.Server
+	health  *health.Gateway
+	obs     *observability
+	secrets *secret.Watcher
+	pki     *gatewayPKI // nil without a pki section
 
 	auditPath string
 }
 
+// hooks let a caller act at points of the composition.
+type hooks struct {
+	// pkiReady runs once the PKI is open, before the data plane is built
+	// (the demo serves its apps with certificates from it).
+	pkiReady func(*gatewayPKI) error
+	// ready runs once everything is bound.
+	ready func(*gateway)
+}
+
 // newGateway composes and binds every part of a gateway from a loaded file.
-func newGateway(f *config.File, logOut io.Writer) (*gateway, error) {
+func newGateway(ctx context.Context, f *config.File, logOut io.Writer, h hooks) (*gateway, error) {
 	log, _, err := telemetry.NewLogger(f.Logging, logOut)
 	if err != nil {
 		return nil, err
@@ -60,41 +73,59 @@ func newGateway(f *config.File, logOut io.Writer) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	gw, err := composeGateway(f, log, obs)
-	if err != nil {
+	gw := &gateway{log: log, obs: obs, auditPath: f.Audit.Path}
+	if err := gw.compose(ctx, f, h); err != nil {
+		gw.pki.close()
 		obs.close()
 		return nil, err
 	}
 	return gw, nil
 }
 
-func composeGateway(f *config.File, log *slog.Logger, obs *observability) (*gateway, error) {
-	srv, err := proxy.New(f.Config, proxy.Deps{Logger: log, Registerer: obs.registry, Tracing: obs.tracing.Provider()})
-	if err != nil {
-		return nil, err
+func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
+	var err error
+	if gw.secrets, err = newSecrets(f, gw.log, gw.obs); err != nil {
+		return err
 	}
-	gw := &gateway{log: log, proxy: srv, admin: admin.New(f.Admin.Address, log), health: health.NewGateway(), obs: obs, auditPath: f.Audit.Path}
+	deps := proxy.Deps{Logger: gw.log, Registerer: gw.obs.registry, Tracing: gw.obs.tracing.Provider(), Secrets: secretSource{gw.secrets}}
+	if f.PKI != nil {
+		if gw.pki, err = openPKI(ctx, f, gw.log, gw.obs, gw.secrets); err != nil {
+			return err
+		}
+		deps.TLS = gw.pki.tls
+		gw.obs.certs = gw.pki.certs
+		if h.pkiReady != nil {
+			if err := h.pkiReady(gw.pki); err != nil {
+				return err
+			}
+		}
+	}
+	srv, err := proxy.New(f.Config, deps)
+	if err != nil {
+		return err
+	}
+	gw.proxy, gw.admin, gw.health = srv, admin.New(f.Admin.Address, gw.log), health.NewGateway()
 	gw.health.AddCheck("listeners", func() error {
 		if !srv.Ready() {
 			return fmt.Errorf("listeners are not serving (starting or draining)")
 		}
 		return nil
 	})
+	if gw.pki != nil {
+		gw.health.AddCheck("certificates", gw.pki.ready)
+	}
 	for _, name := range srv.RequiredUpstreams() {
 		gw.health.AddCheck("upstream:"+name, func() error { return srv.UpstreamReady(name) })
 	}
 	gw.admin.Handle("GET /livez", gw.health.LivezHandler())
 	gw.admin.Handle("GET /readyz", gw.health.ReadyzHandler())
 	if err := gw.mountAdmin(f); err != nil {
-		return nil, err
+		return err
 	}
 	if err := srv.Bind(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := gw.admin.Bind(); err != nil {
-		return nil, err
-	}
-	return gw, nil
+	return gw.admin.Bind()
 }
 
 // run serves until ctx ends. The admin listener outlives the data plane's
@@ -107,19 +138,28 @@ func (gw *gateway) run(ctx context.Context) error {
 		return gw.proxy.Run(gctx)
 	})
 	g.Go(func() error { return gw.admin.Run(adminCtx) })
+	g.Go(func() error { return gw.secrets.Run(gctx) })
+	if gw.pki != nil {
+		g.Go(func() error { return gw.pki.run(gctx) })
+	}
 	defer gw.obs.close()
+	defer gw.pki.close()
 	return g.Wait()
 }
 
 // serve composes a gateway from f and runs it; ready, if not nil, is
 // called once everything is bound.
 func serve(ctx context.Context, f *config.File, logOut io.Writer, ready func(*gateway)) error {
-	gw, err := newGateway(f, logOut)
+	return serveWith(ctx, f, logOut, hooks{ready: ready})
+}
+
+func serveWith(ctx context.Context, f *config.File, logOut io.Writer, h hooks) error {
+	gw, err := newGateway(ctx, f, logOut, h)
 	if err != nil {
 		return err
 	}
-	if ready != nil {
-		ready(gw)
+	if h.ready != nil {
+		h.ready(gw)
 	}
 	return gw.run(ctx)
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -9,6 +10,15 @@ import (
 	"os"
 	"strings"
 )
+
+// CheckToken refuses a token shorter than 16 characters (surrounding
+// whitespace aside): the validator of the watched admin token.
+func CheckToken(v []byte) error {
+	if len(bytes.TrimSpace(v)) < 16 {
+		return errors.New("admin token: the file must hold at least 16 characters")
+	}
+	return nil
+}
 
 // ReadToken reads a bearer token from a secret file: surrounding
 // whitespace is dropped, and a token shorter than 16 bytes is refused.
@@ -29,9 +39,16 @@ func ReadToken(path string) (string, error) {
 // or as the password of basic auth with any user name (so a browser can
 // log in to the status page). Anything else gets 401.
 func RequireToken(token string, h http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
+	return RequireCurrentToken(func() []byte { return []byte(token) }, h)
+}
+
+// RequireCurrentToken is RequireToken with a token that may change (a
+// watched secret): token is called on every request, and surrounding
+// whitespace is ignored.
+func RequireCurrentToken(token func() []byte, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := presented(r)
+		want := sha256.Sum256(bytes.TrimSpace(token()))
 		// Comparing digests keeps the comparison constant-time whatever the lengths.
 		if sum := sha256.Sum256([]byte(got)); ok && subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
 			h.ServeHTTP(w, r)

@@ -23,6 +23,9 @@ type File struct {
 	Tracing telemetry.TracingConfig `yaml:"tracing"`
 	// Audit configures the security audit log; off by default.
 	Audit audit.Config `yaml:"audit"`
+	// PKI is drawbridge's certificate authority, or with pki.enroll the
+	// enrollment of an instance without the CA key. Zero (absent): no TLS.
+	PKI *PKIConfig `yaml:"pki"`
 
 	// Source names where the file was read from; set by Parse.
 	Source string `yaml:"-"`
@@ -54,6 +57,9 @@ func (f *File) Defaults() {
 	f.Logging.Defaults()
 	f.Tracing.Defaults()
 	f.Audit.Defaults()
+	if f.PKI != nil {
+		f.PKI.Defaults()
+	}
 }
 
 // Validate returns every problem of every section, each with its full key path.
@@ -71,6 +77,20 @@ func (f *File) Validate() error {
 	errs = append(errs, prefixed("logging", f.Logging.Validate())...)
 	errs = append(errs, prefixed("tracing", f.Tracing.Validate())...)
 	errs = append(errs, prefixed("audit", f.Audit.Validate())...)
+	if f.PKI != nil {
+		errs = append(errs, prefixed("pki", f.PKI.Validate())...)
+		if a := f.PKI.EnrollmentListener.Address; a != "" {
+			if a == f.Admin.Address {
+				errs = append(errs, fmt.Errorf("pki.enrollment_listener.address: %s is also the admin address", a))
+			}
+			for _, l := range f.Listeners {
+				if l.Address == a {
+					errs = append(errs, fmt.Errorf("pki.enrollment_listener.address: %s is also used by listener %q", a, l.Name))
+				}
+			}
+		}
+	}
+	errs = append(errs, validateTLSUse(f)...)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
+)
+
+// Files cert issue writes in --out.
+const (
+	certFileName   = "tls.crt" // the leaf, then the intermediate (and a cross certificate during a rotation)
+	keyFileName    = "tls.key"
+	bundleFileName = "ca.crt" // the trust bundle
+)
+
+const certSynopsis = `Issue a certificate from the internal CA to files, for a service that speaks
+TLS itself (PostgreSQL, nginx, gunicorn): DIR/tls.crt (leaf and chain),
+DIR/tls.key (0600) and DIR/ca.crt (the trust bundle, to verify peers with).
+The identity is spiffe://<trust_domain>/SERVICE and the certificate's CN is
+SERVICE, which PostgreSQL's clientcert=verify-full compares with the user.
+
+With --watch it keeps running and rewrites the files in place before the
+certificate expires and whenever the trust bundle changes (a root rotation):
+each file is replaced atomically (written beside it, then renamed), ca.crt
+first, the key before the certificate. Point a volume shared with the
+service at DIR and have the service reload its files (PostgreSQL: pg_ctl
+reload or SELECT pg_reload_conf(); nginx: nginx -s reload).
+
+PostgreSQL refuses a key file unless it is 0600 and owned by the database
+user, or 0640 and owned by root: run the issuer as the database's UID (for
+the official image, 999), or as root with --chown 999:999, or --chown 0:999
+--key-mode 0640.`
+
+type certOptions struct {
+	config, name, out, chown string
+	dns                      stringList
+	watch                    bool
+	keyMode                  uint64
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func certCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "issue" {
+		fs := newFlagSet("cert issue --config FILE --name SERVICE [--dns NAME ...] --out DIR [--watch]", certSynopsis, stderr)
+		if code := parseFlags(fs, args); code >= 0 {
+			return code
+		}
+		fs.Usage()
+		return 2
+	}
+	fs := newFlagSet("cert issue --config FILE --name SERVICE [--dns NAME ...] --out DIR [--watch]", certSynopsis, stderr)
+	var o certOptions
+	fs.StringVar(&o.config, "config", "", "configuration file (YAML) with a pki section")
+	fs.StringVar(&o.name, "name", "", "the service: its identity is spiffe://<trust_domain>/SERVICE, its CN SERVICE")
+	fs.Var(&o.dns, "dns", "a DNS name for the certificate (repeatable); each within pki.permitted_dns_domains")
+	fs.StringVar(&o.out, "out", "", "directory to write tls.crt, tls.key and ca.crt into")
+	fs.BoolVar(&o.watch, "watch", false, "keep running and renew the files in place")
+	fs.StringVar(&o.chown, "chown", "", "UID:GID to own the files (needs root), e.g. 999:999 for PostgreSQL")
+	keyMode := fs.String("key-mode", "0600", "mode of tls.key: 0600, or 0640 (PostgreSQL accepts it when root owns the key)")
+	if code := parseFlags(fs, args[1:]); code >= 0 {
+		return code
+	}
+	var err error
+	if o.keyMode, err = strconv.ParseUint(*keyMode, 8, 32); err != nil || (o.keyMode != 0o600 && o.keyMode != 0o640) {
+		fmt.Fprintf(stderr, "cert issue: --key-mode %s: want 0600 or 0640\n", *keyMode)
+		return 2
+	}
+	if o.config == "" || o.name == "" || o.out == "" {
+		fmt.Fprintln(stderr, "cert issue: --config, --name and --out are required")
+		fs.Usage()
+		return 2
+	}
+	if err := issueCert(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "cert issue: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) error {
+	owner, err := parseOwner(o.chown)
+	if err != nil {
+		return err
+	}
+	f, err := config.Load(o.config)
+	if err != nil {
+		return err
+	}
+	if f.PKI == nil {
+		return fmt.Errorf("%s has no pki section", o.config)
+	}
+	id, err := identity.New(f.PKI.TrustDomain, o.name)
+	if err != nil {
+		return fmt.Errorf("--name: %w", err)
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	log, _, err := telemetry.NewLogger(f.Logging, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := pki.Open(ctx, f.PKI.Config, pki.Deps{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.Manager.Manage(ctx, id, o.dns); err != nil {
+		return err
+	}
+	w := &certWriter{dir: o.out, keyMode: os.FileMode(o.keyMode), owner: owner, log: log}
+	if err := w.write(p.Manager, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s, %s and %s in %s for %s\n", certFileName, keyFileName, bundleFileName, o.out, id)
+	if !o.watch {
+		return nil
+	}
+	return w.watch(ctx, p, id, f.PKI.CheckInterval)
+}
+
+// certWriter writes a certificate, its key and the trust bundle to a
+// directory, each only when it changed.
+type certWriter struct {
+	dir     string
+	keyMode os.FileMode
+	owner   *fileOwner
+	log     *slog.Logger
+
+	certSum, bundleSum [32]byte
+}
+
+func (w *certWriter) write(m *pki.Manager, id identity.ID) error {
+	bundle := m.TrustBundle().PEM()
+	if sum := sha256.Sum256(bundle); sum != w.bundleSum {
+		// The bundle first: peers' certificates may chain to a new root
+		// before this service's own certificate does.
+		if err := writeFileAtomic(filepath.Join(w.dir, bundleFileName), bundle, 0o644, w.owner); err != nil {
+			return err
+		}
+		w.bundleSum = sum
+		w.log.Info("trust bundle written", "file", filepath.Join(w.dir, bundleFileName), "roots", len(m.TrustBundle().Roots()))
+	}
+	c, err := m.Certificate(id)
+	if err != nil {
+		return err
+	}
+	chain := chainPEM(c)
+	if sum := sha256.Sum256(chain); sum == w.certSum {
+		return nil
+	}
+	key, err := keyPEM(c)
+	if err != nil {
+		return err
+	}
+	defer clear(key)
+	// The key before the certificate: a reader between the two sees the
+	// new key with the old certificate, a mismatch a TLS server refuses to
+	// load (keeping what it has), never an old key with a new certificate
+	// silently served.
+	if err := writeFileAtomic(filepath.Join(w.dir, keyFileName), key, w.keyMode, w.owner); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(w.dir, certFileName), chain, 0o644, w.owner); err != nil {
+		return err
+	}
+	w.certSum = sha256.Sum256(chain)
+	w.log.Info("certificate written", "identity", id.String(), "dir", w.dir, "expires", c.Leaf.NotAfter)
+	return nil
+}
+
+// watch runs the PKI's maintenance and rewrites the files whenever the
+// certificate is renewed or the bundle changes, until ctx ends.
+func (w *certWriter) watch(ctx context.Context, p *pki.PKI, id identity.ID, interval time.Duration) error {
+	go func() { _ = p.Run(ctx) }()
+	// Check often enough to follow certmagic's renewal closely.
+	t := time.NewTicker(min(interval, 5*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := w.write(p.Manager, id); err != nil {
+				w.log.Error("writing certificate files failed; retrying", "err", err)
+			}
+		}
+	}
+}
+
+func chainPEM(c *tls.Certificate) []byte {
+	var b bytes.Buffer
+	for _, der := range c.Certificate {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	return b.Bytes()
+}
+
+func keyPEM(c *tls.Certificate) ([]byte, error) {
+	s, ok := c.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("the certificate's key is not a signer")
+	}
+	return certmagic.PEMEncodePrivateKey(s)
+}
+
+type fileOwner struct{ uid, gid int }
+
+func parseOwner(s string) (*fileOwner, error) {
+	if s == "" {
+		return nil, nil
+	}
+	u, g, ok := strings.Cut(s, ":")
+	uid, err1 := strconv.Atoi(u)
+	gid, err2 := strconv.Atoi(g)
+	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+		return nil, fmt.Errorf("--chown %q: want numeric UID:GID, e.g. 999:999", s)
+	}
+	return &fileOwner{uid: uid, gid: gid}, nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path with mode
+// (and owner), syncs it and renames it over path, so a reader sees the old
+// file or the new one, never a part.
+func writeFileAtomic(path string, data []byte, mode os.FileMode, owner *fileOwner) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(name)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if owner != nil {
+		if err := tmp.Chown(owner.uid, owner.gid); err != nil {
+			return fail(fmt.Errorf("--chown needs root: %w", err))
+		}
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+var _ flag.Value = (*stringList)(nil)

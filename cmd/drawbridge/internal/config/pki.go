@@ -1,0 +1,233 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/proxy"
+)
+
+// DefaultIdentity is the service name drawbridge presents as unless
+// pki.identity says otherwise.
+const DefaultIdentity = "drawbridge"
+
+// PKIConfig is the pki section: the PKI package's own keys (state dir,
+// passphrase, trust domain, lifetimes, enrollment tokens, or enroll for an
+// instance without the CA key) and what the binary adds around it.
+type PKIConfig struct {
+	pki.Config `yaml:",inline"`
+
+	// Identity is this drawbridge's service name: it presents
+	// spiffe://<trust_domain>/<identity> to upstreams (unless an upstream's
+	// tls.client_identity says otherwise) and on the enrollment listener.
+	// Zero: "drawbridge".
+	Identity string `yaml:"identity"`
+
+	// EnrollmentListener serves the CA's enrollment endpoint. Zero: not
+	// served (sidecars cannot enroll with this instance).
+	EnrollmentListener EnrollmentListenerConfig `yaml:"enrollment_listener"`
+
+	// ACME gets certificates for listeners with tls.certificate: acme
+	// (their tls.names) from a public ACME CA. Zero (absent): no listener
+	// may use acme.
+	ACME *pki.ACMEConfig `yaml:"acme"`
+}
+
+// EnrollmentListenerConfig is where sidecars and other gateways enroll.
+type EnrollmentListenerConfig struct {
+	// Address is host:port of an HTTPS listener serving POST
+	// /v1/pki/enroll, TLS 1.3, with a certificate for pki.identity; a
+	// client certificate is asked for but optional (renewals present one,
+	// first enrollments a bootstrap token). Zero: no enrollment listener.
+	Address string `yaml:"address"`
+	// Names are the DNS names in its certificate: the host enrolling
+	// instances dial (the host of their pki.enroll.url). Each must be within
+	// permitted_dns_domains. Zero: ["localhost"].
+	Names []string `yaml:"names"`
+}
+
+// Defaults fills the section's defaults, the PKI package's first.
+func (c *PKIConfig) Defaults() {
+	c.Config.Defaults()
+	if c.Identity == "" {
+		c.Identity = DefaultIdentity
+	}
+	if c.EnrollmentListener.Address != "" && len(c.EnrollmentListener.Names) == 0 {
+		c.EnrollmentListener.Names = []string{"localhost"}
+	}
+}
+
+// OwnID is the SPIFFE ID of this drawbridge.
+func (c *PKIConfig) OwnID() identity.ID {
+	id, _ := identity.New(c.TrustDomain, c.Identity)
+	return id
+}
+
+// Validate returns every problem of the section, keys relative to it.
+func (c *PKIConfig) Validate() error {
+	errs := flatten(c.Config.Validate())
+	if c.PassphraseFile != "" && !filepath.IsAbs(c.PassphraseFile) {
+		errs = append(errs, fmt.Errorf("passphrase_file: must be an absolute path (a Docker secret such as /run/secrets/ca_passphrase), got %q", c.PassphraseFile))
+	}
+	if _, err := identity.New(c.TrustDomain, c.Identity); err != nil {
+		errs = append(errs, fmt.Errorf("identity: %q is not a SPIFFE path: %v", c.Identity, err))
+	}
+	if el := c.EnrollmentListener; el.Address != "" {
+		if _, _, err := net.SplitHostPort(el.Address); err != nil {
+			errs = append(errs, fmt.Errorf("enrollment_listener.address: %q is not host:port", el.Address))
+		}
+		if c.Enroll != nil {
+			errs = append(errs, errors.New("enrollment_listener.address: an enrolling instance (enroll is set) has no CA to serve enrollment"))
+		}
+		for i, n := range el.Names {
+			if !c.DNSPermitted(n) {
+				errs = append(errs, fmt.Errorf("enrollment_listener.names[%d]: %q is not a DNS name within permitted_dns_domains %v", i, n, c.PermittedDNSDomains))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DNSPermitted reports whether name may be a DNS name of a certificate
+// from this CA: equal to or below a permitted DNS domain.
+func (c *PKIConfig) DNSPermitted(name string) bool {
+	if name == "" || strings.ContainsAny(name, " */:") || strings.ToLower(name) != name || net.ParseIP(name) != nil {
+		return false
+	}
+	for _, d := range c.PermittedDNSDomains {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// CertNames splits a listener's tls.names for an internal certificate:
+// the first names the identity, and every name within
+// permitted_dns_domains becomes a DNS name of the certificate.
+func (c *PKIConfig) CertNames(names []string) (identity.ID, []string, error) {
+	if len(names) == 0 {
+		return identity.ID{}, nil, errors.New("no names")
+	}
+	id, err := identity.New(c.TrustDomain, names[0])
+	if err != nil {
+		return identity.ID{}, nil, fmt.Errorf("names[0]: %q names the certificate's identity spiffe://%s/%s, which is not a valid SPIFFE ID: %v",
+			names[0], c.TrustDomain, names[0], err)
+	}
+	var dns []string
+	for i, n := range names {
+		switch {
+		case c.DNSPermitted(n):
+			if !slices.Contains(dns, n) {
+				dns = append(dns, n)
+			}
+		case i > 0:
+			return identity.ID{}, nil, fmt.Errorf("names[%d]: %q is not a DNS name within pki.permitted_dns_domains %v", i, n, c.PermittedDNSDomains)
+		}
+	}
+	return id, dns, nil
+}
+
+// validateTLSUse checks the data plane's TLS settings against the pki
+// section: that one exists when TLS is used, and that identities are in
+// its trust domain.
+func validateTLSUse(f *File) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var acmeNames []string
+	for _, name := range sortedKeys(f.Listeners) {
+		l := f.Listeners[name]
+		path := "listeners." + name + ".tls"
+		if l.TLS.Mode != proxy.TLSServer && l.TLS.Mode != proxy.TLSMutual {
+			continue
+		}
+		if f.PKI == nil {
+			add("%s.mode: %s needs a pki section (the CA that issues and verifies certificates)", path, l.TLS.Mode)
+			continue
+		}
+		switch l.TLS.Certificate {
+		case "internal":
+			if _, _, err := f.PKI.CertNames(l.TLS.Names); err != nil {
+				add("%s.%v", path, err)
+			}
+		case "acme":
+			if f.PKI.ACME == nil {
+				add("%s.certificate: acme needs a pki.acme section (email, agree_to_terms, ...)", path)
+			}
+			acmeNames = append(acmeNames, l.TLS.Names...)
+		}
+		errs = append(errs, checkPatternsIn(f.PKI.TrustDomain, path+".allow", l.TLS.Allow)...)
+		for i, r := range l.Routes {
+			errs = append(errs, checkPatternsIn(f.PKI.TrustDomain, fmt.Sprintf("listeners.%s.routes[%d].allow", name, i), r.Allow)...)
+		}
+	}
+	if f.PKI != nil && f.PKI.ACME != nil {
+		// The names come from the listeners using acme, and pki.acme.names.
+		ac := *f.PKI.ACME
+		ac.Names = append(slices.Clone(ac.Names), acmeNames...)
+		errs = append(errs, prefixed("pki.acme", ac.Validate())...)
+	}
+	for _, name := range sortedKeys(f.Upstreams) {
+		u := f.Upstreams[name]
+		path := "upstreams." + name + ".tls"
+		if u.Protocol != proxy.ProtocolHTTPS && u.Protocol != proxy.ProtocolTLS && u.Protocol != proxy.ProtocolPostgres {
+			continue
+		}
+		if f.PKI == nil {
+			add("upstreams.%s.protocol: %s needs a pki section (drawbridge's own certificate, the trust bundle)", name, u.Protocol)
+			continue
+		}
+		for _, kv := range [][2]string{{"identity", u.TLS.Identity}, {"client_identity", u.TLS.ClientIdentity}} {
+			if id, err := identity.Parse(kv[1]); err == nil && id.TrustDomain() != f.PKI.TrustDomain {
+				if kv[0] == "identity" && u.TLS.CAFile != "" {
+					continue // verified against ca_file, outside the trust domain
+				}
+				add("%s.%s: %q is outside pki.trust_domain %q", path, kv[0], kv[1], f.PKI.TrustDomain)
+			}
+		}
+		if u.TLS.Identity == "" && u.TLS.ServerName == "" && UpstreamHost(u.Targets) == "" {
+			add("%s: set identity (the SPIFFE ID the targets present) or server_name: the targets are IP addresses or several names, so there is no name to verify", path)
+		}
+	}
+	return errs
+}
+
+// UpstreamHost returns the host name all targets share, or "" when they
+// are IP addresses or several names.
+func UpstreamHost(targets []string) string {
+	host := ""
+	for _, t := range targets {
+		h, _, err := net.SplitHostPort(t)
+		if err != nil || net.ParseIP(h) != nil || (host != "" && h != host) {
+			return ""
+		}
+		host = h
+	}
+	return host
+}
+
+func checkPatternsIn(td, path string, patterns []string) []error {
+	var errs []error
+	for i, p := range patterns {
+		id, err := identity.Parse(strings.TrimSuffix(p, "/*"))
+		if err == nil && id.TrustDomain() != td {
+			errs = append(errs, fmt.Errorf("%s[%d]: %q is outside pki.trust_domain %q: it could never match", path, i, p, td))
+		}
+	}
+	return errs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

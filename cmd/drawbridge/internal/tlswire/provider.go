@@ -1,0 +1,333 @@
+package tlswire
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/proxy"
+)
+
+// Deps are what a Provider is given besides the Manager.
+type Deps struct {
+	// Logger receives the file and ACME sources' logs. Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the sources' certificate expiry metrics. Nil: none.
+	Registerer prometheus.Registerer
+	// Storage keeps ACME accounts and certificates (the sealed storage).
+	// Nil: listeners with certificate acme are refused.
+	Storage certmagic.Storage
+}
+
+// Provider is the data plane's TLS provider over a pki.Manager.
+type Provider struct {
+	m     *pki.Manager
+	pcfg  *config.PKIConfig
+	hosts map[string]string // upstream -> the host name its targets share
+	own   identity.ID
+	log   *slog.Logger
+
+	plans []plan                     // identities to manage, in a stable order
+	files map[string]*pki.FileSource // by listener
+	acme  *pki.ACME                  // nil: no listener uses acme
+	close sync.Once
+}
+
+// plan is one identity and the union of the DNS names its uses need.
+type plan struct {
+	id  identity.ID
+	dns []string
+}
+
+var (
+	_ proxy.TLSProvider       = (*Provider)(nil)
+	_ proxy.HandshakeObserver = (*Provider)(nil)
+)
+
+// New plans the identities f needs and loads the file certificate
+// sources. f must have been loaded (defaults filled, validated) and have a
+// pki section. Call Manage before the data plane takes traffic, Run for
+// the sources' reloads, Close when done.
+func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
+	if f.PKI == nil {
+		return nil, errors.New("tlswire: the configuration has no pki section")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{m: m, pcfg: f.PKI, own: f.PKI.OwnID(), log: deps.Logger, hosts: map[string]string{}, files: map[string]*pki.FileSource{}}
+	p.want(p.own, f.PKI.EnrollmentListener.Names)
+	var acmeNames []string
+	for _, name := range sortedKeys(f.Listeners) {
+		l := f.Listeners[name]
+		if l.TLS.Mode != proxy.TLSServer && l.TLS.Mode != proxy.TLSMutual {
+			continue
+		}
+		switch l.TLS.Certificate {
+		case "internal":
+			id, dns, err := f.PKI.CertNames(l.TLS.Names)
+			if err != nil {
+				return nil, fmt.Errorf("listeners.%s.tls.%w", name, err)
+			}
+			p.want(id, dns)
+		case "files":
+			fc := pki.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
+			fc.Defaults()
+			fs, err := pki.NewFileSource(fc, pki.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
+			if err != nil {
+				return nil, fmt.Errorf("listeners.%s.tls: %w", name, err)
+			}
+			p.files[name] = fs
+		case "acme":
+			acmeNames = appendNew(acmeNames, l.TLS.Names...)
+		}
+	}
+	for _, name := range sortedKeys(f.Upstreams) {
+		u := f.Upstreams[name]
+		if u.Protocol != proxy.ProtocolHTTPS && u.Protocol != proxy.ProtocolTLS && u.Protocol != proxy.ProtocolPostgres {
+			continue
+		}
+		p.hosts[name] = config.UpstreamHost(u.Targets)
+		id, err := p.clientID(u.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s.tls.client_identity: %w", name, err)
+		}
+		p.want(id, nil)
+	}
+	if len(acmeNames) > 0 {
+		if err := p.newACME(f.PKI, acmeNames, deps); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *Provider) newACME(pc *config.PKIConfig, names []string, deps Deps) error {
+	if pc.ACME == nil || deps.Storage == nil {
+		return errors.New("a listener uses certificate: acme, but there is no pki.acme section")
+	}
+	ac := *pc.ACME
+	ac.Names = appendNew(slices.Clone(ac.Names), names...)
+	a, err := pki.NewACME(ac, deps.Storage, pc.CheckInterval, pki.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
+	if err != nil {
+		return fmt.Errorf("pki.acme: %w", err)
+	}
+	p.acme = a
+	return nil
+}
+
+func (p *Provider) want(id identity.ID, dns []string) {
+	for i := range p.plans {
+		if p.plans[i].id == id {
+			p.plans[i].dns = appendNew(p.plans[i].dns, dns...)
+			return
+		}
+	}
+	p.plans = append(p.plans, plan{id: id, dns: appendNew(nil, dns...)})
+}
+
+func (p *Provider) clientID(u proxy.UpstreamTLS) (identity.ID, error) {
+	if u.ClientIdentity == "" {
+		return p.own, nil
+	}
+	return identity.Parse(u.ClientIdentity)
+}
+
+// Own is the gateway's own identity.
+func (p *Provider) Own() identity.ID { return p.own }
+
+// Manage obtains (or loads) a certificate for every planned identity and
+// keeps them renewed. On an enrolling instance this calls the CA.
+func (p *Provider) Manage(ctx context.Context) error {
+	var errs []error
+	for _, pl := range p.plans {
+		if err := p.m.Manage(ctx, pl.id, pl.dns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ServerTLS implements proxy.TLSProvider.
+func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
+	opts := pki.ServerOptions{Mutual: l.TLS.Mode == proxy.TLSMutual, Profile: profile(l.TLS.Profile)}
+	switch l.Protocol {
+	case proxy.ProtocolHTTP:
+		opts.NextProtos = []string{"h2", "http/1.1"}
+	case proxy.ProtocolPostgres:
+		opts.NextProtos = []string{"postgresql"} // PostgreSQL 17's direct TLS
+	}
+	switch l.TLS.Certificate {
+	case "files":
+		opts.Certificates = p.files[l.Name]
+	case "acme":
+		if p.acme == nil {
+			return nil, errors.New("certificate: acme needs a pki.acme section")
+		}
+		opts.Certificates = p.acme
+	default:
+		id, _, err := p.pcfg.CertNames(l.TLS.Names)
+		if err != nil {
+			return nil, err
+		}
+		opts.Identity = id
+	}
+	// An http listener answers disallowed identities with 403 (the proxy
+	// checks); a tcp or postgres one refuses them at the handshake.
+	if l.Protocol != proxy.ProtocolHTTP && len(l.TLS.Allow) > 0 {
+		al, err := identity.NewAllowList(l.TLS.Allow)
+		if err != nil {
+			return nil, fmt.Errorf("allow%w", err)
+		}
+		opts.Allow = al
+	}
+	return p.m.ServerConfig(opts)
+}
+
+// ClientTLS implements proxy.TLSProvider.
+func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config, error) {
+	id, err := p.clientID(u)
+	if err != nil {
+		return nil, err
+	}
+	opts := pki.ClientOptions{Identity: id, ServerName: u.ServerName, Profile: pki.Internal}
+	if u.Identity != "" {
+		if opts.ServerID, err = identity.Parse(u.Identity); err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+	}
+	if opts.ServerID.IsZero() && opts.ServerName == "" {
+		// Verify the name all targets share; there is never a config that
+		// verifies no name at all.
+		opts.ServerName = p.hosts[upstream]
+	}
+	if u.CAFile != "" {
+		b, err := os.ReadFile(u.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("ca_file %q: no PEM certificate", u.CAFile)
+		}
+		// Outside the trust domain: TLS 1.2 is allowed, with Mozilla's
+		// intermediate suites.
+		opts.Roots, opts.Profile = pool, pki.Edge
+	}
+	return p.m.ClientConfig(opts)
+}
+
+// EnrollmentTLS is the server config of the enrollment listener: the
+// gateway's own certificate, a client certificate asked for (renewals)
+// but optional (first enrollments carry a token).
+func (p *Provider) EnrollmentTLS() (*tls.Config, error) {
+	return p.m.ServerConfig(pki.ServerOptions{Identity: p.own, ClientCertOptional: true, Profile: pki.Internal,
+		NextProtos: []string{"h2", "http/1.1"}})
+}
+
+// TLSListener implements proxy.HandshakeObserver with the Manager's
+// handshaking listener: refusals are counted and logged by reason.
+func (p *Provider) TLSListener(_ string, inner net.Listener, cfg *tls.Config, timeout time.Duration) net.Listener {
+	return p.m.Listener(inner, cfg, pki.ListenerOptions{HandshakeTimeout: timeout})
+}
+
+// HandshakeFailed implements proxy.HandshakeObserver.
+func (p *Provider) HandshakeFailed(_ string, remote net.Addr, err error) {
+	p.m.HandshakeFailed(remote, err)
+}
+
+// Source is a public edge certificate the Provider serves from files or
+// ACME, for the status page.
+type Source struct {
+	Name string // "file:<cert_file>" or "acme:<name>"
+	Cert *x509.Certificate
+}
+
+// Sources returns the certificates currently served from files and ACME.
+func (p *Provider) Sources() []Source {
+	var out []Source
+	for _, name := range sortedKeys(p.files) {
+		if c, _ := p.files[name].GetCertificate(nil); c != nil && c.Leaf != nil {
+			out = append(out, Source{Name: "listener " + name + " (files)", Cert: c.Leaf})
+		}
+	}
+	return out
+}
+
+// Run reloads file certificates and, when a listener uses ACME, obtains
+// its certificates once the listeners serve (retrying each minute until
+// it works), until ctx ends.
+func (p *Provider) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, fs := range p.files {
+		wg.Go(func() { _ = fs.Run(ctx) })
+	}
+	if p.acme != nil {
+		wg.Go(func() { p.runACME(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (p *Provider) runACME(ctx context.Context) {
+	for {
+		err := p.acme.Manage(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		p.log.Error("ACME: obtaining the edge certificates failed; retrying in a minute", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// Close stops ACME renewals. It is idempotent.
+func (p *Provider) Close() {
+	p.close.Do(func() {
+		if p.acme != nil {
+			_ = p.acme.Close()
+		}
+	})
+}
+
+func profile(name string) pki.Profile {
+	if name == proxy.ProfileEdge {
+		return pki.Edge
+	}
+	return pki.Internal
+}
+
+func appendNew(list []string, more ...string) []string {
+	for _, s := range more {
+		if !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
