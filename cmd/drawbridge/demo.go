@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/demoapp"
+	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
 //go:embed demo.yaml.tmpl
@@ -49,10 +54,18 @@ func runDemo(ctx context.Context, o demoOptions, logOut, banner io.Writer) error
 		}
 		o.stateDir = dir
 	}
+	abs, err := filepath.Abs(o.stateDir)
+	if err != nil {
+		return err
+	}
+	o.stateDir = abs
 	if err := os.MkdirAll(o.stateDir, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
-	apps, err := demoapp.Start(ctx)
+	if err := demoPassphrase(filepath.Join(o.stateDir, "passphrase")); err != nil {
+		return err
+	}
+	apps, err := demoapp.Listen(ctx)
 	if err != nil {
 		return err
 	}
@@ -61,8 +74,54 @@ func runDemo(ctx context.Context, o demoOptions, logOut, banner io.Writer) error
 	if err != nil {
 		return err
 	}
-	return serve(ctx, f, logOut, func(gw *gateway) {
-		printBanner(banner, gw.proxy.Addr("edge").String(), gw.admin.Addr().String(), o.stateDir)
+	caFile := filepath.Join(o.stateDir, "ca.crt")
+	return serveWith(ctx, f, logOut, hooks{
+		pkiReady: func(gp *gatewayPKI) error { return startDemoApps(ctx, gp, apps, caFile) },
+		ready: func(gw *gateway) {
+			printBanner(banner, gw.proxy.Addr("edge").String(), gw.admin.Addr().String(), o.stateDir, caFile)
+		},
+	})
+}
+
+// demoPassphrase generates the demo CA's passphrase once, 0600 in the
+// state directory. Only the demo does this: beside the state it seals, a
+// passphrase protects nothing against someone who can read the directory.
+func demoPassphrase(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, []byte(base64.StdEncoding.EncodeToString(b)+"\n"), 0o600, nil); err != nil {
+		return fmt.Errorf("generating the demo passphrase: %w", err)
+	}
+	return nil
+}
+
+// startDemoApps serves the demo services with mutual TLS from the demo CA:
+// each presents its own identity and admits only drawbridge's. It also
+// writes the trust bundle where the banner's curl line points.
+func startDemoApps(ctx context.Context, gp *gatewayPKI, apps *demoapp.Apps, caFile string) error {
+	m := gp.pki.Manager
+	allow, err := identity.NewAllowList([]string{gp.tls.Own().String()})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(caFile, m.TrustBundle().PEM(), 0o644, nil); err != nil {
+		return err
+	}
+	return apps.Serve(func(service string) (*tls.Config, error) {
+		id, err := identity.New(m.TrustDomain(), service)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.Manage(ctx, id, nil); err != nil {
+			return nil, err
+		}
+		return m.ServerConfig(pki.ServerOptions{Identity: id, Mutual: true, Allow: allow, Profile: pki.Internal,
+			NextProtos: []string{"h2", "http/1.1"}})
 	})
 }
 
@@ -75,7 +134,7 @@ func demoConfig(o demoOptions, apps *demoapp.Apps) (*config.File, error) {
 	}
 	var b strings.Builder
 	err = tmpl.Execute(&b, map[string]string{
-		"Edge": o.edge, "Admin": o.admin, "Web": apps.WebAddr, "API": apps.APIAddr,
+		"Edge": o.edge, "Admin": o.admin, "Web": apps.WebAddr, "API": apps.APIAddr, "StateDir": o.stateDir,
 	})
 	if err != nil {
 		return nil, err
@@ -83,26 +142,35 @@ func demoConfig(o demoOptions, apps *demoapp.Apps) (*config.File, error) {
 	return config.Parse("demo.yaml", []byte(b.String()))
 }
 
-func printBanner(w io.Writer, edge, admin, stateDir string) {
+func printBanner(w io.Writer, edge, admin, stateDir, caFile string) {
 	host, port, _ := net.SplitHostPort(edge)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
+	// The certificate is for the name localhost: the CA issues no IP
+	// addresses (its intermediate is name-constrained to exclude them).
+	base := "https://" + net.JoinHostPort("localhost", port)
+	curl := "curl -s --cacert " + caFile
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		curl += " --resolve " + net.JoinHostPort("localhost", port) + ":" + host
+	}
 	fmt.Fprintf(w, `
-drawbridge demo is running.
+drawbridge demo is running, with HTTPS on the edge and mutual TLS to its services.
 
-  Open the web page:   %[1]s/
-  Call the API:        curl -s %[1]s/api/hello
-  List todos:          curl -s %[1]s/api/todos
-  Break the API:       curl -s -X POST '%[1]s/api/chaos?seconds=15'
+  Root certificate:    %[4]s   (the demo CA's trust bundle)
+  Call the API:        %[5]s %[1]s/api/hello
+  List todos:          %[5]s %[1]s/api/todos
+  Break the API:       %[5]s -X POST '%[1]s/api/chaos?seconds=15'
                        (health check, breaker and fallback take over; it heals by itself)
+  Open the web page:   %[1]s/  (import the root certificate, or accept the warning)
   Readiness:           curl -s http://%[2]s/readyz
   State directory:     %[3]s
+                       (pki/ holds the CA, sealed with the generated passphrase file
+                       beside it: for the demo only; a deployment reads it from a secret)
 
 Access logs are JSON lines on stdout. Press Ctrl-C to stop.
 
-`, base, admin, stateDir)
+`, base, admin, stateDir, caFile, curl)
 }
 
 // defaultStateDir is $XDG_STATE_HOME/drawbridge, else ~/.local/state/drawbridge:

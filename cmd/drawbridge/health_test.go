@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,12 @@ type readyReport struct {
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	return getJSONWith(t, http.DefaultClient, url, v)
+}
+
+func getJSONWith(t *testing.T, c *http.Client, url string, v any) int {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,16 +118,19 @@ func TestDemoChaosFallsBackAndHeals(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	base := "http://" + edge
+	_, port, _ := net.SplitHostPort(edge)
+	base := "https://localhost:" + port
+	waitFile(t, filepath.Join(opts.stateDir, "ca.crt"), 20*time.Second)
+	client := caClient(t, filepath.Join(opts.stateDir, "ca.crt"), edge)
 	poll(t, 10*time.Second, "the demo to serve", func() bool {
-		resp, err := http.Get(base + "/api/hello")
+		resp, err := client.Get(base + "/api/hello")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	resp, err := http.Post(base+"/api/chaos?seconds=2", "", nil)
+	resp, err := client.Post(base+"/api/chaos?seconds=2", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +138,12 @@ func TestDemoChaosFallsBackAndHeals(t *testing.T) {
 	var body map[string]string
 	poll(t, 5*time.Second, "the fallback to answer", func() bool {
 		body = nil
-		return getJSON(t, base+"/api/todos", &body) == http.StatusServiceUnavailable &&
+		return getJSONWith(t, client, base+"/api/todos", &body) == http.StatusServiceUnavailable &&
 			strings.Contains(body["error"], "resting")
 	})
 	poll(t, 20*time.Second, "the API to come back by itself", func() bool {
 		var list []any
-		resp, err := http.Get(base + "/api/todos")
+		resp, err := client.Get(base + "/api/todos")
 		if err != nil {
 			return false
 		}

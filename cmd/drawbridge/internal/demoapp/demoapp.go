@@ -2,10 +2,13 @@ package demoapp
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"sort"
@@ -18,38 +21,57 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
-// Apps are the running demo services.
+// Apps are the demo services: bound by Listen, serving after Serve.
 type Apps struct {
 	WebAddr, APIAddr string
+	web, api         net.Listener
 	servers          []*http.Server
 }
 
-// Start runs the web and API services on 127.0.0.1 ports chosen by the kernel.
-func Start(ctx context.Context) (*Apps, error) {
-	a := &Apps{}
-	web, err := a.serve(ctx, webHandler())
+// Service names, the last segment of the identities the demo gives them.
+const (
+	WebService = "demo-web"
+	APIService = "demo-api"
+)
+
+// Listen binds the web and API services to 127.0.0.1 ports chosen by the
+// kernel, so a configuration can name them before they serve.
+func Listen(ctx context.Context) (*Apps, error) {
+	var lc net.ListenConfig
+	web, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting a demo service: %w", err)
 	}
-	api, err := a.serve(ctx, newAPI().handler())
+	api, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		a.Close()
-		return nil, err
+		web.Close()
+		return nil, fmt.Errorf("starting a demo service: %w", err)
 	}
-	a.WebAddr, a.APIAddr = web, api
-	return a, nil
+	return &Apps{WebAddr: web.Addr().String(), APIAddr: api.Addr().String(), web: web, api: api}, nil
 }
 
-func (a *Apps) serve(ctx context.Context, h http.Handler) (string, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("starting a demo service: %w", err)
+// Serve starts serving; tlsFor gives each service's TLS configuration by
+// service name (nil tlsFor: plain HTTP).
+func (a *Apps) Serve(tlsFor func(service string) (*tls.Config, error)) error {
+	for _, s := range []struct {
+		name string
+		ln   net.Listener
+		h    http.Handler
+	}{{WebService, a.web, webHandler()}, {APIService, a.api, newAPI().handler()}} {
+		ln := s.ln
+		if tlsFor != nil {
+			cfg, err := tlsFor(s.name)
+			if err != nil {
+				return fmt.Errorf("demo service %s: %w", s.name, err)
+			}
+			ln = tls.NewListener(ln, cfg)
+		}
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are the gateway's to report
+		a.servers = append(a.servers, srv)
+		go func() { _ = srv.Serve(ln) }()
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	a.servers = append(a.servers, srv)
-	go func() { _ = srv.Serve(ln) }()
-	return ln.Addr().String(), nil
+	return nil
 }
 
 // Close stops the services.
@@ -57,6 +79,8 @@ func (a *Apps) Close() {
 	for _, s := range a.servers {
 		_ = s.Close()
 	}
+	a.web.Close()
+	a.api.Close()
 }
 
 func webHandler() http.Handler {
