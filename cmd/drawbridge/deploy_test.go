@@ -54,7 +54,7 @@ func TestPrometheusAssets(t *testing.T) {
 // parts of drawbridge will export; the test fails once they do, so the
 // list shrinks as they land.
 var expectedLater = map[string]string{
-	"drawbridge_config_last_reload_successful":            "configuration reload",
+	"drawbridge_config_last_reload_successful": "configuration reload",
 }
 
 // exercisedElsewhere are exported families that the gateway of this test
