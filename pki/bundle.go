@@ -46,3 +46,7 @@ func (b *TrustBundle) Contains(c *x509.Certificate) bool {
 	}
 	return false
 }
+
+// NewTrustBundle returns a bundle of roots, the active one first, for an
+// Authority implemented outside this package (tests, an external CA).
+func NewTrustBundle(roots []*x509.Certificate) *TrustBundle { return newTrustBundle(roots) }
