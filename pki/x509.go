@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -187,10 +186,14 @@ func newLeaf(csr *x509.CertificateRequest, req leafRequest, inter *x509.Certific
 	}
 	if req.ID != nil {
 		tmpl.URIs = []*url.URL{req.ID}
-		// The identity's last path segment: PostgreSQL's
-		// clientcert=verify-full compares the CN with the database user,
-		// and many tools show only the CN. The URI SAN stays the identity.
-		tmpl.Subject.CommonName = lastSegment(req.ID.Path)
+		// The CN is the whole SPIFFE ID, not a shorter name: certmagic
+		// files a certificate under its CN (its first name) and renews it
+		// by that name, which must be the managed subject. Services that
+		// match the CN (PostgreSQL's cert authentication) map it with a
+		// regular expression (see the README).
+		if s := req.ID.String(); len(s) <= 64 {
+			tmpl.Subject.CommonName = s
+		}
 	} else if len(req.DNSNames) > 0 {
 		tmpl.Subject.CommonName = req.DNSNames[0]
 	}
@@ -199,16 +202,6 @@ func newLeaf(csr *x509.CertificateRequest, req leafRequest, inter *x509.Certific
 		return nil, fmt.Errorf("signing leaf: %w", err)
 	}
 	return cert, nil
-}
-
-// lastSegment returns the last segment of a URL path ("/ns/api" -> "api"),
-// at most 64 bytes (RFC 5280's upper bound for a CN).
-func lastSegment(path string) string {
-	seg := path[strings.LastIndexByte(path, '/')+1:]
-	if len(seg) > 64 {
-		seg = seg[:64]
-	}
-	return seg
 }
 
 func pemCert(c *x509.Certificate) []byte {

@@ -62,10 +62,10 @@ type UpstreamTLS struct {
 	// the internal CA's trust bundle.
 	CAFile string `yaml:"ca_file"`
 	// ClientIdentity is the SPIFFE ID whose certificate drawbridge presents
-	// to this upstream's targets. PostgreSQL's clientcert=verify-full
-	// compares the certificate's CN, the identity's last path segment, with
-	// the database user: spiffe://td/app logs in as "app". Zero: the
-	// gateway's own identity.
+	// to this upstream's targets, e.g. the database user PostgreSQL's
+	// certificate authentication maps the certificate to (its CN is the
+	// SPIFFE ID; a pg_ident.conf regex maps spiffe://td/app to user app).
+	// Zero: the gateway's own identity.
 	ClientIdentity string `yaml:"client_identity"`
 }
 

@@ -36,8 +36,9 @@ const (
 const certSynopsis = `Issue a certificate from the internal CA to files, for a service that speaks
 TLS itself (PostgreSQL, nginx, gunicorn): DIR/tls.crt (leaf and chain),
 DIR/tls.key (0600) and DIR/ca.crt (the trust bundle, to verify peers with).
-The identity is spiffe://<trust_domain>/SERVICE and the certificate's CN is
-SERVICE, which PostgreSQL's clientcert=verify-full compares with the user.
+The identity is spiffe://<trust_domain>/SERVICE, in the URI SAN and the CN
+(PostgreSQL's cert authentication maps it to a user with a pg_ident.conf
+regex, see the README).
 
 With --watch it keeps running and rewrites the files in place before the
 certificate expires and whenever the trust bundle changes (a root rotation):
@@ -75,7 +76,7 @@ func certCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := newFlagSet("cert issue --config FILE --name SERVICE [--dns NAME ...] --out DIR [--watch]", certSynopsis, stderr)
 	var o certOptions
 	fs.StringVar(&o.config, "config", "", "configuration file (YAML) with a pki section")
-	fs.StringVar(&o.name, "name", "", "the service: its identity is spiffe://<trust_domain>/SERVICE, its CN SERVICE")
+	fs.StringVar(&o.name, "name", "", "the service: its identity is spiffe://<trust_domain>/SERVICE")
 	fs.Var(&o.dns, "dns", "a DNS name for the certificate (repeatable); each within pki.permitted_dns_domains")
 	fs.StringVar(&o.out, "out", "", "directory to write tls.crt, tls.key and ca.crt into")
 	fs.BoolVar(&o.watch, "watch", false, "keep running and renew the files in place")
