@@ -31,7 +31,7 @@ type tlsGateway struct {
 	stateDir   string
 }
 
-func startTLSGateway(t *testing.T, leafLifetime string) *tlsGateway {
+func startTLSGateway(t *testing.T, leafLifetime string, pkiExtra ...string) *tlsGateway {
 	t.Helper()
 	backendLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,7 +45,7 @@ func startTLSGateway(t *testing.T, leafLifetime string) *tlsGateway {
   intermediate_lifetime: 1h
   root_lifetime: 10h
   root_rotate_before: 2h
-`, leafLifetime))
+`, leafLifetime)+strings.Join(pkiExtra, ""))
 	yaml := fmt.Sprintf(`
 admin: {address: "{{ADMIN}}"}
 %s
