@@ -57,7 +57,7 @@ const testPassphrase = "a test passphrase, long enough"
 
 // pkiSection is a pki section with a fresh state dir and passphrase file;
 // extra lines (indented two spaces) are added to it.
-func pkiSection(t *testing.T, extra string) string {
+func pkiSection(t testing.TB, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	pass := filepath.Join(dir, "passphrase")
