@@ -105,7 +105,7 @@ func newPGCerts(t *testing.T) *pgCerts {
 // ServerTLS and ClientTLS make pgCerts the gateway's TLSProvider: a mutual
 // listener that requires a client certificate from the CA, and a client
 // identity the database maps to its user.
-func (c *pgCerts) ServerTLS(string, proxy.ListenerTLS) (*tls.Config, error) {
+func (c *pgCerts) ServerTLS(proxy.ListenerConfig) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{c.gatewayListener}, ClientAuth: tls.RequireAndVerifyClientCert,
 		ClientCAs: c.ca.Pool(), MinVersion: tls.VersionTLS13}, nil
 }
