@@ -91,7 +91,7 @@ func TestDNSNameIsFollowed(t *testing.T) {
 	before := res.count()
 	res.set("api.test", errors.New("SERVFAIL"))
 	waitFor(t, 3*time.Second, "lookups to fail a few times", func() bool { return res.count() >= before+3 })
-	if n := len(gw.srv.upstreams["api"].pool.Targets()); n != 2 {
+	if n := len(gw.srv.upstreams()["api"].pool.Targets()); n != 2 {
 		t.Errorf("%d targets during the DNS failure, want the last good 2", n)
 	}
 	for range 10 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,29 +15,25 @@ import (
 // noDeadline clears a connection deadline.
 var noDeadline time.Time
 
-// listenerHandler is the http.Handler of one listener. The routing table
-// sits behind an atomic pointer so a config reload can swap it while
-// requests are in flight.
+// listenerHandler is the http.Handler of one listener. Its policy (routes
+// and the rest a reload may change) sits behind an atomic pointer, so a
+// reload swaps it while requests are in flight.
 type listenerHandler struct {
 	name     string
-	trusted  trustedProxies
-	unknown  int
-	routes   *router
+	policy   atomic.Pointer[listenerPolicy]
 	errs     *errorWriter
-	access   *accessLog
 	inflight *inflightGroup
 	metrics  *metrics
 	tracing  *tracing
 	active   prometheus.Gauge // in-flight requests of this listener; nil without metrics
 	log      *slog.Logger
-	mutual   bool                // tls.mode mutual: requests carry a verified client identity
-	allow    *identity.AllowList // the listener's tls.allow; nil: any identity
-	hsts     string              // Strict-Transport-Security value; "" for none
+	mutual   bool // tls.mode mutual: requests carry a verified client identity
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	done := h.inflight.begin()
 	defer done()
+	p := h.policy.Load()
 	ex := &exchange{start: time.Now(), listener: h.name}
 	h.begin()
 	r = h.tracing.startServer(r, ex)
@@ -46,15 +43,15 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = &meteredBody{ReadCloser: r.Body}
 		r.Body = body
 	}
-	defer func() { h.finish(r, rec, ex, body) }()
+	defer func() { h.finish(p.access, r, rec, ex, body) }()
 
 	ex.requestID = r.Header.Get(HeaderRequestID)
 	if !validRequestID(ex.requestID) {
 		ex.requestID = newRequestID()
 	}
-	ex.clientIP, ex.peerTrusted = h.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
-	if h.hsts != "" {
-		rec.Header().Set(headerHSTS, h.hsts)
+	ex.clientIP, ex.peerTrusted = p.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
+	if p.hsts != "" {
+		rec.Header().Set(headerHSTS, p.hsts)
 		ex.hsts = true
 	}
 	if r.TLS != nil && h.mutual {
@@ -70,15 +67,15 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.errs.write(rec, status, ex.requestID)
 		return
 	}
-	if h.allow != nil && !h.authorize(ex, h.allow) {
+	if p.allow != nil && !h.authorize(ex, p.allow) {
 		h.errs.write(rec, http.StatusForbidden, ex.requestID)
 		return
 	}
-	rte, knownHost := h.routes.match(r, ex.path)
+	rte, knownHost := p.routes.match(r, ex.path)
 	if rte == nil {
 		status := http.StatusNotFound
 		if !knownHost {
-			status = h.unknown
+			status = p.unknown
 		}
 		h.errs.write(rec, status, ex.requestID)
 		return

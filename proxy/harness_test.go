@@ -311,7 +311,7 @@ func (g *testGateway) metric(t *testing.T, name string, labels map[string]string
 
 // target returns the pool's target with address addr, or nil.
 func (g *testGateway) target(upstream, addr string) *balancer.Target {
-	for _, t := range g.srv.upstreams[upstream].pool.Targets() {
+	for _, t := range g.srv.upstreams()[upstream].pool.Targets() {
 		if t.Addr == addr {
 			return t
 		}

@@ -14,7 +14,7 @@ func (h *listenerHandler) begin() {
 
 // finish observes a request that is over: metrics, the server span, then
 // the access log line, all from the same status and duration.
-func (h *listenerHandler) finish(r *http.Request, rec *recorder, ex *exchange, body *meteredBody) {
+func (h *listenerHandler) finish(access *accessLog, r *http.Request, rec *recorder, ex *exchange, body *meteredBody) {
 	if h.active != nil {
 		h.active.Dec()
 	}
@@ -32,5 +32,5 @@ func (h *listenerHandler) finish(r *http.Request, rec *recorder, ex *exchange, b
 		h.metrics.request(ex, r.Method, status, time.Since(ex.start), in, rec.bytes, traceID)
 		h.tracing.endServer(r, ex, status)
 	}
-	h.access.write(r, rec, ex, body)
+	access.write(r, rec, ex, body)
 }

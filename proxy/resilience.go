@@ -332,40 +332,26 @@ func newResilienceDeps(deps Deps, log *slog.Logger) (resilienceDeps, error) {
 	return resilienceDeps{log: log, metrics: m, resolver: deps.Resolver}, nil
 }
 
-// routeTransport wires a route to its upstream's attempt loop, its
+// routeTransportFor wires a route to its upstream's attempt loop, its
 // breakers and its fallback.
-func (s *Server) routeTransport(rc RouteConfig, deps resilienceDeps) *routeTransport {
-	up := s.upstreams[rc.Upstream]
+func routeTransportFor(rc RouteConfig, ups map[string]*upstream, deps resilienceDeps) *routeTransport {
+	up := ups[rc.Upstream]
 	rt := &routeTransport{route: rc.Name, up: up, breakers: up.routeBreakers(rc.Name, rc.Breaker, deps), metrics: deps.metrics}
 	if rc.Fallback.set() {
 		fb := rc.Fallback
 		rt.fallback = &fb
-		rt.fbUp = s.upstreams[fb.Upstream] // nil for a static response
+		rt.fbUp = ups[fb.Upstream] // nil for a static response
 	}
 	return rt
-}
-
-// runUpstreams starts every upstream's health checks, outlier detection
-// and service discovery; the returned func stops them and waits. They
-// outlive the drain of in-flight requests.
-func (s *Server) runUpstreams() (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, u := range s.upstreams {
-		wg.Go(func() { u.run(ctx) })
-	}
-	return func() {
-		cancel()
-		wg.Wait()
-	}
 }
 
 // RequiredUpstreams names the upstreams the gateway's readiness depends
 // on: every one not marked optional.
 func (s *Server) RequiredUpstreams() []string {
+	cfg := s.config()
 	var names []string
-	for _, name := range sortedKeys(s.cfg.Upstreams) {
-		if !s.cfg.Upstreams[name].Optional {
+	for _, name := range sortedKeys(cfg.Upstreams) {
+		if !cfg.Upstreams[name].Optional {
 			names = append(names, name)
 		}
 	}
@@ -375,7 +361,7 @@ func (s *Server) RequiredUpstreams() []string {
 // UpstreamReady returns nil when the named upstream has a target that can
 // take traffic, else the reason it has none.
 func (s *Server) UpstreamReady(name string) error {
-	u, ok := s.upstreams[name]
+	u, ok := s.upstreams()[name]
 	if !ok {
 		return fmt.Errorf("unknown upstream %q", name)
 	}

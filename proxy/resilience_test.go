@@ -56,7 +56,7 @@ func TestKillOneOfTwoUnderLoad(t *testing.T) {
 		t.Fatalf("only %d requests after detection; the load did not run", afterDetection)
 	}
 	t.Logf("MEASURE kill-one-of-two: detection %s (breaker %s, ejected %v, healthy %v); %d/%d requests succeeded (%.3f%%), %d after detection, %d of them failed",
-		detection, gw.srv.upstreams["api"].guards.breakers.State(a.addr), ta.Ejected(), ta.Healthy(),
+		detection, gw.srv.upstreams()["api"].guards.breakers.State(a.addr), ta.Ejected(), ta.Healthy(),
 		ok, total, 100*float64(ok)/float64(total), afterDetection, failedAfter)
 }
 

@@ -9,14 +9,12 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
@@ -47,21 +45,40 @@ type Deps struct {
 	Resolver discovery.Resolver
 }
 
-// Server runs every listener of a Config.
+// Server runs every listener of a Config, and applies new configs with
+// Reload while it runs.
 type Server struct {
+	deps     Deps
+	log      *slog.Logger
+	access   *slog.Logger
+	metrics  *metrics // nil: no metrics
+	tracing  *tracing // nil: no spans
+	gdeps    resilienceDeps
+	errs     *errorWriter
+	buffers  *bufferPool // ReverseProxy copy buffers
+	sbuffers *bufferPool // relay buffers
+	observer HandshakeObserver // nil: the TLS provider does not observe handshakes
+	ready    atomic.Bool
+
+	// ups is the current upstream set; requests read it without a lock,
+	// Reload swaps it.
+	ups atomic.Pointer[map[string]*upstream]
+
+	mu        sync.Mutex // guards the following fields
 	cfg       Config
-	log       *slog.Logger
-	upstreams map[string]*upstream
 	listeners []*httpListener
 	streams   []*streamListener
-	metrics   *metrics          // nil: no metrics
-	observer  HandshakeObserver // nil: the TLS provider does not observe handshakes
-	ready     atomic.Bool
+	running   bool            // Run has started serving
+	loopsCtx  context.Context // background loops of upstreams run under it once Run starts
+	stopping  bool            // shutdown has begun: Reload is refused
 
 	// hardStop ends every request still running when the grace period is
 	// over; upgraded connections (WebSockets) end with it.
 	hardStop context.Context
 	abort    context.CancelFunc
+
+	serving  sync.WaitGroup // one per serving listener
+	serveErr chan error     // a listener that stopped on its own
 
 	bindOnce sync.Once
 	bindErr  error
@@ -74,6 +91,7 @@ type httpListener struct {
 	ln      net.Listener
 	tls     *tls.Config // nil for plain text
 	fresh   *freshConns
+	closing atomic.Bool // closed on purpose (reload or shutdown): Serve's error is not a failure
 }
 
 // New builds the data plane of cfg, which it completes with defaults and
@@ -87,90 +105,45 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	accessLogger := deps.AccessLog
-	if accessLogger == nil {
-		accessLogger = log
+	s := &Server{deps: deps, log: log, access: deps.AccessLog, errs: &errorWriter{log: log},
+		buffers: newBufferPool(32 << 10), sbuffers: newBufferPool(128 << 10), serveErr: make(chan error, 1)}
+	if s.access == nil {
+		s.access = log
 	}
-	s := &Server{cfg: cfg, log: log, upstreams: map[string]*upstream{}}
+	s.ups.Store(&map[string]*upstream{})
 	s.hardStop, s.abort = context.WithCancel(context.Background())
-	gdeps, err := newResilienceDeps(deps, log)
+	var err error
+	if s.gdeps, err = newResilienceDeps(deps, log); err != nil {
+		return nil, err
+	}
+	if s.metrics, err = newMetrics(deps.Registerer, s); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	s.tracing = newTracing(deps.Tracing)
+	s.observer, _ = deps.TLS.(HandshakeObserver)
+
+	ups, err := s.buildUpstreams(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(deps.Registerer, s)
-	if err != nil {
-		return nil, fmt.Errorf("registering metrics: %w", err)
-	}
-	tr := newTracing(deps.Tracing)
-	s.metrics = m
-	s.observer, _ = deps.TLS.(HandshakeObserver)
-	for _, name := range sortedKeys(cfg.Upstreams) {
-		uc := cfg.Upstreams[name]
-		var clientTLS *tls.Config
-		if usesTLS(uc.Protocol) {
-			var err error
-			if clientTLS, err = needTLS(deps.TLS, "upstreams."+name).ClientTLS(name, uc.TLS); err != nil {
-				return nil, fmt.Errorf("upstreams.%s.tls: %w", name, err)
-			}
-		}
-		up, err := newUpstream(uc, clientTLS)
-		if err != nil {
-			return nil, err
-		}
-		if err := up.guard(cfg.Upstreams[name], gdeps); err != nil {
-			return nil, err
-		}
-		up.metrics, up.tracing = m, tr
-		s.upstreams[name] = up
-	}
-	errs := &errorWriter{log: log}
-	access := newAccessLog(cfg.AccessLog, accessLogger)
-	buffers, streamBuffers := newBufferPool(32<<10), newBufferPool(128<<10)
+	s.ups.Store(&ups)
+	s.cfg = cfg
 	for _, name := range sortedKeys(cfg.Listeners) {
-		lc := cfg.Listeners[name]
-		var serverTLS *tls.Config
-		if lc.TLS.Mode == TLSServer || lc.TLS.Mode == TLSMutual {
-			var err error
-			if serverTLS, err = needTLS(deps.TLS, "listeners."+name).ServerTLS(lc); err != nil {
-				return nil, fmt.Errorf("listeners.%s.tls: %w", name, err)
-			}
+		if err := s.addListener(cfg, cfg.Listeners[name], ups); err != nil {
+			return nil, err
 		}
-		if isStream(lc.Protocol) {
-			s.streams = append(s.streams, s.newStreamListener(lc, serverTLS, accessLogger, streamBuffers))
-			continue
-		}
-		var routes []*route
-		rdeps := routeDeps{log: log, errs: errs, buffers: buffers, secrets: deps.Secrets}
-		for _, rc := range lc.Routes {
-			rt, err := newRoute(name, rc, s.upstreams[rc.Upstream], rdeps)
-			if err != nil {
-				return nil, fmt.Errorf("listeners.%s: %w", name, err)
-			}
-			// The route's transport: its upstream's attempt loop with the
-			// route's breakers and fallback (resilience.go). Instrumentation
-			// of the transport wraps this one.
-			rt.proxy.Transport = s.routeTransport(rc, gdeps)
-			routes = append(routes, rt)
-		}
-		var trusted trustedProxies
-		for _, c := range lc.TrustedProxies {
-			p, _ := parsePrefix(c) // validated above
-			trusted = append(trusted, p)
-		}
-		h := &listenerHandler{
-			name: name, trusted: trusted, unknown: lc.UnknownHostStatus,
-			routes: newRouter(routes), errs: errs, access: access, inflight: &inflightGroup{},
-			metrics: m, tracing: tr, active: m.inflightGauge(name),
-			mutual: lc.TLS.Mode == TLSMutual, allow: newAllowList(lc.TLS.Allow), log: log,
-		}
-		if serverTLS != nil && lc.TLS.HSTSMaxAge > 0 {
-			h.hsts = fmt.Sprintf("max-age=%d", int64(lc.TLS.HSTSMaxAge.Seconds()))
-		}
-		hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS), fresh: newFreshConns()}
-		hl.srv.ConnState = hl.fresh.track
-		s.listeners = append(s.listeners, hl)
 	}
 	return s, nil
+}
+
+// upstreams is the current upstream set.
+func (s *Server) upstreams() map[string]*upstream { return *s.ups.Load() }
+
+// config is the current configuration.
+func (s *Server) config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
 }
 
 // missingTLS stands in for an absent TLSProvider and names what needed it.
@@ -206,24 +179,6 @@ func httpTLS(c *tls.Config) *tls.Config {
 	return c
 }
 
-func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, access *slog.Logger, buffers *bufferPool) *streamListener {
-	if serverTLS != nil && lc.Protocol == ProtocolPostgres {
-		serverTLS = serverTLS.Clone()
-		serverTLS.NextProtos = []string{"postgresql"} // PostgreSQL 17 direct TLS requires this ALPN
-	}
-	l := &streamListener{cfg: lc, tls: serverTLS, log: s.log, access: access, buffers: buffers,
-		conns: map[net.Conn]struct{}{}, served: make(chan struct{}),
-		allow: newAllowList(lc.TLS.Allow), observer: s.observer, metrics: s.metrics}
-	for _, rc := range lc.Routes {
-		r := &streamRoute{name: rc.Name, upstream: s.upstreams[rc.Upstream]}
-		for _, h := range rc.Match.Hosts {
-			r.sni = append(r.sni, strings.ToLower(strings.TrimSuffix(h, ".")))
-		}
-		l.routes = append(l.routes, r)
-	}
-	return l
-}
-
 func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -243,42 +198,59 @@ func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
 	}
 }
 
+
 // Bind opens every listener's socket. Run calls it; call it first to learn
 // the addresses of ":0" listeners. Binding is all or nothing.
 func (s *Server) Bind() error {
 	s.bindOnce.Do(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		for _, l := range s.listeners {
-			ln, err := bindLimited(l.cfg, l.tls == nil, s.metrics.listenerConns(l.cfg.Name))
-			if err != nil {
-				s.closeListeners()
+			if err := s.bindHTTP(l); err != nil {
+				s.closeListenersLocked()
 				s.bindErr = err
 				return
-			}
-			l.ln = ln
-			switch {
-			// Request smuggling needs HTTP/1 framing; with TLS the
-			// plaintext is inside crypto/tls, whose HTTP/1 parser is
-			// Go's own, which drops Content-Length when both are sent.
-			case l.tls != nil && s.observer != nil:
-				// Handshakes finish before http.Server sees the connection
-				// (ALPN included, so HTTP/2 still works); refusals are
-				// counted and logged by the provider.
-				l.ln = s.observer.TLSListener(l.cfg.Name, ln, l.tls, l.cfg.Timeouts.Handshake)
-			case l.tls != nil:
-				l.ln = tls.NewListener(ln, l.tls)
 			}
 		}
 		for _, l := range s.streams {
-			ln, err := bindLimited(l.cfg, false, s.metrics.listenerConns(l.cfg.Name))
-			if err != nil {
-				s.closeListeners()
+			if err := s.bindStream(l); err != nil {
+				s.closeListenersLocked()
 				s.bindErr = err
 				return
 			}
-			l.ln = ln
 		}
 	})
 	return s.bindErr
+}
+
+func (s *Server) bindHTTP(l *httpListener) error {
+	ln, err := bindLimited(l.cfg, l.tls == nil, s.metrics.listenerConns(l.cfg.Name))
+	if err != nil {
+		return err
+	}
+	l.ln = ln
+	switch {
+	// Request smuggling needs HTTP/1 framing; with TLS the
+	// plaintext is inside crypto/tls, whose HTTP/1 parser is
+	// Go's own, which drops Content-Length when both are sent.
+	case l.tls != nil && s.observer != nil:
+		// Handshakes finish before http.Server sees the connection
+		// (ALPN included, so HTTP/2 still works); refusals are
+		// counted and logged by the provider.
+		l.ln = s.observer.TLSListener(l.cfg.Name, ln, l.tls, l.cfg.Timeouts.Handshake)
+	case l.tls != nil:
+		l.ln = tls.NewListener(ln, l.tls)
+	}
+	return nil
+}
+
+func (s *Server) bindStream(l *streamListener) error {
+	ln, err := bindLimited(l.cfg, false, s.metrics.listenerConns(l.cfg.Name))
+	if err != nil {
+		return err
+	}
+	l.ln = ln
+	return nil
 }
 
 func bindLimited(cfg ListenerConfig, framing bool, conns *connMetrics) (net.Listener, error) {
@@ -295,7 +267,7 @@ func bindLimited(cfg ListenerConfig, framing bool, conns *connMetrics) (net.List
 	}, nil
 }
 
-func (s *Server) closeListeners() {
+func (s *Server) closeListenersLocked() {
 	for _, l := range s.listeners {
 		if l.ln != nil {
 			l.ln.Close()
@@ -310,6 +282,8 @@ func (s *Server) closeListeners() {
 
 // Addr returns the bound address of the named listener, or nil.
 func (s *Server) Addr(listener string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, l := range s.listeners {
 		if l.cfg.Name == listener && l.ln != nil {
 			return l.ln.Addr()
@@ -329,58 +303,85 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 // Run serves until ctx ends, then drains: readiness turns false, listeners
 // stop accepting, in-flight requests and upgraded connections get up to
 // shutdown_grace to finish, and whatever remains is cut. It returns nil
-// after a clean drain.
+// after a clean drain, or the error of a listener that failed.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Bind(); err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	loops, stopLoops := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.running, s.loopsCtx = true, loops
 	for _, l := range s.listeners {
-		g.Go(func() error {
-			s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
-			if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
-			}
-			return nil
-		})
+		s.serveHTTP(l)
 	}
 	for _, l := range s.streams {
-		g.Go(func() error {
-			s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
-			if err := l.serve(s.hardStop); err != nil {
-				return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
-			}
-			return nil
-		})
+		s.serveStream(l)
 	}
-	defer s.runUpstreams()()
+	for _, u := range s.upstreams() {
+		u.startLoops(loops)
+	}
+	s.mu.Unlock()
 	s.ready.Store(true)
-	g.Go(func() error {
-		<-gctx.Done()
-		s.shutdown()
-		return nil
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.serveErr:
+	}
+	s.shutdown()
+	s.serving.Wait()
+	// Health checks, outlier detection and discovery outlive the drain.
+	stopLoops()
+	for _, u := range s.upstreams() {
+		u.stopLoops()
+	}
+	return err
+}
+
+// serveHTTP starts serving l; the caller holds s.mu.
+func (s *Server) serveHTTP(l *httpListener) {
+	s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
+	s.serving.Go(func() {
+		err := l.srv.Serve(l.ln)
+		if !errors.Is(err, http.ErrServerClosed) && !l.closing.Load() {
+			s.failed(fmt.Errorf("listener %s: %w", l.cfg.Name, err))
+		}
 	})
-	return g.Wait()
+}
+
+// serveStream starts serving l; the caller holds s.mu.
+func (s *Server) serveStream(l *streamListener) {
+	s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
+	s.serving.Go(func() {
+		if err := l.serve(s.hardStop); err != nil {
+			s.failed(fmt.Errorf("listener %s: %w", l.cfg.Name, err))
+		}
+	})
+}
+
+// failed reports a listener that stopped by itself; Run then shuts down.
+func (s *Server) failed(err error) {
+	select {
+	case s.serveErr <- err:
+	default:
+	}
 }
 
 func (s *Server) shutdown() {
 	s.ready.Store(false)
+	s.mu.Lock()
+	s.stopping = true
 	grace := s.cfg.ShutdownGrace
+	listeners, streams := slices.Clone(s.listeners), slices.Clone(s.streams)
+	s.mu.Unlock()
 	s.log.Info("draining", "grace", grace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, l := range s.listeners {
-		wg.Go(func() {
-			// Shutdown waits for ordinary requests; upgraded connections
-			// are tracked by the handler's in-flight group.
-			done := make(chan struct{})
-			go func() { _ = l.srv.Shutdown(ctx); close(done) }()
-			l.closeFreshUntil(done)
-			l.handler.inflight.wait(ctx)
-		})
+	for _, l := range listeners {
+		wg.Go(func() { l.drain(ctx) })
 	}
-	for _, l := range s.streams {
+	for _, l := range streams {
 		wg.Go(func() { l.drain(ctx) })
 	}
 	wg.Wait()
@@ -388,16 +389,28 @@ func (s *Server) shutdown() {
 		s.log.Warn("grace period over; closing what is left", "grace", grace.String())
 	}
 	s.abort()
-	for _, l := range s.listeners {
+	for _, l := range listeners {
 		_ = l.srv.Close()
 	}
-	for _, l := range s.streams {
+	for _, l := range streams {
 		l.closeAll()
 	}
-	for _, u := range s.upstreams {
+	for _, u := range s.upstreams() {
 		u.close()
 	}
 	s.log.Info("stopped")
+}
+
+// drain stops accepting and waits until ctx ends for requests in flight,
+// upgraded connections included.
+func (l *httpListener) drain(ctx context.Context) {
+	l.closing.Store(true)
+	// Shutdown waits for ordinary requests; upgraded connections are
+	// tracked by the handler's in-flight group.
+	done := make(chan struct{})
+	go func() { _ = l.srv.Shutdown(ctx); close(done) }()
+	l.closeFreshUntil(done)
+	l.handler.inflight.wait(ctx)
 }
 
 // closeFreshUntil closes connections that never sent a request, again

@@ -45,13 +45,15 @@ type TargetStatus struct {
 
 // Listeners describes every listener and its routes, in name order.
 func (s *Server) Listeners() []ListenerStatus {
-	out := make([]ListenerStatus, 0, len(s.listeners))
-	for _, l := range s.listeners {
-		ls := ListenerStatus{Name: l.cfg.Name, Address: l.cfg.Address, Protocol: l.cfg.Protocol}
-		if addr := s.Addr(l.cfg.Name); addr != nil {
+	cfg := s.config()
+	out := make([]ListenerStatus, 0, len(cfg.Listeners))
+	for _, name := range sortedKeys(cfg.Listeners) {
+		lc := cfg.Listeners[name]
+		ls := ListenerStatus{Name: lc.Name, Address: lc.Address, Protocol: lc.Protocol}
+		if addr := s.Addr(lc.Name); addr != nil {
 			ls.Address = addr.String()
 		}
-		for _, rc := range l.cfg.Routes {
+		for _, rc := range lc.Routes {
 			ls.Routes = append(ls.Routes, RouteStatus{
 				Name: rc.Name, Hosts: rc.Match.Hosts, PathPrefix: rc.Match.PathPrefix, Upstream: rc.Upstream,
 			})
@@ -63,11 +65,11 @@ func (s *Server) Listeners() []ListenerStatus {
 
 // Upstreams describes every upstream and the current state of its targets, in name order.
 func (s *Server) Upstreams() []UpstreamStatus {
-	out := make([]UpstreamStatus, 0, len(s.upstreams))
-	for _, name := range sortedKeys(s.upstreams) {
-		cfg := s.cfg.Upstreams[name]
-		us := UpstreamStatus{Name: name, Protocol: cfg.Protocol, Balance: cfg.Balance}
-		up := s.upstreams[name]
+	ups := s.upstreams()
+	out := make([]UpstreamStatus, 0, len(ups))
+	for _, name := range sortedKeys(ups) {
+		up := ups[name]
+		us := UpstreamStatus{Name: name, Protocol: up.cfg.Protocol, Balance: up.cfg.Balance}
 		for _, t := range up.pool.Targets() {
 			ts := TargetStatus{
 				Address: t.Addr, Healthy: t.Healthy(), Ejected: t.Ejected(), BreakerOpen: t.Gated(),

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -20,7 +21,7 @@ type streamListener struct {
 	cfg      ListenerConfig
 	ln       net.Listener
 	tls      *tls.Config // nil unless the mode is server or mutual
-	routes   []*streamRoute
+	routes   atomic.Pointer[[]*streamRoute] // swapped by Reload; a connection keeps the route it picked
 	log      *slog.Logger
 	access   *slog.Logger
 	buffers  *bufferPool
@@ -45,7 +46,7 @@ type streamRoute struct {
 func (l *streamListener) route(sni string) *streamRoute {
 	sni = strings.ToLower(strings.TrimSuffix(sni, "."))
 	var wildcard, fallback *streamRoute
-	for _, r := range l.routes {
+	for _, r := range *l.routes.Load() {
 		if len(r.sni) == 0 && fallback == nil {
 			fallback = r
 		}

@@ -277,8 +277,9 @@ func (c *targetCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *targetCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, name := range sortedKeys(c.s.upstreams) {
-		for _, t := range c.s.upstreams[name].pool.Targets() {
+	ups := c.s.upstreams()
+	for _, name := range sortedKeys(ups) {
+		for _, t := range ups[name].pool.Targets() {
 			ch <- prometheus.MustNewConstMetric(descTargetAvailable, prometheus.GaugeValue, boolFloat(t.Available()), name, t.Addr)
 			ch <- prometheus.MustNewConstMetric(descTargetInFlight, prometheus.GaugeValue, float64(t.InFlight()), name, t.Addr)
 		}

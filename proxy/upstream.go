@@ -20,6 +20,7 @@ import (
 // upstream is the http.RoundTripper of every route that targets it: each
 // RoundTrip picks a target, makes the attempt, and retries when that is safe.
 type upstream struct {
+	cfg       UpstreamConfig // as built; a reload keeps the upstream while this is unchanged
 	name      string
 	scheme    string
 	pool      *balancer.Pool
@@ -29,6 +30,11 @@ type upstream struct {
 	metrics   *metrics // nil: no metrics
 	tracing   *tracing // nil: no spans
 	stats     sync.Map // target address -> *targetStats, for the status page
+
+	loops struct {
+		sync.Mutex // guards stop
+		stop       func()
+	}
 
 	// For relayed (tcp, postgres) connections.
 	protocol    string
@@ -293,3 +299,28 @@ func (u *upstream) backoff(ctx context.Context, attempt int) error {
 
 // close releases idle upstream connections.
 func (u *upstream) close() { u.transport.CloseIdleConnections() }
+
+// startLoops runs the upstream's health checks, outlier detection and
+// service discovery under ctx until stopLoops.
+func (u *upstream) startLoops(ctx context.Context) {
+	u.loops.Lock()
+	defer u.loops.Unlock()
+	if u.loops.stop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { u.run(ctx); close(done) }()
+	u.loops.stop = func() { cancel(); <-done }
+}
+
+// stopLoops stops what startLoops started and waits for it; idempotent.
+func (u *upstream) stopLoops() {
+	u.loops.Lock()
+	stop := u.loops.stop
+	u.loops.stop = func() {}
+	u.loops.Unlock()
+	if stop != nil {
+		stop()
+	}
+}

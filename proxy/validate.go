@@ -61,7 +61,7 @@ func (c *Config) Validate() error {
 		if !validName(name) {
 			p.add(path, "name must be letters, digits, - or _ (it becomes a metric label)")
 		}
-		if other, dup := addrs[l.Address]; dup && l.Address != "" {
+		if other, dup := addrs[l.Address]; dup && l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
 			p.add(path+".address", "%s is also used by listener %q", l.Address, other)
 		}
 		addrs[l.Address] = name
