@@ -3,6 +3,7 @@ package health
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -31,6 +32,20 @@ func (g *Gateway) AddCheck(name string, c Check) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.checks = append(g.checks, namedCheck{name, c})
+}
+
+// RemoveCheck drops the readiness condition registered under name.
+func (g *Gateway) RemoveCheck(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.checks = slices.DeleteFunc(g.checks, func(c namedCheck) bool { return c.name == name })
+}
+
+// HasCheck reports whether a condition is registered under name.
+func (g *Gateway) HasCheck(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.ContainsFunc(g.checks, func(c namedCheck) bool { return c.name == name })
 }
 
 // Report is the JSON body of /livez and /readyz.

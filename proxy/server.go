@@ -55,8 +55,8 @@ type Server struct {
 	tracing  *tracing // nil: no spans
 	gdeps    resilienceDeps
 	errs     *errorWriter
-	buffers  *bufferPool // ReverseProxy copy buffers
-	sbuffers *bufferPool // relay buffers
+	buffers  *bufferPool       // ReverseProxy copy buffers
+	sbuffers *bufferPool       // relay buffers
 	observer HandshakeObserver // nil: the TLS provider does not observe handshakes
 	ready    atomic.Bool
 
@@ -197,7 +197,6 @@ func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
 		},
 	}
 }
-
 
 // Bind opens every listener's socket. Run calls it; call it first to learn
 // the addresses of ":0" listeners. Binding is all or nothing.

@@ -20,7 +20,7 @@ import (
 type streamListener struct {
 	cfg      ListenerConfig
 	ln       net.Listener
-	tls      *tls.Config // nil unless the mode is server or mutual
+	tls      *tls.Config                    // nil unless the mode is server or mutual
 	routes   atomic.Pointer[[]*streamRoute] // swapped by Reload; a connection keeps the route it picked
 	log      *slog.Logger
 	access   *slog.Logger

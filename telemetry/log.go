@@ -51,3 +51,6 @@ func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar, error)
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: v})
 	return slog.New(h), v, nil
 }
+
+// ParsedLevel is the level Level names (Validate has checked it).
+func (c *LogConfig) ParsedLevel() (slog.Level, error) { return parseLevel(c.Level) }

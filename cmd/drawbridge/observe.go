@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,11 @@ type observability struct {
 	tracing  *telemetry.Tracing
 	audit    *audit.Log // nil when the audit log is off
 	started  time.Time
-	config   status.ConfigLoad
+
+	reloadMetrics *reloadMetrics
+
+	mu     sync.Mutex        // guards config
+	config status.ConfigLoad // the last load or reload, for the status page
 	// certs lists the certificates drawbridge holds, for the status page;
 	// nil without a pki section.
 	certs func() []status.Cert
@@ -40,6 +45,11 @@ func newObservability(f *config.File, log *slog.Logger) (*observability, error) 
 		started:  time.Now(),
 		config:   status.ConfigLoad{Source: f.Source, At: f.LoadedAt, OK: true},
 	}
+	rm, err := newReloadMetrics(o.registry, f.LoadedAt)
+	if err != nil {
+		return nil, err
+	}
+	o.reloadMetrics = rm
 	tr, err := telemetry.NewTracing(f.Tracing, build)
 	if err != nil {
 		return nil, err
@@ -59,6 +69,18 @@ func newObservability(f *config.File, log *slog.Logger) (*observability, error) 
 		o.audit = a
 	}
 	return o, nil
+}
+
+func (o *observability) configLoad() status.ConfigLoad {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.config
+}
+
+func (o *observability) setConfigLoad(c status.ConfigLoad) {
+	o.mu.Lock()
+	o.config = c
+	o.mu.Unlock()
 }
 
 // close flushes queued spans, for 2s at most (a collector that is down
@@ -103,7 +125,7 @@ func (gw *gateway) mountAdmin(f *config.File) error {
 func (gw *gateway) snapshot(*http.Request) status.Snapshot {
 	rep, ready := gw.health.Ready()
 	s := status.Snapshot{
-		Generated: time.Now(), Version: version, Started: gw.obs.started, Ready: ready, Config: gw.obs.config,
+		Generated: time.Now(), Version: version, Started: gw.obs.started, Ready: ready, Config: gw.obs.configLoad(),
 	}
 	for _, name := range sortedNames(rep.Checks) {
 		msg := rep.Checks[name]

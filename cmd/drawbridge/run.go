@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -33,7 +34,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return 1
 	}
-	if err := serve(ctx, f, stdout, nil); err != nil {
+	if err := serveWith(ctx, f, stdout, hooks{configPath: *path}); err != nil {
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return 1
 	}
@@ -44,6 +45,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // listener, the PKI and the secrets they use.
 type gateway struct {
 	log     *slog.Logger
+	level   *slog.LevelVar
+	reload  *reloader // nil when the config did not come from a file
 	proxy   *proxy.Server
 	admin   *admin.Server
 	health  *health.Gateway
@@ -52,6 +55,9 @@ type gateway struct {
 	pki     *gatewayPKI // nil without a pki section
 
 	auditPath string
+
+	upstreamChecksMu sync.Mutex      // guards upstreamChecks
+	upstreamChecks   map[string]bool // readiness checks named upstream:<name> now registered
 }
 
 // hooks let a caller act at points of the composition.
@@ -61,11 +67,14 @@ type hooks struct {
 	pkiReady func(*gatewayPKI) error
 	// ready runs once everything is bound.
 	ready func(*gateway)
+	// configPath is the file the configuration came from; it is reloaded
+	// on SIGHUP and when it changes. Empty: no reloads (the demo).
+	configPath string
 }
 
 // newGateway composes and binds every part of a gateway from a loaded file.
 func newGateway(ctx context.Context, f *config.File, logOut io.Writer, h hooks) (*gateway, error) {
-	log, _, err := telemetry.NewLogger(f.Logging, logOut)
+	log, level, err := telemetry.NewLogger(f.Logging, logOut)
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +82,18 @@ func newGateway(ctx context.Context, f *config.File, logOut io.Writer, h hooks) 
 	if err != nil {
 		return nil, err
 	}
-	gw := &gateway{log: log, obs: obs, auditPath: f.Audit.Path}
+	gw := &gateway{log: log, level: level, obs: obs, auditPath: f.Audit.Path}
 	if err := gw.compose(ctx, f, h); err != nil {
 		gw.pki.close()
 		obs.close()
 		return nil, err
+	}
+	if h.configPath != "" {
+		if gw.reload, err = newReloader(gw, h.configPath, f); err != nil {
+			gw.pki.close()
+			obs.close()
+			return nil, err
+		}
 	}
 	return gw, nil
 }
@@ -114,9 +130,7 @@ func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
 	if gw.pki != nil {
 		gw.health.AddCheck("certificates", gw.pki.ready)
 	}
-	for _, name := range srv.RequiredUpstreams() {
-		gw.health.AddCheck("upstream:"+name, func() error { return srv.UpstreamReady(name) })
-	}
+	gw.syncUpstreamChecks()
 	gw.admin.Handle("GET /livez", gw.health.LivezHandler())
 	gw.admin.Handle("GET /readyz", gw.health.ReadyzHandler())
 	if err := gw.mountAdmin(f); err != nil {
@@ -139,6 +153,9 @@ func (gw *gateway) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return gw.admin.Run(adminCtx) })
 	g.Go(func() error { return gw.secrets.Run(gctx) })
+	if gw.reload != nil {
+		g.Go(func() error { return gw.reload.run(gctx) })
+	}
 	if gw.pki != nil {
 		g.Go(func() error { return gw.pki.run(gctx) })
 	}
@@ -162,4 +179,25 @@ func serveWith(ctx context.Context, f *config.File, logOut io.Writer, h hooks) e
 		h.ready(gw)
 	}
 	return gw.run(ctx)
+}
+
+// syncUpstreamChecks makes /readyz check exactly the upstreams the running
+// configuration requires, after start and after each reload.
+func (gw *gateway) syncUpstreamChecks() {
+	srv := gw.proxy
+	want := map[string]bool{}
+	for _, name := range srv.RequiredUpstreams() {
+		want["upstream:"+name] = true
+		if !gw.health.HasCheck("upstream:" + name) {
+			gw.health.AddCheck("upstream:"+name, func() error { return srv.UpstreamReady(name) })
+		}
+	}
+	gw.upstreamChecksMu.Lock()
+	defer gw.upstreamChecksMu.Unlock()
+	for name := range gw.upstreamChecks {
+		if !want[name] {
+			gw.health.RemoveCheck(name)
+		}
+	}
+	gw.upstreamChecks = want
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -41,10 +42,15 @@ type Provider struct {
 	own   identity.ID
 	log   *slog.Logger
 
-	plans []plan                     // identities to manage, in a stable order
-	files map[string]*pki.FileSource // by listener
-	acme  *pki.ACME                  // nil: no listener uses acme
+	acme  *pki.ACME // nil: no listener uses acme
 	close sync.Once
+
+	mu     sync.Mutex                 // guards the following fields (Update changes them on reload)
+	plans  []plan                     // identities to manage, in a stable order
+	files  map[string]*pki.FileSource // by listener
+	fileOf map[string]string          // listener -> "cert_file|key_file" its source reads
+	runCtx context.Context            // set by Run: sources added by Update run under it
+	logDep Deps
 }
 
 // plan is one identity and the union of the DNS names its uses need.
@@ -69,7 +75,8 @@ func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{m: m, pcfg: f.PKI, own: f.PKI.OwnID(), log: deps.Logger, hosts: map[string]string{}, files: map[string]*pki.FileSource{}}
+	p := &Provider{m: m, pcfg: f.PKI, own: f.PKI.OwnID(), log: deps.Logger, hosts: map[string]string{},
+		files: map[string]*pki.FileSource{}, fileOf: map[string]string{}, logDep: deps}
 	p.want(p.own, f.PKI.EnrollmentListener.Names)
 	var acmeNames []string
 	for _, name := range sortedKeys(f.Listeners) {
@@ -92,6 +99,7 @@ func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
 				return nil, fmt.Errorf("listeners.%s.tls: %w", name, err)
 			}
 			p.files[name] = fs
+			p.fileOf[name] = l.TLS.CertFile + "|" + l.TLS.KeyFile
 		case "acme":
 			acmeNames = appendNew(acmeNames, l.TLS.Names...)
 		}
@@ -147,14 +155,77 @@ func (p *Provider) clientID(u proxy.UpstreamTLS) (identity.ID, error) {
 	return identity.Parse(u.ClientIdentity)
 }
 
+// Update plans what a reloaded configuration needs and obtains every new
+// identity's certificate before the data plane swaps to it. A listener
+// that is new or reads other certificate files gets its own file source
+// (without metrics: those are registered once, at start). ACME names and
+// the pki section itself change only with a restart.
+func (p *Provider) Update(ctx context.Context, f *config.File) error {
+	p.mu.Lock()
+	for _, name := range sortedKeys(f.Listeners) {
+		l := f.Listeners[name]
+		if l.TLS.Mode != proxy.TLSServer && l.TLS.Mode != proxy.TLSMutual {
+			continue
+		}
+		switch l.TLS.Certificate {
+		case "internal":
+			id, dns, err := f.PKI.CertNames(l.TLS.Names)
+			if err != nil {
+				p.mu.Unlock()
+				return fmt.Errorf("listeners.%s.tls.%w", name, err)
+			}
+			p.want(id, dns)
+		case "files":
+			key := l.TLS.CertFile + "|" + l.TLS.KeyFile
+			if p.fileOf[name] == key {
+				continue
+			}
+			fc := pki.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
+			fc.Defaults()
+			fs, err := pki.NewFileSource(fc, pki.Deps{Logger: p.logDep.Logger})
+			if err != nil {
+				p.mu.Unlock()
+				return fmt.Errorf("listeners.%s.tls: %w", name, err)
+			}
+			p.files[name], p.fileOf[name] = fs, key
+			if p.runCtx != nil {
+				go func() { _ = fs.Run(p.runCtx) }()
+			}
+		case "acme":
+			if p.acme == nil {
+				p.mu.Unlock()
+				return fmt.Errorf("listeners.%s.tls: ACME was not set up at start; restart to add it", name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(f.Upstreams) {
+		u := f.Upstreams[name]
+		if u.Protocol != proxy.ProtocolHTTPS && u.Protocol != proxy.ProtocolTLS && u.Protocol != proxy.ProtocolPostgres {
+			continue
+		}
+		p.hosts[name] = config.UpstreamHost(u.Targets)
+		id, err := p.clientID(u.TLS)
+		if err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("upstreams.%s.tls.client_identity: %w", name, err)
+		}
+		p.want(id, nil)
+	}
+	p.mu.Unlock()
+	return p.Manage(ctx)
+}
+
 // Own is the gateway's own identity.
 func (p *Provider) Own() identity.ID { return p.own }
 
 // Manage obtains (or loads) a certificate for every planned identity and
 // keeps them renewed. On an enrolling instance this calls the CA.
 func (p *Provider) Manage(ctx context.Context) error {
+	p.mu.Lock()
+	plans := slices.Clone(p.plans)
+	p.mu.Unlock()
 	var errs []error
-	for _, pl := range p.plans {
+	for _, pl := range plans {
 		if err := p.m.Manage(ctx, pl.id, pl.dns); err != nil {
 			errs = append(errs, err)
 		}
@@ -173,7 +244,9 @@ func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
 	}
 	switch l.TLS.Certificate {
 	case "files":
+		p.mu.Lock()
 		opts.Certificates = p.files[l.Name]
+		p.mu.Unlock()
 	case "acme":
 		if p.acme == nil {
 			return nil, errors.New("certificate: acme needs a pki.acme section")
@@ -213,7 +286,9 @@ func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config,
 	if opts.ServerID.IsZero() && opts.ServerName == "" {
 		// Verify the name all targets share; there is never a config that
 		// verifies no name at all.
+		p.mu.Lock()
 		opts.ServerName = p.hosts[upstream]
+		p.mu.Unlock()
 	}
 	if u.CAFile != "" {
 		b, err := os.ReadFile(u.CAFile)
@@ -259,9 +334,12 @@ type Source struct {
 
 // Sources returns the certificates currently served from files and ACME.
 func (p *Provider) Sources() []Source {
+	p.mu.Lock()
+	files := maps.Clone(p.files)
+	p.mu.Unlock()
 	var out []Source
-	for _, name := range sortedKeys(p.files) {
-		if c, _ := p.files[name].GetCertificate(nil); c != nil && c.Leaf != nil {
+	for _, name := range sortedKeys(files) {
+		if c, _ := files[name].GetCertificate(nil); c != nil && c.Leaf != nil {
 			out = append(out, Source{Name: "listener " + name + " (files)", Cert: c.Leaf})
 		}
 	}
@@ -273,9 +351,12 @@ func (p *Provider) Sources() []Source {
 // it works), until ctx ends.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	p.mu.Lock()
+	p.runCtx = ctx
 	for _, fs := range p.files {
 		wg.Go(func() { _ = fs.Run(ctx) })
 	}
+	p.mu.Unlock()
 	if p.acme != nil {
 		wg.Go(func() { p.runACME(ctx) })
 	}
