@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -271,7 +272,9 @@ func TestImage(t *testing.T) {
 	t.Run("config", func(t *testing.T) { checkConfig(t, ref) })
 	t.Run("filesystem", func(t *testing.T) { checkFilesystem(t, ref) })
 	t.Run("runs", func(t *testing.T) { checkRuns(t, ref) })
+	t.Run("demo", func(t *testing.T) { checkDemo(t, ref) })
 	t.Run("context", func(t *testing.T) { checkContext(t, root) })
+	t.Run("buildkit", func(t *testing.T) { checkBuildkit(t, changed) })
 	t.Run("size", func(t *testing.T) { checkSize(t, root, ref) })
 }
 
@@ -379,14 +382,70 @@ func checkFilesystem(t *testing.T, ref string) {
 func checkRuns(t *testing.T, ref string) {
 	hardened := []string{"run", "--rm", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--network", "none"}
 	out := docker(t, append(hardened, ref, "version")...)
-	if !strings.Contains(out, testVersion) {
-		t.Errorf("`drawbridge version` printed %q, want it to contain %q", out, testVersion)
+	for _, want := range []string{testVersion, testCommit, goToolchain(t) + " "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("`drawbridge version` printed %q, want it to contain %q", out, want)
+		}
 	}
 	// Nothing listens in this container, so the health check must fail, fast and without a shell to run it.
 	cmd := exec.CommandContext(t.Context(), "docker", append(hardened, ref, "healthcheck", "http://127.0.0.1:9090/livez")...)
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Errorf("`drawbridge healthcheck` succeeded with nothing listening: %s", out)
 	}
+}
+
+// checkDemo runs `drawbridge demo` the way a stack runs the image (read-only root, no capabilities, a new named volume
+// for state), waits for Docker's HEALTHCHECK to call it healthy and calls the demo API through a published port.
+func checkDemo(t *testing.T, ref string) {
+	volume := fmt.Sprintf("%s-state-%d", imageRepo, time.Now().UnixNano())
+	docker(t, "volume", "create", volume)
+	t.Cleanup(func() { _ = exec.Command("docker", "volume", "rm", "-f", volume).Run() })
+	id := strings.TrimSpace(docker(t, "run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+		"-v", volume+":/var/lib/drawbridge", "-p", "127.0.0.1::8443", "--health-interval", "1s", ref, "demo", "--edge", ":8443"))
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.Status}} {{.State.Health.Status}}", id))
+		if status == "running healthy" {
+			break
+		}
+		if !strings.HasPrefix(status, "running") || time.Now().After(deadline) {
+			logs, _ := exec.Command("docker", "logs", "--tail", "30", id).CombinedOutput()
+			t.Fatalf("demo container is %q, want it running and healthy within 60 s; logs:\n%s", status, logs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	addr := strings.TrimSpace(strings.Split(docker(t, "port", id, "8443/tcp"), "\n")[0])
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/api/hello", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET /api/hello through the demo gateway: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Served-Via") != "drawbridge" {
+		t.Errorf("GET /api/hello: status %d, X-Served-Via %q; want 200 from drawbridge", resp.StatusCode, resp.Header.Get("X-Served-Via"))
+	}
+}
+
+// goToolchain returns the Go version go.mod pins (its toolchain line), e.g. go1.26.11: the image must be built with it.
+func goToolchain(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "toolchain "); ok {
+			return v
+		}
+	}
+	t.Fatal("go.mod has no toolchain line")
+	return ""
 }
 
 // checkContext builds the context into an empty image and checks it holds only what the Dockerfile needs.
@@ -437,4 +496,71 @@ func checkSize(t *testing.T, root, ref string) {
 	if float64(ours) > maxNaiveFraction*float64(naiveSize) {
 		t.Errorf("image is %d bytes, more than %.0f%% of the naive build's %d", ours, 100*maxNaiveFraction, naiveSize)
 	}
+}
+
+// composeV2 returns the command that runs Compose v2, which builds with BuildKit on this engine without buildx:
+// $DRAWBRIDGE_COMPOSE_V2 (a standalone binary), else the docker compose plugin; nil when there is neither.
+func composeV2() []string {
+	if bin := os.Getenv("DRAWBRIDGE_COMPOSE_V2"); bin != "" {
+		return []string{bin}
+	}
+	out, err := exec.Command("docker", "compose", "version", "--short").Output()
+	if err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
+		return []string{"docker", "compose"}
+	}
+	return nil
+}
+
+// checkBuildkit builds Dockerfile.buildkit (cache mounts) with BuildKit through Compose v2, changes one Go file,
+// rebuilds, and checks that the module and dependency steps came from the cache and the image is the same kind.
+func checkBuildkit(t *testing.T, dir string) {
+	compose := composeV2()
+	if compose == nil {
+		t.Skip("no BuildKit client: install the Compose v2 plugin or set DRAWBRIDGE_COMPOSE_V2 to a compose v2 binary")
+	}
+	ref := imageRepo + ":buildkit"
+	removeImage(t, ref)
+	file := filepath.Join(t.TempDir(), "compose.yaml")
+	spec := fmt.Sprintf("services:\n  drawbridge:\n    image: %s\n    build:\n      context: %q\n      dockerfile: Dockerfile.buildkit\n"+
+		"      args: {VERSION: %q, COMMIT: %q}\n", ref, dir, testVersion, testCommit)
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := func() (string, time.Duration) {
+		args := append(slices.Clone(compose[1:]), "-f", file, "-p", "drawbridge-imagetest", "--progress", "plain", "build")
+		cmd := exec.CommandContext(t.Context(), compose[0], args...)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, tail(string(out), 6000))
+		}
+		return string(out), time.Since(start)
+	}
+	_, first := build()
+	touchGoFile(t, dir)
+	out, rebuild := build()
+	t.Logf("BuildKit (Dockerfile.buildkit): first build %s (the Go build cache mount may be warm), rebuild after a one-file change %s",
+		first.Round(time.Second), rebuild.Round(time.Second))
+	for _, step := range []string{"RUN go mod download", "xargs -r go build"} {
+		if !buildkitStepCached(out, step) {
+			t.Errorf("BuildKit rebuild after a one-file change: step %q was not taken from the cache", step)
+		}
+	}
+	checkConfig(t, ref)
+	checkFilesystem(t, ref)
+}
+
+// buildkitStepCached reports whether BuildKit's plain progress output shows the step containing instr as CACHED.
+func buildkitStepCached(out, instr string) bool {
+	var id string
+	for _, l := range strings.Split(out, "\n") {
+		if id == "" && strings.HasPrefix(l, "#") && strings.Contains(l, instr) {
+			id, _, _ = strings.Cut(l, " ")
+			continue
+		}
+		if id != "" && l == id+" CACHED" {
+			return true
+		}
+	}
+	return false
 }
