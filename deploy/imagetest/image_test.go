@@ -273,7 +273,6 @@ func TestImage(t *testing.T) {
 	t.Run("filesystem", func(t *testing.T) { checkFilesystem(t, ref) })
 	t.Run("runs", func(t *testing.T) { checkRuns(t, ref) })
 	t.Run("demo", func(t *testing.T) { checkDemo(t, ref) })
-	t.Run("context", func(t *testing.T) { checkContext(t, root) })
 	t.Run("buildkit", func(t *testing.T) { checkBuildkit(t, changed) })
 	t.Run("size", func(t *testing.T) { checkSize(t, root, ref) })
 }
@@ -448,8 +447,10 @@ func goToolchain(t *testing.T) string {
 	return ""
 }
 
-// checkContext builds the context into an empty image and checks it holds only what the Dockerfile needs.
-func checkContext(t *testing.T, root string) {
+// TestBuildContext builds the context into an empty image and checks it holds only what the Dockerfile needs.
+func TestBuildContext(t *testing.T) {
+	requireDocker(t)
+	root := repoRoot(t)
 	dockerfile := filepath.Join(t.TempDir(), "Dockerfile")
 	if err := os.WriteFile(dockerfile, []byte("FROM scratch\nCOPY . /\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -458,13 +459,14 @@ func checkContext(t *testing.T, root string) {
 	removeImage(t, ref)
 	// Without -f the CLI sends the named Dockerfile and .dockerignore even when .dockerignore excludes them.
 	classicBuild(t, root, "-q", "-f", dockerfile, "-t", ref)
+	embedded := embedFiles(t, root)
 	var extra []string
 	for name, e := range exportedFiles(t, ref, "/never-run") {
 		if e.hdr.Typeflag == tar.TypeDir || slices.Contains(dockerFiles, name) {
 			continue
 		}
 		base := path.Base(name)
-		if name == "go.mod" || name == "go.sum" || strings.HasPrefix(base, ".dockerfile.") ||
+		if name == "go.mod" || name == "go.sum" || strings.HasPrefix(base, ".dockerfile.") || embedded[name] ||
 			(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !strings.Contains(name, "testdata/")) {
 			continue
 		}
@@ -474,6 +476,26 @@ func checkContext(t *testing.T, root string) {
 	if len(extra) > 0 {
 		t.Errorf("the build context holds files the build does not need (exclude them in .dockerignore): %v", extra)
 	}
+}
+
+// embedFiles returns the files that the module's packages embed (//go:embed), relative to root: the build needs them.
+func embedFiles(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-f", `{{$d := .Dir}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}`, "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	files := map[string]bool{}
+	for _, f := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.ToSlash(rel)] = true
+	}
+	return files
 }
 
 // checkSize builds a naive single-stage image (the checkout copied onto the Go image, built there) and compares sizes.
