@@ -246,6 +246,7 @@ func TestImage(t *testing.T) {
 	root := repoRoot(t)
 	ref := imageRepo + ":latest"
 	buildArgs := []string{"--build-arg", "VERSION=" + testVersion, "--build-arg", "COMMIT=" + testCommit}
+	pruneStaleStages(t)
 
 	// Cold: nothing from the layer cache, modules downloaded, everything compiled.
 	_, cold := classicBuild(t, root, append([]string{"--no-cache", "-t", ref}, buildArgs...)...)
@@ -275,6 +276,21 @@ func TestImage(t *testing.T) {
 	t.Run("demo", func(t *testing.T) { checkDemo(t, ref) })
 	t.Run("buildkit", func(t *testing.T) { checkBuildkit(t, changed) })
 	t.Run("size", func(t *testing.T) { checkSize(t, root, ref) })
+}
+
+// pruneStaleStages removes, when the test ends, the untagged build-stage images that earlier runs left: the classic
+// builder keeps every unnamed stage's result, and each --no-cache build adds a few hundred MB. Only dangling images
+// built on our golang stand-in (they inherit its org.drawbridge.standin label) and older than this run go; this
+// run's stay as the layer cache for the next build.
+func pruneStaleStages(t *testing.T) {
+	before := time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04:05")
+	t.Cleanup(func() {
+		out, err := exec.Command("docker", "image", "prune", "-f", "--filter", "label=org.drawbridge.standin",
+			"--filter", "until="+before).CombinedOutput()
+		if err != nil {
+			t.Logf("pruning stale stage images: %v: %s", err, out)
+		}
+	})
 }
 
 func checkConfig(t *testing.T, ref string) {
