@@ -1,0 +1,326 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/pki"
+)
+
+// Defaults for Config fields left at their zero value.
+const (
+	DefaultEvery = 24 * time.Hour
+	DefaultKeep  = 7
+	// MaxConfigSize bounds the configuration file put in an archive.
+	MaxConfigSize = 1 << 20
+	// lockTimeout bounds the wait for the CA's storage lock: a lock
+	// file left by a crash goes stale (certmagic) well within it.
+	lockTimeout = 2 * time.Minute
+)
+
+// Config says what a Backer backs up and, in scheduled mode, where and how
+// often.
+type Config struct {
+	// StateDir is the PKI state dir (pki.Config.StateDir). Required.
+	StateDir string
+	// PassphraseFile holds the CA passphrase (pki.Config.PassphraseFile):
+	// the archive is readable with that passphrase only. It is read again
+	// for each backup, so a rotated secret is followed. Required.
+	PassphraseFile string
+	// ConfigFile is the configuration file to archive with the state.
+	// Zero: none.
+	ConfigFile string
+	// Dir is where scheduled backups go, one timestamped file per run.
+	// Zero: Run refuses to start (Backup to a named file still works).
+	Dir string
+	// Every is the interval between scheduled backups. Zero: 24h.
+	Every time.Duration
+	// Keep is how many scheduled backups stay in Dir; older ones are
+	// removed after each successful run. Zero: 7.
+	Keep int
+	// KDF derives the archive key from the passphrase. Zero: DefaultKDF.
+	// Tests lower it; production has no reason to.
+	KDF KDF
+}
+
+// Defaults fills every zero field with its default.
+func (c *Config) Defaults() {
+	if c.Every == 0 {
+		c.Every = DefaultEvery
+	}
+	if c.Keep == 0 {
+		c.Keep = DefaultKeep
+	}
+	if c.KDF == (KDF{}) {
+		c.KDF = DefaultKDF()
+	}
+}
+
+// Validate returns every problem at once, each naming its key. Call it
+// after Defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("state_dir: required"))
+	}
+	if c.PassphraseFile == "" {
+		errs = append(errs, errors.New("passphrase_file: required: the file holding the CA passphrase"))
+	}
+	if c.Every < time.Minute {
+		errs = append(errs, fmt.Errorf("every: must be >= 1m, got %v", c.Every))
+	}
+	if c.Keep < 1 {
+		errs = append(errs, fmt.Errorf("keep: must be >= 1, got %d", c.Keep))
+	}
+	if err := c.KDF.check(); err != nil {
+		errs = append(errs, fmt.Errorf("kdf: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Audit results, the values of telemetry's audit log.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+)
+
+// AuditEvent is a backup or a restore, a security event for the audit
+// log. It never holds a secret: Reason is an error text, and errors here
+// never carry the passphrase.
+type AuditEvent struct {
+	// Name is "backup" or "restore".
+	Name string
+	// Subject is the archive file.
+	Subject string
+	// Result is ResultSuccess or ResultFailure.
+	Result string
+	// Reason says why it failed; empty on success.
+	Reason string
+}
+
+// Deps are what backups take from the outside. The zero value works: no
+// logs, no audit, the system clock and timers.
+type Deps struct {
+	// Logger receives one line per backup, restore, pruned file and
+	// failure. Nil: discard.
+	Logger *slog.Logger
+	// Audit receives each backup and restore. Nil: none. This is the seam
+	// for telemetry's audit log (audit.Log.Record).
+	Audit func(context.Context, AuditEvent)
+	// Now names and dates archives. Nil: time.Now.
+	Now func() time.Time
+	// After waits between scheduled runs. Nil: time.After.
+	After func(time.Duration) <-chan time.Time
+
+	// betweenPasses is snapshot's test hook.
+	betweenPasses func(attempt int)
+}
+
+func (d Deps) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+func (d Deps) now() time.Time {
+	if d.Now == nil {
+		return time.Now()
+	}
+	return d.Now()
+}
+
+func (d Deps) audit(ctx context.Context, name, subject string, err error) {
+	if d.Audit == nil {
+		return
+	}
+	ev := AuditEvent{Name: name, Subject: subject, Result: ResultSuccess}
+	if err != nil {
+		ev.Result, ev.Reason = ResultFailure, err.Error()
+	}
+	d.Audit(ctx, ev)
+}
+
+// Backer writes backups of one state dir.
+type Backer struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+}
+
+// New returns a Backer for cfg, which New completes with Defaults and
+// checks with Validate.
+func New(cfg Config, deps Deps) (*Backer, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Backer{cfg: cfg, deps: deps, log: deps.logger().With("component", "backup")}, nil
+}
+
+// Backup writes one archive to out, atomically: a temporary file beside
+// it, synced, then renamed over out. The file is 0600.
+func (b *Backer) Backup(ctx context.Context, out string) error {
+	start := time.Now()
+	n, size, err := b.backup(ctx, out)
+	b.deps.audit(ctx, "backup", out, err)
+	if err != nil {
+		return err
+	}
+	b.log.Info("backup written", "path", out, "files", n, "bytes", size, "duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+func (b *Backer) backup(ctx context.Context, out string) (files int, size int64, err error) {
+	pass, err := pki.ReadPassphrase(b.cfg.PassphraseFile)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer clear(pass)
+	a, err := b.archive(ctx, pass)
+	if err != nil {
+		return 0, 0, err
+	}
+	size, err = writeFileAtomic(out, func(w io.Writer) error { return Write(w, a, pass, b.cfg.KDF) })
+	if err != nil {
+		return 0, 0, fmt.Errorf("writing %s: %w", out, err)
+	}
+	return len(a.State), size, nil
+}
+
+// archive checks the passphrase against the state dir's keyring, then
+// copies the state dir under the CA's storage lock, and the config file.
+func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
+	dir := b.cfg.StateDir
+	keyring := filepath.Join(dir, filepath.FromSlash(pki.KeyringKey))
+	if _, err := os.Stat(keyring); err != nil {
+		return nil, fmt.Errorf("state dir %s: no keyring (%s): is state_dir right? %w", dir, pki.KeyringKey, err)
+	}
+	// OpenStorage changes nothing when the keyring exists; it fails on a
+	// passphrase other than the one sealing the keys, which must never
+	// seal a backup of them.
+	st, err := pki.OpenStorage(ctx, dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	created := b.deps.now().UTC()
+	files, err := b.lockedSnapshot(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	a := &Archive{Manifest: Manifest{Created: created, StateDir: dir}, State: files}
+	if b.cfg.ConfigFile != "" {
+		if a.Config, err = readFileMax(b.cfg.ConfigFile, MaxConfigSize); err != nil {
+			return nil, fmt.Errorf("reading config file: %w", err)
+		}
+		a.Manifest.ConfigName = filepath.Base(b.cfg.ConfigFile)
+	}
+	return a, nil
+}
+
+func (b *Backer) lockedSnapshot(ctx context.Context, st *pki.SealedStorage) ([]File, error) {
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	if err := st.Lock(lctx, pki.StateLock); err != nil {
+		return nil, fmt.Errorf("waiting for the CA state lock: %w", err)
+	}
+	defer func() {
+		if err := st.Unlock(context.WithoutCancel(ctx), pki.StateLock); err != nil {
+			b.log.Error("releasing the CA state lock", "err", err)
+		}
+	}()
+	return snapshot(ctx, st.Path(), b.deps.betweenPasses)
+}
+
+// writeFileAtomic writes path through a temporary file in the same
+// directory, synced before the rename and the directory synced after, so a
+// crash leaves the old file or the new one, never a part.
+func writeFileAtomic(path string, write func(io.Writer) error) (int64, error) {
+	tmp, size, err := writeTemp(filepath.Dir(path), write)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return 0, err
+	}
+	return size, syncDir(filepath.Dir(path))
+}
+
+// writeTemp writes a new 0600 temporary file in dir, synced and closed.
+func writeTemp(dir string, write func(io.Writer) error) (name string, size int64, err error) {
+	f, err := os.CreateTemp(dir, tempPrefix+"*"+tempSuffix)
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return "", 0, err
+	}
+	cw := &countingWriter{w: f}
+	if err = write(cw); err != nil {
+		return "", 0, err
+	}
+	if err = f.Sync(); err != nil {
+		return "", 0, err
+	}
+	if err = f.Close(); err != nil {
+		return "", 0, err
+	}
+	return f.Name(), cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir) // #nosec G304 -- a directory we write to
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
+		return err
+	}
+	return nil
+}
+
+// ReadFile opens the archive at path, checking its size first.
+func ReadFile(path string, passphrase []byte) (*Archive, error) {
+	f, err := os.Open(path) // #nosec G304 -- the operator names the archive
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > MaxSize {
+		return nil, fmt.Errorf("%w: %s is %d bytes; an archive is at most %d", ErrCorrupt, path, fi.Size(), MaxSize)
+	}
+	return Read(f, passphrase)
+}
