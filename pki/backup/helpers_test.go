@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -217,3 +219,7 @@ func writeFile(t testing.TB, path, content string) {
 
 // noVerify skips opening the staged state, for tests about the files.
 func noVerify(context.Context, string, []byte) (*pki.Status, error) { return nil, nil }
+
+func jsonLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

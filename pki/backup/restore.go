@@ -353,6 +353,11 @@ func (t *target) moveUp(staging string) error {
 	if err := os.Remove(staging); err != nil {
 		return err
 	}
+	// The directory was there before (a volume's mount point, say); make
+	// it 0700 like the rest, unless it belongs to someone else.
+	if err := os.Chmod(t.dir, 0o700); err != nil && !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
 	return syncDir(t.dir)
 }
 
