@@ -30,6 +30,9 @@ type RestoreOptions struct {
 	// verify checks the staged state; nil means verifyState (tests
 	// replace it).
 	verify func(ctx context.Context, dir string, passphrase []byte) (*pki.Status, error)
+	// noSync skips syncing each staged file, which the fuzzer cannot
+	// afford on a busy disk; publishing is still synced.
+	noSync bool
 }
 
 // RestoreResult describes a finished restore.
@@ -108,6 +111,7 @@ type target struct {
 	// by a rename), so the files are staged inside it and moved up.
 	inside    bool
 	configOut string
+	sync      bool
 }
 
 func planTarget(opts RestoreOptions) (*target, error) {
@@ -118,7 +122,7 @@ func planTarget(opts RestoreOptions) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{dir: dir}
+	t := &target{dir: dir, sync: !opts.noSync}
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -216,7 +220,7 @@ func (t *target) stage(files []File) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("staging the restore: %w", err)
 	}
-	if err := writeTree(staging, files); err != nil {
+	if err := writeTree(staging, files, t.sync); err != nil {
 		_ = os.RemoveAll(staging)
 		return "", fmt.Errorf("staging the restore: %w", err)
 	}
@@ -227,7 +231,7 @@ func (t *target) stage(files []File) (string, error) {
 // synced. Names were checked when the archive was read; each joined path
 // is checked again to be under root, and files are created exclusively,
 // so nothing already there is followed or overwritten.
-func writeTree(root string, files []File) error {
+func writeTree(root string, files []File, sync bool) error {
 	dirs := map[string]bool{root: true}
 	for _, f := range files {
 		if err := checkName(f.Name); err != nil {
@@ -243,13 +247,16 @@ func writeTree(root string, files []File) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return err
 		}
-		if err := writeNewFile(p, f.Data); err != nil {
+		if err := writeNewFile(p, f.Data, sync); err != nil {
 			return err
 		}
 	}
 	for d := range dirs {
 		if err := os.Chmod(d, 0o700); err != nil {
 			return err
+		}
+		if !sync {
+			continue
 		}
 		if err := syncDir(d); err != nil {
 			return err
@@ -258,7 +265,7 @@ func writeTree(root string, files []File) error {
 	return nil
 }
 
-func writeNewFile(p string, data []byte) error {
+func writeNewFile(p string, data []byte, sync bool) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- checked to be under the staging dir
 	if err != nil {
 		return err
@@ -267,7 +274,7 @@ func writeNewFile(p string, data []byte) error {
 	if err == nil {
 		err = f.Chmod(0o600) // whatever the umask
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
