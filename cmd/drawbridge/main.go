@@ -32,6 +32,8 @@ func commands() map[string]command {
 		"sidecar":     {"serve a configuration that enrolls with a CA instead of holding its key", sidecarCommand},
 		"ca":          {"the internal CA: ca init|status|rotate|bundle --config FILE", caCommand},
 		"cert":        {"issue a certificate to files for a service: cert issue --config FILE --name SERVICE --out DIR", certCommand},
+		"backup":      {"write an encrypted archive of the PKI state and config (once or scheduled)", backupCommand},
+		"restore":     {"restore a backup archive into an empty PKI state dir", restoreCommand},
 	}
 }
 
