@@ -1,0 +1,61 @@
+package backup_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/backup"
+)
+
+// Example backs up a CA's state dir, loses it, and restores it: the CA
+// comes back with the same root.
+func Example() {
+	dir, _ := os.MkdirTemp("", "drawbridge-backup-example")
+	defer os.RemoveAll(dir)
+	passFile := filepath.Join(dir, "ca-passphrase")
+	_ = os.WriteFile(passFile, []byte("an example passphrase, not a real one\n"), 0o600)
+	stateDir := filepath.Join(dir, "state")
+	ctx := context.Background()
+
+	// A CA, as the gateway creates it on first start.
+	pass, err := pki.ReadPassphrase(passFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	storage, err := pki.OpenStorage(ctx, stateDir, pass)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := pki.Config{StateDir: stateDir, PassphraseFile: passFile}
+	cfg.Defaults()
+	ca, err := pki.OpenCA(ctx, cfg, storage, pki.Deps{}, pki.OpenOptions{Create: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	root := ca.Status().Roots[0].Fingerprint
+
+	// drawbridge backup --state-dir ... --passphrase-file ... --out ...
+	b, err := backup.New(backup.Config{StateDir: stateDir, PassphraseFile: passFile}, backup.Deps{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	archive := filepath.Join(dir, "ca.backup")
+	if err := b.Backup(ctx, archive); err != nil {
+		log.Fatal(err)
+	}
+
+	// The volume is lost.
+	_ = os.RemoveAll(stateDir)
+
+	// drawbridge restore ca.backup --state-dir ... --passphrase-file ...
+	res, err := backup.RestoreFile(ctx, archive, pass, backup.RestoreOptions{StateDir: stateDir}, backup.Deps{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("same root:", res.CA.Roots[0].Fingerprint == root)
+	// Output: same root: true
+}
