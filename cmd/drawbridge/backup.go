@@ -16,13 +16,16 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/backup"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
 
 type backupOptions struct {
-	config, out, dir, stateDir, passphraseFile string
-	every                                      time.Duration
-	keep                                       int
+	config, out, dir, stateDir, passphraseFile, auditLog string
+	every                                                time.Duration
+	keep                                                 int
 }
+
+const auditLogUsage = "append a backup.create or backup.restore event to this audit log (hash-chained, one writer per file: not the file a running gateway writes)"
 
 func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("backup --config FILE [--out FILE | --dir DIR [--every 24h] [--keep 7]]",
@@ -40,6 +43,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.IntVar(&o.keep, "keep", backup.DefaultKeep, "with --dir: how many archives to keep")
 	fs.StringVar(&o.stateDir, "state-dir", "", "PKI state dir (default: pki.state_dir of the config file, else "+pki.DefaultStateDir+")")
 	fs.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the CA passphrase (default: pki.passphrase_file of the config file)")
+	fs.StringVar(&o.auditLog, "audit-log", "", auditLogUsage)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -90,7 +94,16 @@ func runBackup(ctx context.Context, o backupOptions, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := backup.New(cfg, backupDeps(log))
+	actor := "operator"
+	if o.every > 0 {
+		actor = "drawbridge"
+	}
+	deps, closeAudit, err := backupDeps(log, o.auditLog, actor)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	b, err := backup.New(cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -119,6 +132,7 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	passphraseFile := fs.String("passphrase-file", "", "file holding the CA passphrase the backup was made with (default: pki.passphrase_file of --config)")
 	configFile := fs.String("config", "", "a configuration file to take pki.passphrase_file from")
 	configOut := fs.String("config-out", "", "where to write the archived configuration file (default: not written)")
+	auditLog := fs.String("audit-log", "", auditLogUsage)
 	rest, code := parseInterspersed(fs, args)
 	if code >= 0 {
 		return code
@@ -144,33 +158,54 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "restore: --passphrase-file FILE is required (the CA passphrase the backup was made with)")
 		return 2
 	}
-	if err := runRestore(ctx, rest[0], passFile, backup.RestoreOptions{StateDir: *stateDir, ConfigOut: *configOut}, stdout); err != nil {
+	opts := backup.RestoreOptions{StateDir: *stateDir, ConfigOut: *configOut}
+	if err := runRestore(ctx, rest[0], passFile, *auditLog, opts, stdout); err != nil {
 		fmt.Fprintf(stderr, "restore: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func runRestore(ctx context.Context, archive, passFile string, opts backup.RestoreOptions, logOut io.Writer) error {
+func runRestore(ctx context.Context, archive, passFile, auditLog string, opts backup.RestoreOptions, logOut io.Writer) error {
 	log, err := backupLogger(logOut)
 	if err != nil {
 		return err
 	}
-	pass, err := pki.ReadPassphrase(passFile)
+	deps, closeAudit, err := backupDeps(log, auditLog, "operator")
 	if err != nil {
 		return err
 	}
+	defer closeAudit()
+	pass, err := pki.ReadPassphrase(passFile)
+	if err != nil {
+		deps.Audit(ctx, backup.AuditEvent{Name: backup.EventRestore, Subject: archive, Result: backup.ResultFailure, Reason: err.Error()})
+		return err
+	}
 	defer clear(pass)
-	_, err = backup.RestoreFile(ctx, archive, pass, opts, backupDeps(log))
+	_, err = backup.RestoreFile(ctx, archive, pass, opts, deps)
 	return err
 }
 
-// backupDeps is the one place backups and restores meet the rest of the
-// gateway. Audit is the seam for the audit log: when telemetry's audit log
-// is wired into the CLI, set it to record audit.Event{Name: e.Name,
-// Subject: e.Subject, Result: e.Result, Reason: e.Reason}.
-func backupDeps(log *slog.Logger) backup.Deps {
-	return backup.Deps{Logger: log}
+// backupDeps is where backups and restores meet the rest of the gateway:
+// the log, and the audit log at auditPath (none when empty). The audit log
+// is a hash chain with one writer per file, so a backup service gets a
+// file of its own rather than the running gateway's.
+func backupDeps(log *slog.Logger, auditPath, actor string) (backup.Deps, func(), error) {
+	deps := backup.Deps{Logger: log, Audit: func(context.Context, backup.AuditEvent) {}}
+	if auditPath == "" {
+		return deps, func() {}, nil
+	}
+	al, err := audit.Open(audit.Config{Path: auditPath}, audit.Deps{Logger: log})
+	if err != nil {
+		return deps, nil, err
+	}
+	deps.Audit = func(ctx context.Context, e backup.AuditEvent) {
+		err := al.Record(ctx, audit.Event{Name: e.Name, Subject: e.Subject, Actor: actor, Result: e.Result, Reason: e.Reason})
+		if err != nil {
+			log.Error("writing the audit log", "event", e.Name, "err", err)
+		}
+	}
+	return deps, func() { _ = al.Close() }, nil
 }
 
 func backupLogger(w io.Writer) (*slog.Logger, error) {

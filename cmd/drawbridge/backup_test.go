@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,8 +85,9 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	f := newPKIFixture(t)
 	cfgFile := writeFile(t, "drawbridge.yaml", minimalConfig)
 	archive := filepath.Join(t.TempDir(), "ca.backup")
+	auditLog := filepath.Join(t.TempDir(), "audit.jsonl")
 
-	code, out, errOut := runCLI(t, "backup", "--config", cfgFile, "--state-dir", f.stateDir, "--passphrase-file", f.passFile, "--out", archive)
+	code, out, errOut := runCLI(t, "backup", "--config", cfgFile, "--state-dir", f.stateDir, "--passphrase-file", f.passFile, "--out", archive, "--audit-log", auditLog)
 	if code != 0 {
 		t.Fatalf("backup: exit %d, %s", code, errOut)
 	}
@@ -98,7 +100,7 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 
 	restored := filepath.Join(t.TempDir(), "state")
 	cfgOut := filepath.Join(t.TempDir(), "drawbridge.yaml")
-	code, out, errOut = runCLI(t, "restore", archive, "--state-dir", restored, "--passphrase-file", f.passFile, "--config-out", cfgOut)
+	code, out, errOut = runCLI(t, "restore", archive, "--state-dir", restored, "--passphrase-file", f.passFile, "--config-out", cfgOut, "--audit-log", auditLog)
 	if code != 0 {
 		t.Fatalf("restore: exit %d, %s", code, errOut)
 	}
@@ -121,7 +123,7 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	}{
 		{"non-empty state dir", []string{"restore", archive, "--state-dir", restored, "--passphrase-file", f.passFile}, 1,
 			[]string{"not empty", "move what is there away first"}},
-		{"wrong passphrase", []string{"restore", archive, "--state-dir", filepath.Join(t.TempDir(), "s"), "--passphrase-file", wrongPass}, 1,
+		{"wrong passphrase", []string{"restore", archive, "--state-dir", filepath.Join(t.TempDir(), "s"), "--passphrase-file", wrongPass, "--audit-log", auditLog}, 1,
 			[]string{"wrong passphrase", "give the passphrase file that was in use when the backup was made", "nothing was written"}},
 		{"tampered", []string{"restore", flipped(t, archive), "--state-dir", filepath.Join(t.TempDir(), "s"), "--passphrase-file", f.passFile}, 1,
 			[]string{"corrupt", "use another copy", "nothing was written"}},
@@ -153,6 +155,36 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	}
 	if diff := cmp.Diff(treeOf(t, f.stateDir), treeOf(t, restored)); diff != "" {
 		t.Errorf("the refused restores changed the state dir (-original +now):\n%s", diff)
+	}
+
+	// The audit log holds the three events, in an intact chain.
+	if code, out, errOut := runCLI(t, "audit", "verify", auditLog); code != 0 || !strings.Contains(out, "chain intact: 3 entries") {
+		t.Errorf("audit verify: exit %d, %q %q", code, out, errOut)
+	}
+	b, err := os.ReadFile(auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e struct{ Event, Result, Actor, Subject, Reason string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Subject != archive || e.Actor != "operator" {
+			t.Errorf("audit entry %s", line)
+		}
+		got = append(got, e.Event+" "+e.Result)
+		if e.Result == "failure" && !strings.Contains(e.Reason, "wrong passphrase") {
+			t.Errorf("failure without its reason: %s", line)
+		}
+	}
+	want := []string{"backup.create success", "backup.restore success", "backup.restore failure"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit events (-want +got):\n%s", diff)
+	}
+	if bytes.Contains(b, []byte(backupPassphrase)) {
+		t.Error("the passphrase is in the audit log")
 	}
 }
 

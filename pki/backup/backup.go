@@ -85,8 +85,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Audit results, the values of telemetry's audit log.
+// Audit event names and results, in the vocabulary of telemetry's audit
+// log.
 const (
+	EventBackup   = "backup.create"
+	EventRestore  = "backup.restore"
 	ResultSuccess = "success"
 	ResultFailure = "failure"
 )
@@ -95,7 +98,7 @@ const (
 // log. It never holds a secret: Reason is an error text, and errors here
 // never carry the passphrase.
 type AuditEvent struct {
-	// Name is "backup" or "restore".
+	// Name is EventBackup or EventRestore.
 	Name string
 	// Subject is the archive file.
 	Subject string
@@ -111,8 +114,8 @@ type Deps struct {
 	// Logger receives one line per backup, restore, pruned file and
 	// failure. Nil: discard.
 	Logger *slog.Logger
-	// Audit receives each backup and restore. Nil: none. This is the seam
-	// for telemetry's audit log (audit.Log.Record).
+	// Audit receives each backup and restore, successful or not. Nil:
+	// none. The CLI passes it to telemetry's audit log (audit.Log.Record).
 	Audit func(context.Context, AuditEvent)
 	// Now names and dates archives. Nil: time.Now.
 	Now func() time.Time
@@ -170,7 +173,7 @@ func New(cfg Config, deps Deps) (*Backer, error) {
 func (b *Backer) Backup(ctx context.Context, out string) error {
 	start := time.Now()
 	n, size, err := b.backup(ctx, out)
-	b.deps.audit(ctx, "backup", out, err)
+	b.deps.audit(ctx, EventBackup, out, err)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ type RestoreResult struct {
 func RestoreFile(ctx context.Context, path string, passphrase []byte, opts RestoreOptions, deps Deps) (*RestoreResult, error) {
 	start := time.Now()
 	res, err := restoreFile(ctx, path, passphrase, opts)
-	deps.audit(ctx, "restore", path, err)
+	deps.audit(ctx, EventRestore, path, err)
 	if err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func TestRestoreIntoAbsentAndEmptyDir(t *testing.T) {
 			if got := listTree(t, parent); len(got) != 2+len(listTree(t, dir)) {
 				t.Errorf("parent holds more than the state dir and the config: %v", got)
 			}
-			want := []AuditEvent{{Name: "restore", Subject: path, Result: ResultSuccess}}
+			want := []AuditEvent{{Name: EventRestore, Subject: path, Result: ResultSuccess}}
 			if diff := cmp.Diff(want, events); diff != "" {
 				t.Errorf("audit (-want +got):\n%s", diff)
 			}
