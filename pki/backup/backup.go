@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
@@ -217,6 +218,9 @@ func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 	files, err := b.lockedSnapshot(ctx, st)
 	if err != nil {
 		return nil, err
+	}
+	if !slices.ContainsFunc(files, func(f File) bool { return f.Name == pki.KeyringKey }) {
+		return nil, fmt.Errorf("state dir %s: the copy holds no keyring; nothing written", dir)
 	}
 	a := &Archive{Manifest: Manifest{Created: created, StateDir: dir}, State: files}
 	if b.cfg.ConfigFile != "" {

@@ -101,6 +101,22 @@ var stateFiles = sync.OnceValues(func() ([]File, error) {
 	return readTree(state)
 })
 
+// stateOnDisk writes a copy of stateFiles into a temp dir with its
+// passphrase file: a real state dir for tests that only read it, without
+// deriving a key to create one.
+func stateOnDisk(t testing.TB) *liveState {
+	t.Helper()
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "passphrase")
+	writeFile(t, pf, testPassphrase+"\n")
+	cfg := pki.Config{StateDir: filepath.Join(dir, "state"), PassphraseFile: pf}
+	cfg.Defaults()
+	if err := writeTree(cfg.StateDir, realFiles(t), false); err != nil {
+		t.Fatal(err)
+	}
+	return &liveState{cfg: cfg}
+}
+
 func realFiles(t testing.TB) []File {
 	t.Helper()
 	files, err := stateFiles()

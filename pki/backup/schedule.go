@@ -53,7 +53,10 @@ func (b *Backer) Run(ctx context.Context) error {
 	}
 	b.log.Info("scheduled backups", "dir", b.cfg.Dir, "every", b.cfg.Every.String(), "keep", b.cfg.Keep)
 	for {
-		if err := b.runOnce(ctx); err != nil && ctx.Err() == nil {
+		switch err := b.runOnce(ctx); {
+		case err != nil && ctx.Err() != nil:
+			b.log.Warn("scheduled backup interrupted by shutdown", "err", err)
+		case err != nil:
 			b.log.Error("scheduled backup failed; the next run is on schedule", "err", err)
 		}
 		select {

@@ -46,7 +46,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // and audited, removes nothing and does not stop the schedule; other files
 // in the directory are left alone; cancelling ends Run with nil.
 func TestScheduledKeepsNewest(t *testing.T) {
-	st := newLiveState(t)
+	st := stateOnDisk(t)
 	dir := filepath.Join(t.TempDir(), "backups")
 	writeFile(t, filepath.Join(dir, "postgres-20261127.dump"), "pg_dump output")
 	writeFile(t, filepath.Join(dir, tempPrefix+"young"+tempSuffix), "another backup being written")
@@ -163,7 +163,7 @@ func archivesIn(t *testing.T, dir string) []string {
 // TestRunStopsDuringAWait: cancelling while Run waits for the next tick
 // returns at once.
 func TestRunStopsDuringAWait(t *testing.T) {
-	st := newLiveState(t)
+	st := stateOnDisk(t)
 	waiting := make(chan struct{}, 1)
 	deps := Deps{After: func(time.Duration) <-chan time.Time {
 		waiting <- struct{}{}

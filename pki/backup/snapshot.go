@@ -28,6 +28,12 @@ const (
 // and a restored lock would only hold the restored CA up until it goes
 // stale.
 func snapshot(ctx context.Context, dir string, betweenPasses func(attempt int)) ([]File, error) {
+	// WalkDir does not follow a symlinked root: resolve it (a host may
+	// link /var/lib/drawbridge elsewhere).
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading state dir: %w", err)
+	}
 	for attempt := 1; ; attempt++ {
 		first, err := readTree(dir)
 		if err == nil {

@@ -86,7 +86,7 @@ func testBacker(t *testing.T, st *liveState, cfg Config, deps Deps) *Backer {
 // TestBackupHoldsTheCALock: the copy is made while the CA's storage lock
 // is held, so the CA state cannot change under it.
 func TestBackupHoldsTheCALock(t *testing.T) {
-	st := newLiveState(t)
+	st := stateOnDisk(t)
 	lockFile := filepath.Join(st.cfg.StateDir, "locks", pki.StateLock+".lock")
 	var held bool
 	deps := Deps{betweenPasses: func(int) {
@@ -164,7 +164,7 @@ func TestBackupOfALiveStateDir(t *testing.T) {
 }
 
 func TestBackupRefusals(t *testing.T) {
-	st := newLiveState(t)
+	st := stateOnDisk(t)
 	other := filepath.Join(t.TempDir(), "other-passphrase")
 	writeFile(t, other, "a passphrase the CA was never sealed with")
 	empty := filepath.Join(t.TempDir(), "empty")
@@ -207,7 +207,7 @@ func TestBackupRefusals(t *testing.T) {
 }
 
 func TestBackupReplacesOutAtomically(t *testing.T) {
-	st := newLiveState(t)
+	st := stateOnDisk(t)
 	cfgFile := filepath.Join(t.TempDir(), "drawbridge.yaml")
 	writeFile(t, cfgFile, "listeners: {}\n")
 	dir := t.TempDir()
@@ -241,5 +241,18 @@ func TestBackupReplacesOutAtomically(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"backup written"`) || strings.Contains(logs.String(), testPassphrase) {
 		t.Errorf("logs: %s", logs.String())
+	}
+}
+
+func TestSnapshotFollowsASymlinkedStateDir(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "real")
+	writeFile(t, filepath.Join(real, "drawbridge", "keyring.json"), "{}")
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	files, err := snapshot(context.Background(), link, nil)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("got %v, %v; want the keyring", files, err)
 	}
 }
