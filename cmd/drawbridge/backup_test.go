@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,38 +220,36 @@ func TestBackupTakesPathsFromThePKISection(t *testing.T) {
 	}
 }
 
-// TestBackupScheduledStopsOnCancel: the scheduled mode backs up at once,
-// then waits; cancelling its context (SIGTERM in main) ends it with exit 0.
-func TestBackupScheduledStopsOnCancel(t *testing.T) {
+// TestBackupServiceStopsOnSIGTERM runs the real binary as a backup
+// service: it backs up at once, then waits for the next run; SIGTERM ends it
+// with exit 0.
+func TestBackupServiceStopsOnSIGTERM(t *testing.T) {
 	f := newPKIFixture(t)
 	cfgFile := writeFile(t, "drawbridge.yaml", minimalConfig)
 	dir := filepath.Join(t.TempDir(), "backups")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errb lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- dispatch(ctx, []string{"backup", "--config", cfgFile, "--state-dir", f.stateDir, "--passphrase-file", f.passFile,
-			"--dir", dir, "--every", "1h", "--keep", "3"}, &out, &errb)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), `"msg":"backup written"`) {
+	p := startProcess(t, "backup", "--config", cfgFile, "--state-dir", f.stateDir, "--passphrase-file", f.passFile,
+		"--dir", dir, "--every", "1h", "--keep", "3")
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.stdout.String(), `"msg":"backup written"`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no backup within 30s; stdout %q stderr %q", out.String(), errb.String())
+			t.Fatalf("no backup within 60s; stdout %q stderr %q", p.stdout, p.stderr)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d after cancel, stderr %q", code, errb.String())
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v; stderr %q", err, p.stderr)
 		}
+		p.done <- nil // for the cleanup's wait
 	case <-time.After(10 * time.Second):
-		t.Fatal("scheduled backup did not stop after cancel")
+		t.Fatal("the backup service did not stop on SIGTERM")
 	}
-	if !strings.Contains(out.String(), `"msg":"scheduled backups stopped"`) {
-		t.Errorf("logs: %s", out.String())
+	if !strings.Contains(p.stdout.String(), `"msg":"scheduled backups stopped"`) {
+		t.Errorf("logs: %s", p.stdout)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
