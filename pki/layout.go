@@ -8,9 +8,15 @@ const (
 	// it keeps the CA state still; certmagic's own leaf writes take other
 	// locks.
 	StateLock = caLockName
+	// ResealLock is the storage lock held while the state dir is re-sealed
+	// under a new passphrase. It never nests with StateLock.
+	ResealLock = resealLockName
 	// KeyringKey is the storage key of the keyring: a state dir without it
 	// is not one drawbridge can open.
 	KeyringKey = keyringName
+	// ResealJournalKey exists only while a re-seal runs or after one was
+	// interrupted; the next OpenStorage finishes it (and so writes).
+	ResealJournalKey = resealJournalName
 	// CAStateKey is the storage key of the CA state; an enrolling instance
 	// (a sidecar) has none.
 	CAStateKey = caStateKey

@@ -221,10 +221,10 @@ type pkiPaths struct {
 }
 
 // readPKIPaths reads pki.state_dir and pki.passphrase_file from a config
-// file. Only that section is decoded, and leniently: a backup must not
-// fail because another section has a mistake (the file is archived as it
-// is), and it works whether or not this build's loader knows the pki
-// section yet.
+// file. Only those keys are decoded, and leniently, not through
+// config.Load: a backup must not fail because another section has a
+// mistake or names files the backup container does not mount (the file is
+// archived as it is).
 func readPKIPaths(path string) (pkiPaths, error) {
 	data, err := os.ReadFile(path) // #nosec G304 -- the operator names the config file
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/drawbridge-proxy/drawbridge/pki"
 )
 
@@ -21,8 +23,8 @@ const (
 	DefaultKeep  = 7
 	// MaxConfigSize bounds the configuration file put in an archive.
 	MaxConfigSize = 1 << 20
-	// lockTimeout bounds the wait for the CA's storage lock: a lock
-	// file left by a crash goes stale (certmagic) well within it.
+	// lockTimeout bounds the wait for the state dir's locks: a lock file
+	// left by a crash goes stale (certmagic) well within it.
 	lockTimeout = 2 * time.Minute
 )
 
@@ -199,23 +201,41 @@ func (b *Backer) backup(ctx context.Context, out string) (files int, size int64,
 	return len(a.State), size, nil
 }
 
-// archive checks the passphrase against the state dir's keyring, then
-// copies the state dir under the CA's storage lock, and the config file.
+// archive copies the state dir and the config file. Under the re-seal
+// lock (so the keys are not being sealed again under a rotated passphrase
+// meanwhile) it checks the passphrase against the keyring, then takes the
+// CA's state lock too and copies the files. Neither lock needs the other,
+// so the order cannot deadlock with the gateway.
 func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 	dir := b.cfg.StateDir
-	keyring := filepath.Join(dir, filepath.FromSlash(pki.KeyringKey))
-	if _, err := os.Stat(keyring); err != nil {
-		return nil, fmt.Errorf("state dir %s: no keyring (%s): is state_dir right? %w", dir, pki.KeyringKey, err)
+	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
+	defer cancel()
+	fsto := &certmagic.FileStorage{Path: dir}
+	if err := checkStateDir(dir); err != nil {
+		return nil, err // before Lock, which would create the directory
 	}
-	// OpenStorage changes nothing when the keyring exists; it fails on a
-	// passphrase other than the one sealing the keys, which must never
-	// seal a backup of them.
+	unlockReseal, err := b.lock(lctx, fsto, pki.ResealLock)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockReseal()
+	if err := checkStateDir(dir); err != nil {
+		return nil, err
+	}
+	// OpenStorage changes nothing when the keyring exists and no re-seal
+	// journal does; it fails on a passphrase other than the one sealing
+	// the keys, which must never seal a backup of them.
 	st, err := pki.OpenStorage(ctx, dir, pass)
 	if err != nil {
 		return nil, err
 	}
 	created := b.deps.now().UTC()
-	files, err := b.lockedSnapshot(ctx, st)
+	unlockState, err := b.lock(lctx, fsto, pki.StateLock)
+	if err != nil {
+		return nil, err
+	}
+	files, err := snapshot(ctx, st.Path(), b.deps.betweenPasses)
+	unlockState()
 	if err != nil {
 		return nil, err
 	}
@@ -232,18 +252,30 @@ func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 	return a, nil
 }
 
-func (b *Backer) lockedSnapshot(ctx context.Context, st *pki.SealedStorage) ([]File, error) {
-	lctx, cancel := context.WithTimeout(ctx, lockTimeout)
-	defer cancel()
-	if err := st.Lock(lctx, pki.StateLock); err != nil {
-		return nil, fmt.Errorf("waiting for the CA state lock: %w", err)
+// checkStateDir refuses a dir without keyring, and one whose last re-seal
+// was interrupted: opening it would finish the re-seal, a write the
+// gateway should make, not a backup.
+func checkStateDir(dir string) error {
+	keyring := filepath.Join(dir, filepath.FromSlash(pki.KeyringKey))
+	if _, err := os.Stat(keyring); err != nil {
+		return fmt.Errorf("state dir %s: no keyring (%s): is state_dir right? %w", dir, pki.KeyringKey, err)
 	}
-	defer func() {
-		if err := st.Unlock(context.WithoutCancel(ctx), pki.StateLock); err != nil {
-			b.log.Error("releasing the CA state lock", "err", err)
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(pki.ResealJournalKey))); err == nil {
+		return fmt.Errorf("state dir %s: a re-seal under a new passphrase was interrupted; start the gateway (it finishes the re-seal), then back up", dir)
+	}
+	return nil
+}
+
+// lock takes the named storage lock and returns its release.
+func (b *Backer) lock(ctx context.Context, fsto *certmagic.FileStorage, name string) (func(), error) {
+	if err := fsto.Lock(ctx, name); err != nil {
+		return nil, fmt.Errorf("waiting for the %s lock: %w", name, err)
+	}
+	return func() {
+		if err := fsto.Unlock(context.WithoutCancel(ctx), name); err != nil {
+			b.log.Error("releasing a state dir lock", "lock", name, "err", err)
 		}
-	}()
-	return snapshot(ctx, st.Path(), b.deps.betweenPasses)
+	}, nil
 }
 
 // writeFileAtomic writes path through a temporary file in the same

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -204,4 +205,32 @@ func handshake(addr string, cfg *tls.Config) error {
 	buf := make([]byte, 3)
 	_, err = c.Read(buf)
 	return err
+}
+
+// TestBackupAfterAPassphraseRotation: once the gateway has re-sealed the
+// state dir under a new passphrase (the rotated secret), backups are made
+// and restored with the new one; the old one opens neither.
+func TestBackupAfterAPassphraseRotation(t *testing.T) {
+	ctx := context.Background()
+	st := newLiveState(t)
+	const newPass = "the rotated passphrase, long enough"
+	if err := st.storage.Reseal(ctx, []byte(newPass)); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, st.cfg.PassphraseFile, newPass+"\n")
+	out := filepath.Join(t.TempDir(), "rotated.backup")
+	if err := testBacker(t, st, Config{}, Deps{}).Backup(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if _, err := RestoreFile(ctx, out, []byte(testPassphrase), RestoreOptions{StateDir: dir}, Deps{}); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("restore with the old passphrase: got %v, want ErrWrongPassphrase", err)
+	}
+	res, err := RestoreFile(ctx, out, []byte(newPass), RestoreOptions{StateDir: dir}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CA.Roots[0].Fingerprint != pki.Fingerprint(st.ca.TrustBundle().Roots()[0]) {
+		t.Error("the restored CA has another root")
+	}
 }

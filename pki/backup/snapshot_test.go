@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
@@ -83,25 +84,71 @@ func testBacker(t *testing.T, st *liveState, cfg Config, deps Deps) *Backer {
 	return b
 }
 
-// TestBackupHoldsTheCALock: the copy is made while the CA's storage lock
-// is held, so the CA state cannot change under it.
-func TestBackupHoldsTheCALock(t *testing.T) {
+// TestBackupHoldsTheLocks: the copy is made while the CA's state lock and
+// the re-seal lock are held, so neither the CA state nor the sealing of
+// the keys can change under it; both are released after.
+func TestBackupHoldsTheLocks(t *testing.T) {
 	st := stateOnDisk(t)
-	lockFile := filepath.Join(st.cfg.StateDir, "locks", pki.StateLock+".lock")
-	var held bool
+	locks := []string{pki.StateLock, pki.ResealLock}
+	held := map[string]bool{}
 	deps := Deps{betweenPasses: func(int) {
-		_, err := os.Stat(lockFile)
-		held = err == nil
+		for _, l := range locks {
+			_, err := os.Stat(filepath.Join(st.cfg.StateDir, "locks", l+".lock"))
+			held[l] = err == nil
+		}
 	}}
 	out := filepath.Join(t.TempDir(), "b.backup")
 	if err := testBacker(t, st, Config{}, deps).Backup(context.Background(), out); err != nil {
 		t.Fatal(err)
 	}
-	if !held {
-		t.Errorf("%s did not exist during the copy", lockFile)
+	for _, l := range locks {
+		if !held[l] {
+			t.Errorf("lock %s was not held during the copy", l)
+		}
+		if _, err := os.Stat(filepath.Join(st.cfg.StateDir, "locks", l+".lock")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("lock %s is still held after the backup: %v", l, err)
+		}
 	}
-	if _, err := os.Stat(lockFile); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the lock is still held after the backup: %v", err)
+}
+
+// TestBackupWaitsForAReseal: while another process re-seals the state dir
+// (it holds the re-seal lock), a backup waits rather than copy half-resealed
+// keys; here it gives up when its context ends.
+func TestBackupWaitsForAReseal(t *testing.T) {
+	st := stateOnDisk(t)
+	fsto := &certmagic.FileStorage{Path: st.cfg.StateDir}
+	ctx := context.Background()
+	if err := fsto.Lock(ctx, pki.ResealLock); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = fsto.Unlock(ctx, pki.ResealLock) }()
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	outDir := t.TempDir()
+	err := testBacker(t, st, Config{}, Deps{}).Backup(short, filepath.Join(outDir, "b.backup"))
+	if err == nil || !strings.Contains(err.Error(), "waiting for the "+pki.ResealLock+" lock") {
+		t.Fatalf("got %v", err)
+	}
+	if got := listTree(t, outDir); len(got) != 1 {
+		t.Errorf("a backup that gave up left %v", got)
+	}
+}
+
+// TestBackupRefusesAnInterruptedReseal: opening such a state dir would
+// finish the re-seal, a write that is the gateway's to make.
+func TestBackupRefusesAnInterruptedReseal(t *testing.T) {
+	st := stateOnDisk(t)
+	writeFile(t, filepath.Join(st.cfg.StateDir, filepath.FromSlash(pki.ResealJournalKey)), "{}")
+	before := listTree(t, st.cfg.StateDir)
+	err := testBacker(t, st, Config{}, Deps{}).Backup(context.Background(), filepath.Join(t.TempDir(), "b.backup"))
+	if err == nil || !strings.Contains(err.Error(), "re-seal under a new passphrase was interrupted") {
+		t.Fatalf("got %v", err)
+	}
+	after := listTree(t, st.cfg.StateDir)
+	delete(after, "locks") // the lock directory the attempt created
+	delete(before, "locks")
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("the refused backup changed the state dir (-before +after):\n%s", diff)
 	}
 }
 
