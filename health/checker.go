@@ -152,7 +152,8 @@ func (c *Checker) jitter() time.Duration {
 	if c.cfg.Jitter <= 0 {
 		return 0
 	}
-	return rand.N(c.cfg.Jitter + 1)
+	return rand.N(c.cfg.Jitter + 1) //nolint:gosec // G404: jitter spreads checks in time; it guards nothing
+
 }
 
 // loop checks one target until its context ends (or, for admission, until

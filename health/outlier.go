@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,7 @@ func (k *Tracked) Observe(failed bool) {
 		}
 		return
 	}
-	threshold := int32(k.o.cfg.ConsecutiveFailures)
+	threshold := int32(min(k.o.cfg.ConsecutiveFailures, math.MaxInt32)) //nolint:gosec // G115: clamped
 	if k.probation.Load() {
 		threshold = 1
 	}

@@ -219,7 +219,7 @@ func (e *EnrollmentConfig) validate(prefix, trustDomain string) []error {
 		}
 		for k, d := range t.DNSNames {
 			if err := checkDNSName(d); err != nil {
-				errs = append(errs, fmt.Errorf("%s.dns_names[%d]: %v", p, k, err))
+				errs = append(errs, fmt.Errorf("%s.dns_names[%d]: %w", p, k, err))
 			}
 		}
 	}

@@ -157,7 +157,7 @@ func openKeyring(passphrase, data []byte) (*sealer, error) {
 // one trailing newline. The error says what to do; it never holds the
 // content.
 func ReadPassphrase(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // G304: the operator configures the passphrase file
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("passphrase_file %q does not exist: create it (for example a Docker secret) with at least %d bytes, e.g. `openssl rand -base64 32 > FILE`: %w",
 			path, MinPassphraseLength, err)

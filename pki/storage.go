@@ -77,7 +77,7 @@ func openStorage(ctx context.Context, dir string, passphrase []byte, kdf kdfPara
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is owner only
 		return nil, fmt.Errorf("securing state dir: %w", err)
 	}
 	if err := fsto.Store(ctx, keyringName, data); err != nil {

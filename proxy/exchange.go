@@ -14,26 +14,25 @@ import (
 // exchange is what one request learns on its way through the proxy; the
 // access log line is written from it.
 type exchange struct {
-	start        time.Time
-	requestID    string
-	listener     string
-	route        string
-	upstream     string
-	clientIP     string
-	peerTrusted  bool
-	identity     string // verified client identity, when the listener has mTLS
-	denied       string // why the identity was refused (403); "" otherwise
-	hsts         bool   // the listener sets Strict-Transport-Security
-	path         string // normalised path
-	pathChanged  bool
-	includeQuery bool
-	upgraded     bool
-	rc           *http.ResponseController
-	routePrefix  string     // the matched route's path prefix, for span names
-	span         trace.Span // the server span; nil without tracing
-	traceID      string     // of the server span, for logs and exemplars
-	spanID       string
-	sampled      bool
+	start       time.Time
+	requestID   string
+	listener    string
+	route       string
+	upstream    string
+	clientIP    string
+	peerTrusted bool
+	identity    string // verified client identity, when the listener has mTLS
+	denied      string // why the identity was refused (403); "" otherwise
+	hsts        bool   // the listener sets Strict-Transport-Security
+	path        string // normalised path
+	pathChanged bool
+	upgraded    bool
+	rc          *http.ResponseController
+	routePrefix string     // the matched route's path prefix, for span names
+	span        trace.Span // the server span; nil without tracing
+	traceID     string     // of the server span, for logs and exemplars
+	spanID      string
+	sampled     bool
 
 	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a cancelled request
 	attempts int
@@ -115,13 +114,21 @@ func (b *countingBody) Close() error { return nil }
 
 // bufferPool lends copy buffers: 32 KiB to ReverseProxy; relayed streams
 // get larger ones (fewer read and write calls per megabyte).
-type bufferPool struct{ pool sync.Pool }
-
-func newBufferPool(size int) *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, size); return &b }}}
+type bufferPool struct {
+	pool sync.Pool
+	size int
 }
 
-func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func newBufferPool(size int) *bufferPool {
+	return &bufferPool{size: size, pool: sync.Pool{New: func() any { b := make([]byte, size); return &b }}}
+}
+
+func (p *bufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, p.size)
+}
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // meteredBody counts the request body bytes the client sent.

@@ -253,7 +253,8 @@ func (s *Server) bindStream(l *streamListener) error {
 }
 
 func bindLimited(cfg ListenerConfig, framing bool, conns *connMetrics) (net.Listener, error) {
-	ln, err := net.Listen("tcp", cfg.Address)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}

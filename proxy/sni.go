@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -17,7 +18,7 @@ var errPeeked = errors.New("client hello read")
 // must be forwarded to the upstream that terminates TLS. crypto/tls does
 // the parsing: a handshake is started on a read-only view of the
 // connection and aborted from GetConfigForClient.
-func peekClientHello(c net.Conn) (serverName string, consumed []byte, err error) {
+func peekClientHello(ctx context.Context, c net.Conn) (serverName string, consumed []byte, err error) {
 	var recorded bytes.Buffer
 	view := &readOnlyConn{r: io.TeeReader(c, &recorded)}
 	var hello *tls.ClientHelloInfo
@@ -26,7 +27,7 @@ func peekClientHello(c net.Conn) (serverName string, consumed []byte, err error)
 			hello = h
 			return nil, errPeeked
 		},
-	}).Handshake()
+	}).HandshakeContext(ctx)
 	if hello == nil {
 		return "", recorded.Bytes(), hsErr
 	}

@@ -25,16 +25,24 @@ type attemptFailure struct {
 // the map stays bounded.
 func (u *upstream) statsFor(addr string) *targetStats {
 	if st, ok := u.stats.Load(addr); ok {
-		return st.(*targetStats)
+		if ts, ok := st.(*targetStats); ok {
+			return ts
+		}
 	}
-	st, _ := u.stats.LoadOrStore(addr, &targetStats{})
-	return st.(*targetStats)
+	fresh := &targetStats{}
+	if st, loaded := u.stats.LoadOrStore(addr, fresh); loaded {
+		if ts, ok := st.(*targetStats); ok {
+			return ts
+		}
+	}
+	return fresh
 }
 
 // lastStats returns the stats of addr, or nil when no attempt went there.
 func (u *upstream) lastStats(addr string) *targetStats {
 	if st, ok := u.stats.Load(addr); ok {
-		return st.(*targetStats)
+		ts, _ := st.(*targetStats)
+		return ts
 	}
 	return nil
 }

@@ -182,7 +182,7 @@ func (l *streamListener) accept(raw net.Conn, rec *connRecord) (net.Conn, error)
 	}
 	switch l.cfg.TLS.Mode {
 	case TLSPassthrough:
-		sni, consumed, err := peekClientHello(raw)
+		sni, consumed, err := peekClientHello(context.Background(), raw) // bounded by the deadline set above
 		if err != nil {
 			return nil, fmt.Errorf("reading the TLS ClientHello: %w", err)
 		}
@@ -200,7 +200,8 @@ func (l *streamListener) handshake(raw net.Conn, prefix []byte, rec *connRecord)
 		under = &prefixConn{Conn: raw, prefix: prefix}
 	}
 	tc := tls.Server(under, l.tls)
-	if err := tc.Handshake(); err != nil {
+	// The connection's deadline (timeouts.handshake) bounds the handshake.
+	if err := tc.HandshakeContext(context.Background()); err != nil {
 		if l.observer != nil {
 			l.observer.HandshakeFailed(l.cfg.Name, raw.RemoteAddr(), err)
 		}

@@ -286,7 +286,7 @@ func (u *upstream) backoff(ctx context.Context, attempt int) error {
 	if ceiling > u.retries.BackoffMax || ceiling <= 0 {
 		ceiling = u.retries.BackoffMax
 	}
-	wait := time.Duration(rand.Int64N(int64(ceiling) + 1))
+	wait := time.Duration(rand.Int64N(int64(ceiling) + 1)) //nolint:gosec // G404: jitter, not a secret
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

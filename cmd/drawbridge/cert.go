@@ -118,7 +118,9 @@ func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("--name: %w", err)
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	// 0755: the service that reads the files (PostgreSQL, nginx) runs as
+	// another user and must reach them; the key itself is 0600 or 0640.
+	if err := os.MkdirAll(o.out, 0o755); err != nil { //nolint:gosec // G301: see above
 		return err
 	}
 	log, _, err := telemetry.NewLogger(f.Logging, stderr)
@@ -133,7 +135,7 @@ func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) err
 	if err := p.Manager.Manage(ctx, id, o.dns); err != nil {
 		return err
 	}
-	w := &certWriter{dir: o.out, keyMode: os.FileMode(o.keyMode), owner: owner, log: log}
+	w := &certWriter{dir: o.out, keyMode: os.FileMode(o.keyMode), owner: owner, log: log} //nolint:gosec // G115: 0600 or 0640, checked at parse
 	if err := w.write(p.Manager, id); err != nil {
 		return err
 	}
@@ -253,9 +255,10 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode, owner *fileOwne
 		return err
 	}
 	name := tmp.Name()
+	// The paths are the operator's --out directory and fixed file names.
 	fail := func(err error) error {
 		tmp.Close()
-		os.Remove(name)
+		os.Remove(name) //nolint:gosec // G703: see above
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
@@ -275,8 +278,8 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode, owner *fileOwne
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
+	if err := os.Rename(name, path); err != nil { //nolint:gosec // G703: see above
+		os.Remove(name) //nolint:gosec // G703: see above
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -130,7 +130,8 @@ func newEnrollServer(addr string, gp *gatewayPKI, log *slog.Logger) (*enrollServ
 	if err != nil {
 		return nil, fmt.Errorf("enrollment_listener: %w", err)
 	}
-	raw, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	raw, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("enrollment_listener: %w", err)
 	}
@@ -163,7 +164,9 @@ func (e *enrollServer) run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = e.srv.Shutdown(sctx)
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("enrollment listener: %w", err)
+	}
 	return nil
 }
 

@@ -22,13 +22,12 @@ import (
 // to end: clients -> mutual listeners -> an https upstream that requires
 // drawbridge's certificate, all from the gateway's own CA.
 type tlsGateway struct {
-	gw         *gateway
-	pki        *gatewayPKI
-	cfg        *config.File
-	http, tcp  string
-	clientTLS  *tls.Config
-	passphrase string
-	stateDir   string
+	gw        *gateway
+	pki       *gatewayPKI
+	cfg       *config.File
+	http, tcp string
+	clientTLS *tls.Config
+	stateDir  string
 }
 
 func startTLSGateway(t *testing.T, leafLifetime string, pkiExtra ...string) *tlsGateway {

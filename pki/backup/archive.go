@@ -154,17 +154,17 @@ func decodePayload(plain []byte) (*Archive, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: payload: %v", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: payload: %w", ErrCorrupt, err)
 		}
 		if i >= maxEntries {
 			return nil, fmt.Errorf("%w: more than %d entries", ErrUnsafeEntry, maxEntries)
 		}
 		if err := checkHeader(hdr, budget); err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrUnsafeEntry, hdr.Name, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrUnsafeEntry, hdr.Name, err)
 		}
 		data := make([]byte, hdr.Size)
 		if _, err := io.ReadFull(tr, data); err != nil {
-			return nil, fmt.Errorf("%w: payload: %s: %v", ErrCorrupt, hdr.Name, err)
+			return nil, fmt.Errorf("%w: payload: %s: %w", ErrCorrupt, hdr.Name, err)
 		}
 		budget -= hdr.Size
 		switch name := hdr.Name; {
@@ -181,7 +181,7 @@ func decodePayload(plain []byte) (*Archive, error) {
 		case strings.HasPrefix(name, stateEntry):
 			rel := strings.TrimPrefix(name, stateEntry)
 			if err := names.add(rel); err != nil {
-				return nil, fmt.Errorf("%w: %q: %v", ErrUnsafeEntry, name, err)
+				return nil, fmt.Errorf("%w: %q: %w", ErrUnsafeEntry, name, err)
 			}
 			a.State = append(a.State, File{Name: rel, Data: data})
 		default:
@@ -308,7 +308,7 @@ func parseManifest(b []byte) (Manifest, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return m, fmt.Errorf("%w: manifest: %v", ErrCorrupt, err)
+		return m, fmt.Errorf("%w: manifest: %w", ErrCorrupt, err)
 	}
 	if m.Format != payloadFormat {
 		return m, fmt.Errorf("payload format %d is not supported (this drawbridge reads %d): restore it with the drawbridge release that wrote it", m.Format, payloadFormat)

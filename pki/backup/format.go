@@ -120,7 +120,7 @@ func parseHeader(b []byte, maxMemoryKiB uint32) (header, error) {
 	}
 	h.kdf = KDF{Threads: b[2], Time: binary.BigEndian.Uint32(b[4:]), MemoryKiB: binary.BigEndian.Uint32(b[8:])}
 	if err := h.kdf.checkMax(maxMemoryKiB); err != nil {
-		return h, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+		return h, fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
 	b = b[12:]
 	b = b[copy(h.salt[:], b):]
@@ -198,7 +198,7 @@ func unseal(r io.Reader, passphrase []byte, maxMemoryKiB uint32) ([]byte, error)
 	}
 	// io.ReadAll grows with what arrives, so a header that lies about the
 	// length costs no more memory than the file really has.
-	ct, err := io.ReadAll(io.LimitReader(r, int64(h.length)+1))
+	ct, err := io.ReadAll(io.LimitReader(r, int64(min(h.length, MaxSize))+1)) //nolint:gosec // G115: clamped to the archive limit
 	if err != nil {
 		return nil, err
 	}

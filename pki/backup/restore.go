@@ -252,7 +252,7 @@ func writeTree(root string, files []File, sync bool) error {
 		}
 	}
 	for d := range dirs {
-		if err := os.Chmod(d, 0o700); err != nil {
+		if err := os.Chmod(d, 0o700); err != nil { //nolint:gosec // G302: directories, owner only
 			return err
 		}
 		if !sync {
@@ -362,7 +362,7 @@ func (t *target) moveUp(staging string) error {
 	}
 	// The directory was there before (a volume's mount point, say); make
 	// it 0700 like the rest, unless it belongs to someone else.
-	if err := os.Chmod(t.dir, 0o700); err != nil && !errors.Is(err, fs.ErrPermission) {
+	if err := os.Chmod(t.dir, 0o700); err != nil && !errors.Is(err, fs.ErrPermission) { //nolint:gosec // G302: a directory, owner only
 		return err
 	}
 	return syncDir(t.dir)

@@ -49,8 +49,9 @@ func (p p2c) pick(usable []*Target) *Target {
 	if len(usable) == 1 {
 		return usable[0]
 	}
-	i := rand.IntN(len(usable))
-	j := rand.IntN(len(usable) - 1)
+	// Load spreading, not security: the fast non-cryptographic generator.
+	i := rand.IntN(len(usable))     //nolint:gosec // G404: see above
+	j := rand.IntN(len(usable) - 1) //nolint:gosec // G404: see above
 	if j >= i {
 		j++
 	}

@@ -190,7 +190,7 @@ func TestBreakerFailureRatio(t *testing.T) {
 }
 
 func TestDisabledAndNil(t *testing.T) {
-	var s *Set = NewSet(Config{Disabled: true}, Deps{})
+	s := NewSet(Config{Disabled: true}, Deps{})
 	if s != nil {
 		t.Fatal("a disabled set is not nil")
 	}

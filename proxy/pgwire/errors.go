@@ -46,7 +46,10 @@ func WriteError(w io.Writer, e *Error) error {
 	field('M', e.Message)
 	field('H', e.Hint)
 	body = append(body, 0)
-	msg := append([]byte{'E'}, binary.BigEndian.AppendUint32(nil, uint32(len(body)+4))...)
+	if len(body) > maxStartupLen {
+		return fmt.Errorf("error message of %d bytes is too long", len(body))
+	}
+	msg := append([]byte{'E'}, binary.BigEndian.AppendUint32(nil, uint32(len(body)+4))...) //nolint:gosec // G115: bounded just above
 	_, err := w.Write(append(msg, body...))
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // Request codes of the untyped startup packets.
@@ -70,5 +71,5 @@ func StartupMessage(params map[string]string, order ...string) []byte {
 		body = append(body, 0)
 	}
 	body = append(body, 0)
-	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body)+4)), body...)
+	return append(binary.BigEndian.AppendUint32(nil, uint32(min(len(body)+4, math.MaxUint32))), body...) //nolint:gosec // G115: clamped
 }

@@ -31,7 +31,8 @@ func (s *Server) Bind() error {
 	if s.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.address)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", s.address)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}

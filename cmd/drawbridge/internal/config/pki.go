@@ -76,7 +76,7 @@ func (c *PKIConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("passphrase_file: must be an absolute path (a Docker secret such as /run/secrets/ca_passphrase), got %q", c.PassphraseFile))
 	}
 	if _, err := identity.New(c.TrustDomain, c.Identity); err != nil {
-		errs = append(errs, fmt.Errorf("identity: %q is not a SPIFFE path: %v", c.Identity, err))
+		errs = append(errs, fmt.Errorf("identity: %q is not a SPIFFE path: %w", c.Identity, err))
 	}
 	if el := c.EnrollmentListener; el.Address != "" {
 		if _, _, err := net.SplitHostPort(el.Address); err != nil {
@@ -117,7 +117,7 @@ func (c *PKIConfig) CertNames(names []string) (identity.ID, []string, error) {
 	}
 	id, err := identity.New(c.TrustDomain, names[0])
 	if err != nil {
-		return identity.ID{}, nil, fmt.Errorf("names[0]: %q names the certificate's identity spiffe://%s/%s, which is not a valid SPIFFE ID: %v",
+		return identity.ID{}, nil, fmt.Errorf("names[0]: %q names the certificate's identity spiffe://%s/%s, which is not a valid SPIFFE ID: %w",
 			names[0], c.TrustDomain, names[0], err)
 	}
 	var dns []string
