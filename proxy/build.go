@@ -143,7 +143,7 @@ func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, ups
 	}
 	l := &streamListener{cfg: lc, tls: serverTLS, log: s.log, access: s.access, buffers: s.sbuffers,
 		conns: map[net.Conn]struct{}{}, served: make(chan struct{}),
-		allow: newAllowList(lc.TLS.Allow), observer: s.observer, metrics: s.metrics}
+		allow: newAllowList(lc.TLS.Allow), observer: s.observer, metrics: s.metrics, tracing: s.tracing}
 	routes := streamRoutes(lc, ups)
 	l.routes.Store(&routes)
 	return l, nil

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
@@ -278,6 +279,10 @@ func pgGateway(t *testing.T, certs *pgCerts, dbPort int) *testGateway {
 			Protocol: proxy.ProtocolPostgres,
 			Targets:  []string{fmt.Sprintf("127.0.0.1:%d", dbPort)},
 			TLS:      proxy.UpstreamTLS{ServerName: "localhost"},
+			// The PostgreSQL check: SSLRequest, then a TLS handshake with
+			// drawbridge's client certificate.
+			Health: health.CheckConfig{Type: health.TypePostgres, Interval: 200 * time.Millisecond,
+				UnhealthyInterval: 200 * time.Millisecond, Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1},
 		}},
 		ShutdownGrace: 5 * time.Second,
 	}
@@ -321,6 +326,17 @@ func TestRealPostgresThroughDrawbridge(t *testing.T) {
 	}
 	if out, err := psql(fmt.Sprintf("host=localhost port=%d dbname=todo user=todo password=todo-password sslmode=disable connect_timeout=5", db.port), "SELECT 1"); err == nil {
 		t.Errorf("the server accepted plain TCP directly: %s", out)
+	}
+
+	// The health check marks a stopped server down, and the listener then
+	// answers with a PostgreSQL error instead of dialling.
+	if err := gw.srv.UpstreamReady("db"); err != nil {
+		t.Fatalf("db upstream not ready while the server runs: %v", err)
+	}
+	db.stop()
+	waitFor(t, "the health check to mark the stopped server down", func() bool { return gw.srv.UpstreamReady("db") != nil })
+	if out, err := psql(throughGateway(gwPort, certs, certs.clientCrt, certs.clientKey), "SELECT 1"); err == nil || !strings.Contains(out, "no database target is available") {
+		t.Errorf("with the server down psql got %q, %v; want drawbridge's 57P03 error", out, err)
 	}
 }
 

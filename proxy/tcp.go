@@ -27,6 +27,7 @@ type streamListener struct {
 	buffers  *bufferPool
 	allow    *identity.AllowList // tls.allow; nil: any identity
 	observer HandshakeObserver   // nil: failures show in the access log only
+	tracing  *tracing            // nil: no connection spans
 	metrics  *metrics
 
 	wg     sync.WaitGroup // one per connection; Add only from serve
@@ -142,6 +143,7 @@ type connRecord struct {
 func (l *streamListener) handle(stop context.Context, raw net.Conn) {
 	rec := &connRecord{start: time.Now(), client: raw.RemoteAddr().String()}
 	defer l.logConn(rec)
+	defer l.tracing.connSpan(l.cfg, rec)()
 	client, err := l.accept(raw, rec)
 	if err != nil {
 		if rec.reason == "" {

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
@@ -377,6 +381,31 @@ func TestSNIPassthroughRouting(t *testing.T) {
 		c.Close()
 		if string(got) != want {
 			t.Errorf("SNI %s reached %q, want %q", sni, got, want)
+		}
+	}
+}
+
+func TestTCPConnectionSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer tp.Shutdown(context.Background())
+	gw := startGatewayWith(t, streamConfig(proxy.ProtocolTCP, digestBackend(t)), proxy.Deps{Tracing: tp})
+	c := dialTCP(t, gw.addr)
+	_, _ = c.Write([]byte("hello"))
+	_ = c.CloseWrite()
+	_, _ = io.ReadAll(c)
+	waitFor(t, "the connection span", func() bool { return len(rec.Ended()) == 1 })
+	span := rec.Ended()[0]
+	attrs := map[string]string{}
+	for _, kv := range span.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.String()
+	}
+	if span.Name() != "tcp edge" || span.SpanKind().String() != "server" {
+		t.Errorf("span %q kind %s, want a server span named \"tcp edge\"", span.Name(), span.SpanKind())
+	}
+	for k, want := range map[string]string{"drawbridge.bytes_in": "5", "drawbridge.close_reason": "client_closed", "drawbridge.upstream": "app"} {
+		if attrs[k] != want {
+			t.Errorf("attribute %s = %q, want %q (all: %v)", k, attrs[k], want, attrs)
 		}
 	}
 }

@@ -198,3 +198,47 @@ func protoVersion(r *http.Request) string {
 	}
 	return "1.1"
 }
+
+// connSpan makes one server span per relayed connection, from accept to
+// close. A TCP stream carries no trace context, so each connection starts
+// its own trace (sampled by the provider's sampler). The returned func
+// ends the span from what rec says once the connection is over.
+func (t *tracing) connSpan(l ListenerConfig, rec *connRecord) (end func()) {
+	if t == nil {
+		return func() {}
+	}
+	_, span := t.tracer.Start(context.Background(), l.Protocol+" "+l.Name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithTimestamp(rec.start),
+		trace.WithAttributes(
+			attribute.String("drawbridge.listener", l.Name),
+			attribute.String("network.transport", "tcp"),
+			attribute.String("network.protocol.name", l.Protocol),
+		))
+	return func() {
+		if !span.IsRecording() {
+			span.End()
+			return
+		}
+		host, _, _ := net.SplitHostPort(rec.client)
+		attrs := []attribute.KeyValue{
+			attribute.String("client.address", host),
+			attribute.String("drawbridge.route", rec.route),
+			attribute.String("drawbridge.upstream", rec.upstream),
+			attribute.String("server.address", rec.target),
+			attribute.Int64("drawbridge.bytes_in", rec.up),
+			attribute.Int64("drawbridge.bytes_out", rec.down),
+			attribute.String("drawbridge.close_reason", rec.reason),
+		}
+		if rec.sni != "" {
+			attrs = append(attrs, attribute.String("tls.server_name", rec.sni))
+		}
+		if rec.identity != "" {
+			attrs = append(attrs, attribute.String("drawbridge.client_identity", rec.identity))
+		}
+		span.SetAttributes(attrs...)
+		if rec.err != nil {
+			span.SetStatus(codes.Error, rec.reason)
+		}
+		span.End()
+	}
+}
