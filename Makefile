@@ -9,5 +9,5 @@ demo: ## run a complete gateway with built-in demo services (no config file need
 test: ## install what the tests need, then run every check and test
 	./.ci/test
 
-build: ## build bin/drawbridge
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/drawbridge ./cmd/drawbridge
+build: ## build bin/drawbridge the way the image does
+	CGO_ENABLED=0 GOFLAGS="$$(deploy/images/goflags.sh)" go build -ldflags "-s -w" -o bin/drawbridge ./cmd/drawbridge
