@@ -202,6 +202,7 @@ func (r *reloader) apply(ctx context.Context, f *config.File) error {
 		{"admin", cur.Admin, f.Admin},
 		{"tracing", cur.Tracing, f.Tracing},
 		{"audit", cur.Audit, f.Audit},
+		{"secrets", cur.Secrets, f.Secrets},
 	} {
 		if !reflect.DeepEqual(s.old, s.new) {
 			errs = append(errs, fmt.Errorf("%s: this section changes only with a restart; keep it as it is to reload the rest", s.key))

@@ -30,7 +30,7 @@ func newSecrets(f *config.File, log *slog.Logger, obs *observability) (*secret.W
 		}
 		key = bytes.TrimSpace(b)
 	}
-	return secret.NewWatcher(secret.DefaultInterval, secret.Deps{
+	return secret.NewWatcher(f.Secrets.PollInterval, secret.Deps{
 		Logger:         log.With("component", "secrets"),
 		Registerer:     obs.registry,
 		FingerprintKey: key,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // MaxSize bounds a secret value; anything larger is not a passphrase or token.
@@ -60,4 +61,26 @@ func normalize(content []byte) ([]byte, error) {
 		return nil, errors.New("holds a NUL byte")
 	}
 	return v, nil
+}
+
+// Config is the secrets section of the configuration file.
+type Config struct {
+	// PollInterval is how often file secrets are re-read (their directory
+	// is watched too). Zero means DefaultInterval (5s).
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// Defaults fills the zero fields of c.
+func (c *Config) Defaults() {
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultInterval
+	}
+}
+
+// Validate reports the problems of c, each naming its key.
+func (c *Config) Validate() error {
+	if c.PollInterval < 100*time.Millisecond {
+		return fmt.Errorf("poll_interval: must be at least 100ms, got %s", c.PollInterval)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
@@ -26,6 +27,8 @@ type File struct {
 	// PKI is drawbridge's certificate authority, or with pki.enroll the
 	// enrollment of an instance without the CA key. Zero (absent): no TLS.
 	PKI *PKIConfig `yaml:"pki"`
+	// Secrets says how often file secrets are re-read.
+	Secrets secret.Config `yaml:"secrets"`
 
 	// Source names where the file was read from; set by Parse.
 	Source string `yaml:"-"`
@@ -57,6 +60,7 @@ func (f *File) Defaults() {
 	f.Logging.Defaults()
 	f.Tracing.Defaults()
 	f.Audit.Defaults()
+	f.Secrets.Defaults()
 	if f.PKI != nil {
 		f.PKI.Defaults()
 	}
@@ -77,6 +81,7 @@ func (f *File) Validate() error {
 	errs = append(errs, prefixed("logging", f.Logging.Validate())...)
 	errs = append(errs, prefixed("tracing", f.Tracing.Validate())...)
 	errs = append(errs, prefixed("audit", f.Audit.Validate())...)
+	errs = append(errs, prefixed("secrets", f.Secrets.Validate())...)
 	if f.PKI != nil {
 		errs = append(errs, prefixed("pki", f.PKI.Validate())...)
 		if a := f.PKI.EnrollmentListener.Address; a != "" {
