@@ -1,10 +1,12 @@
 package telemetry
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // LogConfig is the logging section of the configuration file.
@@ -12,6 +14,10 @@ type LogConfig struct {
 	// Level is the minimum level logged: debug, info, warn or error. Zero
 	// means info. Access lines are logged at info.
 	Level string `yaml:"level"`
+	// FlushInterval bounds how long a log line may wait in the write
+	// buffer (lines are batched to save a write per request). Zero means
+	// 200ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // Defaults fills the zero fields of c.
@@ -19,14 +25,21 @@ func (c *LogConfig) Defaults() {
 	if c.Level == "" {
 		c.Level = "info"
 	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 200 * time.Millisecond
+	}
 }
 
 // Validate reports every problem in c, each naming its key.
 func (c *LogConfig) Validate() error {
+	var errs []error
 	if _, err := parseLevel(c.Level); err != nil {
-		return fmt.Errorf("level: %w", err)
+		errs = append(errs, fmt.Errorf("level: %w", err))
 	}
-	return nil
+	if c.FlushInterval < 0 || c.FlushInterval > 10*time.Second {
+		errs = append(errs, fmt.Errorf("flush_interval: must be between 0 and 10s, got %s", c.FlushInterval))
+	}
+	return errors.Join(errs...)
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -45,6 +45,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // listener, the PKI and the secrets they use.
 type gateway struct {
 	log     *slog.Logger
+	logBuf  *telemetry.LineBuffer // flushed when the gateway stops
 	level   *slog.LevelVar
 	reload  *reloader // nil when the config did not come from a file
 	proxy   *proxy.Server
@@ -74,24 +75,29 @@ type hooks struct {
 
 // newGateway composes and binds every part of a gateway from a loaded file.
 func newGateway(ctx context.Context, f *config.File, logOut io.Writer, h hooks) (*gateway, error) {
-	log, level, err := telemetry.NewLogger(f.Logging, logOut)
+	logBuf := telemetry.NewLineBuffer(logOut, 64<<10, f.Logging.FlushInterval)
+	log, level, err := telemetry.NewLogger(f.Logging, logBuf)
 	if err != nil {
+		logBuf.Close()
 		return nil, err
 	}
 	obs, err := newObservability(f, log)
 	if err != nil {
+		logBuf.Close()
 		return nil, err
 	}
-	gw := &gateway{log: log, level: level, obs: obs, auditPath: f.Audit.Path}
+	gw := &gateway{log: log, level: level, obs: obs, auditPath: f.Audit.Path, logBuf: logBuf}
 	if err := gw.compose(ctx, f, h); err != nil {
 		gw.pki.close()
 		obs.close()
+		logBuf.Close()
 		return nil, err
 	}
 	if h.configPath != "" {
 		if gw.reload, err = newReloader(gw, h.configPath, f); err != nil {
 			gw.pki.close()
 			obs.close()
+			logBuf.Close()
 			return nil, err
 		}
 	}
@@ -159,6 +165,7 @@ func (gw *gateway) run(ctx context.Context) error {
 	if gw.pki != nil {
 		g.Go(func() error { return gw.pki.run(gctx) })
 	}
+	defer gw.logBuf.Close() // last: the stop's own log lines go out too
 	defer gw.obs.close()
 	defer gw.pki.close()
 	return g.Wait()
