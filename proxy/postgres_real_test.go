@@ -351,7 +351,8 @@ var tpsRE = regexp.MustCompile(`tps = ([0-9.]+)`)
 
 // TestPgbenchThroughVersusDirect reports transactions per second of the
 // same pgbench run straight to the server and through drawbridge, in one
-// run. Set DRAWBRIDGE_PGBENCH_SECONDS to lengthen it (default 5).
+// run. Set DRAWBRIDGE_PGBENCH_SECONDS to lengthen it (default 5) and
+// DRAWBRIDGE_PGBENCH_CLIENTS for the number of clients (default 4).
 func TestPgbenchThroughVersusDirect(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pgbench comparison skipped in -short mode")
@@ -364,13 +365,17 @@ func TestPgbenchThroughVersusDirect(t *testing.T) {
 	if secs == "" {
 		secs = "5"
 	}
+	clients := os.Getenv("DRAWBRIDGE_PGBENCH_CLIENTS")
+	if clients == "" {
+		clients = "4"
+	}
 	direct := conninfo(db.port, certs, certs.clientCrt, certs.clientKey)
 	through := throughGateway(gwPort, certs, certs.clientCrt, certs.clientKey)
 	if out, err := exec.Command(filepath.Join(pgBin, "pgbench"), "-i", "-q", "-s", "2", direct).CombinedOutput(); err != nil {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
 	run := func(ci string) float64 {
-		out, err := exec.Command(filepath.Join(pgBin, "pgbench"), "-c", "4", "-j", "2", "-T", secs, "-n", ci).CombinedOutput()
+		out, err := exec.Command(filepath.Join(pgBin, "pgbench"), "-c", clients, "-j", "1", "-T", secs, "-n", ci, pgbenchMode()).CombinedOutput()
 		if err != nil {
 			t.Fatalf("pgbench: %v\n%s", err, out)
 		}
@@ -390,4 +395,13 @@ func TestPgbenchThroughVersusDirect(t *testing.T) {
 	if gTPS == 0 {
 		t.Fatal("no transactions went through drawbridge")
 	}
+}
+
+// pgbenchMode is DRAWBRIDGE_PGBENCH_MODE (e.g. -S for select only), or
+// pgbench's default TPC-B-like transaction.
+func pgbenchMode() string {
+	if m := os.Getenv("DRAWBRIDGE_PGBENCH_MODE"); m != "" {
+		return m
+	}
+	return "--no-vacuum"
 }
