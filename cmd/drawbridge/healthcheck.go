@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -12,8 +13,11 @@ func healthcheckCommand(ctx context.Context, args []string, _, stderr io.Writer)
 	fs := newFlagSet("healthcheck [--timeout 3s] URL",
 		"Probe URL with GET. Exit 0 if it answers 2xx within the timeout, else print one\n"+
 			"line saying why and exit 1. A scratch image has no shell or curl: its Docker\n"+
-			"HEALTHCHECK runs this, e.g. drawbridge healthcheck http://127.0.0.1:9090/readyz", stderr)
+			"HEALTHCHECK runs this, e.g. drawbridge healthcheck http://127.0.0.1:9090/readyz.\n"+
+			"file:///PATH checks a file instead: it exists, is not empty, a PEM certificate in\n"+
+			"it is valid now, and with --max-age it changed within that long", stderr)
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	maxAge := fs.Duration("max-age", 0, "file:// URLs: the file must have changed within this long (0: any age)")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -21,7 +25,16 @@ func healthcheckCommand(ctx context.Context, args []string, _, stderr io.Writer)
 		fmt.Fprintln(stderr, "healthcheck: exactly one URL is required")
 		return 2
 	}
-	if err := probe(ctx, fs.Arg(0), *timeout); err != nil {
+	var err error
+	switch {
+	case strings.HasPrefix(fs.Arg(0), "file:"):
+		err = probeFile(fs.Arg(0), *maxAge, time.Now())
+	case *maxAge != 0:
+		err = errMaxAgeHTTP
+	default:
+		err = probe(ctx, fs.Arg(0), *timeout)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "unhealthy: %v\n", err)
 		return 1
 	}

@@ -23,17 +23,18 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":         {"serve a configuration file", runCommand},
-		"validate":    {"check a configuration file and report every problem", validateCommand},
-		"demo":        {"run a complete gateway with built-in demo services, no files needed", demoCommand},
-		"healthcheck": {"probe a URL; exit 0 on a 2xx answer (for Docker HEALTHCHECK)", healthcheckCommand},
-		"version":     {"print version, commit and Go version", versionCommand},
-		"audit":       {"check the hash chain of an audit log: audit verify FILE", auditCommand},
-		"sidecar":     {"serve a configuration that enrolls with a CA instead of holding its key", sidecarCommand},
-		"ca":          {"the internal CA: ca init|status|rotate|bundle --config FILE", caCommand},
-		"cert":        {"issue a certificate to files for a service: cert issue --config FILE --name SERVICE --out DIR", certCommand},
-		"backup":      {"write an encrypted archive of the PKI state and config (once or scheduled)", backupCommand},
-		"restore":     {"restore a backup archive into an empty PKI state dir", restoreCommand},
+		"run":          {"serve a configuration file", runCommand},
+		"validate":     {"check a configuration file and report every problem", validateCommand},
+		"demo":         {"run a complete gateway with built-in demo services, no files needed", demoCommand},
+		"healthcheck":  {"probe a URL; exit 0 on a 2xx answer (for Docker HEALTHCHECK)", healthcheckCommand},
+		"version":      {"print version, commit and Go version", versionCommand},
+		"audit":        {"check the hash chain of an audit log: audit verify FILE", auditCommand},
+		"sidecar":      {"serve a configuration that enrolls with a CA instead of holding its key", sidecarCommand},
+		"ca":           {"the internal CA: ca init|status|rotate|bundle --config FILE", caCommand},
+		"cert":         {"issue a certificate to files for a service: cert issue --config FILE --name SERVICE --out DIR", certCommand},
+		"backup":       {"write an encrypted archive of the PKI state and config (once or scheduled)", backupCommand},
+		"restore":      {"restore a backup archive into an empty PKI state dir", restoreCommand},
+		"trust-bundle": {"write the CA's trust bundle to a file (and keep it current with --watch)", trustBundleCommand},
 	}
 }
 

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
+)
+
+const trustBundleSynopsis = `Write the CA's trust bundle (PEM roots, the active one first) to FILE (0644),
+atomically. With --watch it keeps running and rewrites FILE whenever the
+bundle changes (a root rotation), so instances that only need to trust the CA
+(sidecars' pki.enroll.ca_file, a client's sslrootcert) can read it from a
+volume they share with this command, without access to the CA's state.
+It opens the state dir of the configuration's pki section, like cert issue.`
+
+func trustBundleCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("trust-bundle --config FILE --out FILE [--watch]", trustBundleSynopsis, stderr)
+	path := fs.String("config", "", "configuration file (YAML) with a pki section")
+	out := fs.String("out", "", "the file to write the bundle to")
+	watch := fs.Bool("watch", false, "keep running and rewrite the file when the bundle changes")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if *path == "" || *out == "" {
+		fmt.Fprintln(stderr, "trust-bundle: --config and --out are required")
+		return 2
+	}
+	if err := writeTrustBundle(ctx, *path, *out, *watch, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "trust-bundle: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func writeTrustBundle(ctx context.Context, path, out string, watch bool, stdout, stderr io.Writer) error {
+	f, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if f.PKI == nil {
+		return fmt.Errorf("%s has no pki section", path)
+	}
+	if f.PKI.Enroll != nil {
+		return errors.New(path + ": pki has an enroll block; trust-bundle reads the bundle from the CA's own state dir")
+	}
+	log, _, err := telemetry.NewLogger(f.Logging, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := pki.Open(ctx, f.PKI.Config, pki.Deps{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	w := &bundleWriter{path: out, log: log}
+	if err := w.write(p.Manager.TrustBundle().PEM()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the trust bundle to %s\n", out)
+	if !watch {
+		return nil
+	}
+	go func() { _ = p.Run(ctx) }()
+	t := time.NewTicker(min(f.PKI.CheckInterval, 5*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := w.write(p.Manager.TrustBundle().PEM()); err != nil {
+				log.Error("writing the trust bundle failed; retrying", "err", err)
+			}
+		}
+	}
+}
+
+// bundleWriter writes the bundle when it changed, or when the file is gone.
+type bundleWriter struct {
+	path string
+	log  *slog.Logger
+	sum  [32]byte
+}
+
+func (w *bundleWriter) write(pem []byte) error {
+	sum := sha256.Sum256(pem)
+	if sum == w.sum {
+		if _, err := os.Stat(w.path); err == nil {
+			return nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil { //nolint:gosec // G301: readers run as other users
+		return err
+	}
+	if err := writeFileAtomic(w.path, pem, 0o644, nil); err != nil {
+		return err
+	}
+	w.sum = sum
+	w.log.Info("trust bundle written", "file", w.path)
+	return nil
+}
