@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -410,13 +412,15 @@ func checkRuns(t *testing.T, ref string) {
 }
 
 // checkDemo runs `drawbridge demo` the way a stack runs the image (read-only root, no capabilities, a new named volume
-// for state), waits for Docker's HEALTHCHECK to call it healthy and calls the demo API through a published port.
+// for state), waits for Docker's HEALTHCHECK to call it healthy and calls the demo API over HTTPS through a published
+// port, verifying the edge's certificate against the demo CA's bundle copied out of the container.
 func checkDemo(t *testing.T, ref string) {
 	volume := fmt.Sprintf("%s-state-%d", imageRepo, time.Now().UnixNano())
 	docker(t, "volume", "create", volume)
 	t.Cleanup(func() { _ = exec.Command("docker", "volume", "rm", "-f", volume).Run() })
 	id := strings.TrimSpace(docker(t, "run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-		"-v", volume+":/var/lib/drawbridge", "-p", "127.0.0.1::8443", "--health-interval", "1s", ref, "demo", "--edge", ":8443"))
+		"-v", volume+":/var/lib/drawbridge", "-p", "127.0.0.1::8443", "--health-interval", "1s", ref,
+		"demo", "--edge", ":8443", "--state-dir", demoStateDir))
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
 
 	deadline := time.Now().Add(60 * time.Second)
@@ -432,11 +436,16 @@ func checkDemo(t *testing.T, ref string) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	addr := strings.TrimSpace(strings.Split(docker(t, "port", id, "8443/tcp"), "\n")[0])
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/api/hello", nil)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(copyOut(t, id, demoStateDir+"/ca.crt")) {
+		t.Fatalf("%s/ca.crt in the demo container holds no PEM certificate", demoStateDir)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+addr+"/api/hello", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}}}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET /api/hello through the demo gateway: %v", err)
@@ -445,6 +454,27 @@ func checkDemo(t *testing.T, ref string) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Served-Via") != "drawbridge" {
 		t.Errorf("GET /api/hello: status %d, X-Served-Via %q; want 200 from drawbridge", resp.StatusCode, resp.Header.Get("X-Served-Via"))
 	}
+}
+
+// demoStateDir is where the demo keeps its CA in the container: on the state volume.
+const demoStateDir = "/var/lib/drawbridge/demo"
+
+// copyOut returns the content of one regular file in a container (docker cp streams it as a tar archive).
+func copyOut(t *testing.T, id, file string) []byte {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), "docker", "cp", id+":"+file, "-").Output()
+	if err != nil {
+		t.Fatalf("docker cp %s:%s: %v", id, file, err)
+	}
+	tr := tar.NewReader(bytes.NewReader(out))
+	if _, err := tr.Next(); err != nil {
+		t.Fatalf("docker cp %s:%s: reading the archive: %v", id, file, err)
+	}
+	data, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatalf("docker cp %s:%s: %v", id, file, err)
+	}
+	return data
 }
 
 // goToolchain returns the Go version go.mod pins (its toolchain line), e.g. go1.26.11: the image must be built with it.
