@@ -1,8 +1,8 @@
 """The todo API: a plain Flask app that knows nothing about mTLS.
 
 It talks to PostgreSQL through the drawbridge sidecar in its network namespace
-(127.0.0.1:5432); the sidecar carries the connection to the database over
-mutual TLS. The database password is read from a Docker secret file, never
+(localhost:5432, TLS); the sidecar carries the connection to the database
+over mutual TLS. The database password is read from a Docker secret file, never
 from the environment.
 """
 import os
@@ -14,11 +14,18 @@ from flask import Flask, jsonify, request
 
 app = Flask(__name__)
 
-DB_HOST = os.environ.get("TODO_DB_HOST", "127.0.0.1")
+DB_HOST = os.environ.get("TODO_DB_HOST", "localhost")
 DB_PORT = int(os.environ.get("TODO_DB_PORT", "5432"))
 DB_NAME = os.environ.get("TODO_DB_NAME", "todo")
 DB_USER = os.environ.get("TODO_DB_USER", "todo")
 PASSWORD_FILE = os.environ.get("TODO_DB_PASSWORD_FILE", "/run/secrets/db_password")
+# TLS to the sidecar too: the database offers SCRAM-SHA-256-PLUS (its own leg
+# is TLS), which libpq refuses on a plaintext connection. verify-full checks
+# the sidecar's certificate (DNS name localhost) against drawbridge's trust
+# bundle. Channel binding cannot cross a hop that terminates TLS: mutual TLS
+# on every leg is what stops a man in the middle here.
+DB_SSLMODE = os.environ.get("TODO_DB_SSLMODE", "verify-full")
+DB_SSLROOTCERT = os.environ.get("TODO_DB_SSLROOTCERT", "/trust/ca.crt")
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -41,9 +48,7 @@ def pool():
             _pool = psycopg2.pool.ThreadedConnectionPool(
                 1, 8, host=DB_HOST, port=DB_PORT, dbname=DB_NAME, user=DB_USER,
                 password=password, connect_timeout=5, application_name="todo-api",
-                # The hop to the database is encrypted by drawbridge; the
-                # sidecar listens on loopback inside this container only.
-                sslmode="disable")
+                sslmode=DB_SSLMODE, sslrootcert=DB_SSLROOTCERT, channel_binding="disable")
             _pool_password = password
         return _pool
 

@@ -7,6 +7,13 @@ set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
 CERTS=${TODO_DB_CERTS:-/certs}
 PASSWORD_FILE=${TODO_DB_PASSWORD_FILE:-/run/secrets/db_password}
+# Extra directories for the Unix socket (comma-separated), e.g. a volume a
+# pg_dump backup container shares; /tmp is always one.
+SOCKETS=/tmp${TODO_DB_SOCKET_DIRS:+,$TODO_DB_SOCKET_DIRS}
+# PostgreSQL loads a key only if it is 0600 and its own (or 0640 and root's);
+# the issuer runs as another non-root user and writes it 0640 with our group,
+# so a private copy on the tmpfs is what the server reads.
+KEY=/tmp/tls.key
 
 log() { echo "todo-db: $*" >&2; }
 
@@ -35,8 +42,10 @@ cat > "$PGDATA/pg_hba.conf" <<'HBA'
 # Local administration over the Unix socket only.
 local   all   postgres                 peer
 # Every TCP connection must be TLS with a client certificate from
-# drawbridge's CA whose CN is the database user, and the password.
-hostssl todo  todo      all            scram-sha-256 clientcert=verify-full
+# drawbridge's CA, and the password. verify-ca, not verify-full: the
+# certificate's CN is a SPIFFE ID (spiffe://drawbridge.internal/drawbridge),
+# never the user name, and PostgreSQL 15 refuses map= with scram-sha-256.
+hostssl todo  todo      all            scram-sha-256 clientcert=verify-ca
 hostnossl all all       all            reject
 HBA
 
@@ -47,8 +56,13 @@ sync_password() {
     psql -h /tmp -U postgres -d postgres -q -v ON_ERROR_STOP=1 >/dev/null
 }
 
-postgres -c listen_addresses='*' -c unix_socket_directories=/tmp \
-  -c ssl=on -c ssl_cert_file="$CERTS/tls.crt" -c ssl_key_file="$CERTS/tls.key" -c ssl_ca_file="$CERTS/ca.crt" \
+copy_key() {
+  (umask 077 && cat "$CERTS/tls.key" > "$KEY.new") && mv "$KEY.new" "$KEY"
+}
+copy_key
+
+postgres -c listen_addresses='*' -c unix_socket_directories="$SOCKETS" \
+  -c ssl=on -c ssl_cert_file="$CERTS/tls.crt" -c ssl_key_file="$KEY" -c ssl_ca_file="$CERTS/ca.crt" \
   -c ssl_min_protocol_version=TLSv1.3 -c password_encryption=scram-sha-256 \
   -c log_connections=on -c log_destination=stderr &
 pid=$!
@@ -60,7 +74,7 @@ until pg_isready -h /tmp -U postgres -q; do
 done
 sync_password
 last=$(cksum < "$PASSWORD_FILE")
-certs=$(cat "$CERTS/tls.crt" "$CERTS/ca.crt" | cksum)
+certs=$(cat "$CERTS/tls.crt" "$CERTS/tls.key" "$CERTS/ca.crt" | cksum)
 log "ready"
 # Follow rotations: the password secret, and renewed certificates (reloaded without a restart).
 while kill -0 "$pid" 2>/dev/null; do
@@ -69,9 +83,9 @@ while kill -0 "$pid" 2>/dev/null; do
   if [ "$now" != "$last" ]; then
     sync_password && last=$now && log "database password rotated"
   fi
-  c=$(cat "$CERTS/tls.crt" "$CERTS/ca.crt" 2>/dev/null | cksum || echo "$certs")
+  c=$(cat "$CERTS/tls.crt" "$CERTS/tls.key" "$CERTS/ca.crt" 2>/dev/null | cksum || echo "$certs")
   if [ "$c" != "$certs" ]; then
-    pg_ctl -D "$PGDATA" reload >/dev/null && certs=$c && log "TLS certificate reloaded"
+    copy_key && pg_ctl -D "$PGDATA" reload >/dev/null && certs=$c && log "TLS certificate reloaded"
   fi
 done
 wait $pid
