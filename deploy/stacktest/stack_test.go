@@ -53,6 +53,7 @@ type service struct {
 	Devices     []string `yaml:"devices"`
 	PidsLimit   int      `yaml:"pids_limit"`
 	MemLimit    string   `yaml:"mem_limit"`
+	Cpus        any      `yaml:"cpus"`
 	Restart     string   `yaml:"restart"`
 	Healthcheck *struct {
 		Test    any  `yaml:"test"`
@@ -283,10 +284,10 @@ func checkServices(name string, f *file, m mode) (problems []string) {
 			}
 		}
 		if lim.memory == "" && s.MemLimit == "" {
-			fail("no memory limit (deploy.resources.limits.memory)")
+			fail("no memory limit (mem_limit; swarm: deploy.resources.limits.memory)")
 		}
-		if lim.cpus == "" {
-			fail("no CPU limit (deploy.resources.limits.cpus)")
+		if lim.cpus == "" && s.Cpus == nil {
+			fail("no CPU limit (cpus; swarm: deploy.resources.limits.cpus)")
 		}
 		if pids <= 0 {
 			if m == swarmMode {
@@ -519,40 +520,38 @@ func TestChecksCatchRegressions(t *testing.T) {
 			"security_opt": []any{"no-new-privileges:true"}, "restart": "unless-stopped", "pids_limit": 64,
 			"healthcheck": map[string]any{"test": []any{"CMD", "true"}},
 			"logging":     map[string]any{"driver": "json-file", "options": map[string]any{"max-size": "10m", "max-file": "3"}},
-			"deploy":      map[string]any{"resources": map[string]any{"limits": map[string]any{"cpus": "0.5", "memory": "64M"}}},
+			"cpus":        0.5, "mem_limit": "64m",
 		}
 	}
 	for name, breakIt := range map[string]func(s map[string]any){
-		"root user":         func(s map[string]any) { s["user"] = "0:0" },
-		"named user":        func(s map[string]any) { s["user"] = "app" },
-		"writable root":     func(s map[string]any) { delete(s, "read_only") },
-		"capabilities kept": func(s map[string]any) { s["cap_drop"] = []any{"NET_RAW"} },
-		"capability added":  func(s map[string]any) { s["cap_add"] = []any{"NET_ADMIN"} },
-		"new privileges":    func(s map[string]any) { delete(s, "security_opt") },
-		"privileged":        func(s map[string]any) { s["privileged"] = true },
-		"host network":      func(s map[string]any) { s["network_mode"] = "host" },
-		"host pid":          func(s map[string]any) { s["pid"] = "host" },
-		"no pids limit":     func(s map[string]any) { delete(s, "pids_limit") },
-		"no memory limit":   func(s map[string]any) { delete(s, "deploy") },
-		"no healthcheck":    func(s map[string]any) { delete(s, "healthcheck") },
-		"no restart":        func(s map[string]any) { delete(s, "restart") },
-		"unrotated logs":    func(s map[string]any) { s["logging"] = map[string]any{"driver": "json-file"} },
-		"password in env":   func(s map[string]any) { s["environment"] = map[string]any{"DB_PASSWORD": "hunter2"} },
-		"credential in env": func(s map[string]any) { s["environment"] = []any{"URL=postgres://u:pw@db/x"} },
-		"docker socket":     func(s map[string]any) { s["volumes"] = []any{"/var/run/docker.sock:/var/run/docker.sock"} },
-		"writable bind":     func(s map[string]any) { s["volumes"] = []any{"./conf:/etc/conf"} },
-		"public port":       func(s map[string]any) { s["ports"] = []any{"443:8443"} },
-		"two networks":      func(s map[string]any) { s["networks"] = []any{"a", "b"} },
-		"undeclared secret": func(s map[string]any) { s["secrets"] = []any{"nope"} },
-		"service and nets":  func(s map[string]any) { s["network_mode"] = "service:x"; s["networks"] = []any{"a"} },
-		"disabled health":   func(s map[string]any) { s["healthcheck"] = map[string]any{"disable": true} },
-		"healthcheck NONE":  func(s map[string]any) { s["healthcheck"] = map[string]any{"test": []any{"NONE"}} },
-		"host path mount":   func(s map[string]any) { s["volumes"] = []any{"/etc:/host-etc:ro"} },
-		"devices":           func(s map[string]any) { s["devices"] = []any{"/dev/kmsg"} },
-		"ipc host":          func(s map[string]any) { s["ipc"] = "host" },
-		"no cpu limit": func(s map[string]any) {
-			s["deploy"] = map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "64M"}}}
-		},
+		"root user":          func(s map[string]any) { s["user"] = "0:0" },
+		"named user":         func(s map[string]any) { s["user"] = "app" },
+		"writable root":      func(s map[string]any) { delete(s, "read_only") },
+		"capabilities kept":  func(s map[string]any) { s["cap_drop"] = []any{"NET_RAW"} },
+		"capability added":   func(s map[string]any) { s["cap_add"] = []any{"NET_ADMIN"} },
+		"new privileges":     func(s map[string]any) { delete(s, "security_opt") },
+		"privileged":         func(s map[string]any) { s["privileged"] = true },
+		"host network":       func(s map[string]any) { s["network_mode"] = "host" },
+		"host pid":           func(s map[string]any) { s["pid"] = "host" },
+		"no pids limit":      func(s map[string]any) { delete(s, "pids_limit") },
+		"no memory limit":    func(s map[string]any) { delete(s, "mem_limit") },
+		"no healthcheck":     func(s map[string]any) { delete(s, "healthcheck") },
+		"no restart":         func(s map[string]any) { delete(s, "restart") },
+		"unrotated logs":     func(s map[string]any) { s["logging"] = map[string]any{"driver": "json-file"} },
+		"password in env":    func(s map[string]any) { s["environment"] = map[string]any{"DB_PASSWORD": "hunter2"} },
+		"credential in env":  func(s map[string]any) { s["environment"] = []any{"URL=postgres://u:pw@db/x"} },
+		"docker socket":      func(s map[string]any) { s["volumes"] = []any{"/var/run/docker.sock:/var/run/docker.sock"} },
+		"writable bind":      func(s map[string]any) { s["volumes"] = []any{"./conf:/etc/conf"} },
+		"public port":        func(s map[string]any) { s["ports"] = []any{"443:8443"} },
+		"two networks":       func(s map[string]any) { s["networks"] = []any{"a", "b"} },
+		"undeclared secret":  func(s map[string]any) { s["secrets"] = []any{"nope"} },
+		"service and nets":   func(s map[string]any) { s["network_mode"] = "service:x"; s["networks"] = []any{"a"} },
+		"disabled health":    func(s map[string]any) { s["healthcheck"] = map[string]any{"disable": true} },
+		"healthcheck NONE":   func(s map[string]any) { s["healthcheck"] = map[string]any{"test": []any{"NONE"}} },
+		"host path mount":    func(s map[string]any) { s["volumes"] = []any{"/etc:/host-etc:ro"} },
+		"devices":            func(s map[string]any) { s["devices"] = []any{"/dev/kmsg"} },
+		"ipc host":           func(s map[string]any) { s["ipc"] = "host" },
+		"no cpu limit":       func(s map[string]any) { delete(s, "cpus") },
 		"restart policy no":  func(s map[string]any) { s["restart"] = "no" },
 		"token in env":       func(s map[string]any) { s["environment"] = map[string]any{"ADMIN_TOKEN": "x"} },
 		"userns host":        func(s map[string]any) { s["userns_mode"] = "host" },
