@@ -442,9 +442,6 @@ func TestComposeDevHardening(t *testing.T) {
 }
 
 func TestStackHardening(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(deployDir, "stack.yaml")); os.IsNotExist(err) {
-		t.Skip("no stack.yaml yet")
-	}
 	f := load(t, "stack.yaml")
 	report(t, checkServices("stack.yaml", f, swarmMode))
 	for n, s := range f.Secrets {
