@@ -14,7 +14,7 @@
 #
 #   deploy/e2e.sh                     # what .ci/e2e runs
 #   E2E_COLD=1 deploy/e2e.sh          # also time a cold build of every image (--no-cache)
-#   E2E_SWARM=0 deploy/e2e.sh         # skip the swarm part
+#   E2E_SWARM=0 deploy/e2e.sh         # skip the swarm part (E2E_COMPOSE=0: skip the compose part; images must exist)
 #   E2E_KEEP=1 deploy/e2e.sh          # leave the compose stack up on failure, to look at it
 #
 # Needs: docker (engine + CLI), the Compose v2 plugin (deploy/images/compose-v2.sh), curl, openssl, and the base
@@ -30,7 +30,7 @@ work=$(mktemp -d /tmp/drawbridge-e2e.XXXXXX)
 chmod 0755 "$work"
 export SECRETS_DIR=$work/secrets EDGE_HTTPS_PORT=$port COMPOSE_PROJECT_NAME=$project
 export DRAWBRIDGE_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-export BUILDKIT_PROGRESS=quiet
+export BUILDKIT_PROGRESS=quiet COMPOSE_BAKE=false
 dc() { docker compose -f "$deploy/compose.yaml" "$@"; }
 url=https://localhost:$port
 cacert=$work/ca.crt
@@ -51,7 +51,7 @@ cleanup() {
   if [ "$code" != 0 ] || [ "$failed" != 0 ]; then
     log "failed; container states and recent logs follow"
     dc ps -a 2>/dev/null
-    for s in $(dc ps -a --services 2>/dev/null); do echo "--- $s"; dc logs --no-color --tail 15 "$s" 2>/dev/null; done
+    for s in $(dc ps -a --services 2>/dev/null); do echo "--- $s"; dc logs --no-color --tail 8 "$s" 2>/dev/null | cut -c1-400; done
   fi
   if [ "${E2E_KEEP:-0}" = 1 ] && [ "$code" != 0 ]; then
     log "E2E_KEEP=1: leaving project $project up; remove it with: docker compose -p $project -f deploy/compose.yaml down -v"
@@ -121,6 +121,7 @@ dc down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true
 
 ./secrets.sh >/dev/null
 
+if [ "${E2E_COMPOSE:-1}" = 1 ]; then
 ## Images ----------------------------------------------------------------------------------------------------------
 services_built="edge web api db prometheus"
 if [ "${E2E_COLD:-0}" = 1 ]; then
@@ -136,7 +137,7 @@ done
 
 ## Up ----------------------------------------------------------------------------------------------------------------
 t0=$(ms)
-dc up -d --wait --wait-timeout 240 >/dev/null || fail "compose up --wait"
+dc up -d --wait --wait-timeout 240 >"$work/up.log" 2>&1 || { tail -20 "$work/up.log"; fail "compose up --wait"; }
 up_ms=$(( $(ms) - t0 ))
 figure "up -d --wait to every service healthy: $(awk -v m="$up_ms" 'BEGIN{printf "%.1f s", m/1000}')"
 for s in $(dc ps --services); do [ "$(health "$s")" = healthy ] || fail "$s is $(health "$s")"; done
@@ -290,7 +291,7 @@ dc run --rm --no-deps -v "$work/restore/ca:/restore:ro" edge restore "/restore/$
   --state-dir /var/lib/drawbridge/pki --passphrase-file /run/secrets/ca_passphrase >"$work/restore.log" 2>&1 ||
   { cat "$work/restore.log"; fail "drawbridge restore"; }
 grep -q '"restored"' "$work/restore.log" || { cat "$work/restore.log"; fail "no restored line"; }
-dc up -d --wait --wait-timeout 240 >/dev/null || fail "up after the restore"
+dc up -d --wait --wait-timeout 240 >"$work/up.log" 2>&1 || { tail -20 "$work/up.log"; fail "up after the restore"; }
 dc exec -T db pg_restore -h /tmp -U postgres -d todo --clean --if-exists --no-owner <"$dump" || fail "pg_restore"
 figure "restore (CA + database) to serving again: $(( ($(ms) - t0) / 1000 )) s"
 after=$(https "$url/api/todos") || fail "the app after the restore, with the CA file from before the wipe"
@@ -304,11 +305,11 @@ pass "backup, wipe (down -v), restore: the todos are back and the CA root is the
 n=0
 for c in $(dc ps -q); do
   name=$(docker inspect -f '{{.Name}}' "$c")
-  read -r user ro caps nnp priv mem cpus pids <<<"$(docker inspect -f '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{join .HostConfig.CapDrop ","}} {{join .HostConfig.SecurityOpt ","}} {{.HostConfig.Privileged}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}' "$c")"
+  read -r user ro caps nnp priv mem cpus pids <<<"$(docker inspect -f '{{.Config.User}} {{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.HostConfig.Privileged}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}' "$c")"
   uid=${user%%:*}
   [ -n "$uid" ] && [ "$uid" != 0 ] && [ "$uid" != root ] || fail "$name runs as '$user'"
   [ "$ro" = true ] || fail "$name: root file system not read-only"
-  [ "$caps" = ALL ] || fail "$name: cap_drop $caps"
+  [ "$caps" = '["ALL"]' ] || fail "$name: cap_drop $caps"
   [[ $nnp == *no-new-privileges* ]] || fail "$name: security_opt $nnp"
   [ "$priv" = false ] || fail "$name: privileged"
   [ "$mem" -gt 0 ] && [ "$cpus" -gt 0 ] && [ "${pids:-0}" -gt 0 ] || fail "$name: limits memory=$mem cpus=$cpus pids=$pids"
@@ -322,6 +323,7 @@ done
 pass "docker inspect: $n containers non-root, read-only, without capabilities, with limits"
 dc down -v --timeout 5 >/dev/null
 pass "down -v"
+fi
 
 ## Swarm --------------------------------------------------------------------------------------------------------------
 if [ "${E2E_SWARM:-1}" = 1 ]; then
