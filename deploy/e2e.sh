@@ -63,6 +63,7 @@ cleanup() {
     for _ in $(seq 1 30); do [ -z "$(docker ps -q --filter label=com.docker.stack.namespace=$project)" ] && break; sleep 1; done
     docker swarm leave --force >/dev/null 2>&1
   fi
+  docker volume ls -q --filter "label=com.docker.stack.namespace=$project" | xargs -r docker volume rm >/dev/null 2>&1
   rm -rf "$work"
   if [ "$code" = 0 ]; then log "e2e: PASS in $((SECONDS - start)) s"; else log "e2e: FAIL (exit $code) after $((SECONDS - start)) s"; fi
   exit "$code"
@@ -332,6 +333,13 @@ if [ "${E2E_SWARM:-1}" = 1 ]; then
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
   swarm_joined=1
   ./secrets.sh --swarm --version e2e >/dev/null
+  # Create the CA once, before the stack: its helpers (trust bundle, db certificate, backup) open the state the edge
+  # uses, and swarm has no start order, so none of them may be the one that creates it.
+  docker volume create --label "com.docker.stack.namespace=$project" "${project}_pki" >/dev/null
+  docker run --rm --user 65532:65532 --read-only --cap-drop ALL --security-opt no-new-privileges:true --network none \
+    -v "${project}_pki:/var/lib/drawbridge" -v "$deploy/swarm/edge.yaml:/etc/drawbridge/edge.yaml:ro" \
+    -v "$SECRETS_DIR/ca_passphrase:/run/secrets/ca_passphrase:ro" \
+    drawbridge:latest ca init --config /etc/drawbridge/edge.yaml >/dev/null
   SECRETS_VERSION=e2e CONFIGS_VERSION=e2e EDGE_HTTPS_PORT=$swarm_port docker stack deploy --resolve-image never \
     -c "$deploy/stack.yaml" "$project" >/dev/null
   swarm_ready() {
@@ -355,6 +363,7 @@ if [ "${E2E_SWARM:-1}" = 1 ]; then
   for _ in $(seq 1 60); do [ -z "$(docker ps -q --filter label=com.docker.stack.namespace=$project)" ] && break; sleep 1; done
   docker swarm leave --force >/dev/null
   swarm_joined=0
+  wait_for "the swarm's volumes released" 30 bash -c "docker volume ls -q --filter 'label=com.docker.stack.namespace=$project' | xargs -r docker volume rm"
   pass "swarm: stack removed, swarm left"
 fi
 

@@ -10,6 +10,12 @@ every=${TODO_BACKUP_EVERY:-86400}
 keep=${TODO_BACKUP_KEEP:-7}
 dir=/var/lib/postgresql
 trap 'exit 0' TERM INT
+# Swarm starts services in no order: wait (up to 5 minutes) for the server's socket before the first dump.
+i=0
+until pg_isready -h /var/run/postgresql -U postgres -q || [ "$i" -ge 150 ]; do
+  i=$((i + 1))
+  sleep 2
+done
 while :; do
   f="$dir/todo-$(date -u +%Y%m%dT%H%M%SZ).dump"
   if pg_dump -h /var/run/postgresql -U postgres -d todo --format=custom --file="$f.tmp" 2>"$dir/.last-error"; then
