@@ -341,7 +341,7 @@ if [ "${E2E_SWARM:-1}" = 1 ]; then
     -v "$SECRETS_DIR/ca_passphrase:/run/secrets/ca_passphrase:ro" \
     drawbridge:latest ca init --config /etc/drawbridge/edge.yaml >/dev/null
   SECRETS_VERSION=e2e CONFIGS_VERSION=e2e EDGE_HTTPS_PORT=$swarm_port docker stack deploy --resolve-image never \
-    -c "$deploy/stack.yaml" "$project" >/dev/null
+    -c "$deploy/stack.yaml" "$project" >"$work/deploy.log" 2>&1 || { cat "$work/deploy.log"; fail "docker stack deploy"; }
   swarm_ready() {
     local s
     for s in $(docker stack services -q "$project"); do
@@ -356,6 +356,11 @@ if [ "${E2E_SWARM:-1}" = 1 ]; then
   docker cp "$cid:/trust/ca.crt" "$work/swarm-ca.crt" >/dev/null
   wait_for "the swarm stack serves the app over HTTPS" 180 bash -c "curl -sf --max-time 5 --cacert '$work/swarm-ca.crt' -X POST -H 'Content-Type: application/json' -d '{\"title\":\"swarm\"}' https://localhost:$swarm_port/api/todos | grep -q swarm"
   figure "swarm: stack deploy to serving over HTTPS: $(( ($(ms) - t0) / 1000 )) s"
+  # The edge follows both replicas of each sidecar through tasks.<service>.
+  edge_task=$(docker ps -q --filter "label=com.docker.swarm.service.name=${project}_edge" | head -1)
+  for up in api web; do
+    wait_for "the edge follows both $up-sidecar replicas" 60 bash -c "docker logs $edge_task 2>&1 | grep '\"targets changed\"' | grep '\"upstream\":\"$up\"' | tail -1 | grep -Eq '\"targets\":\"[^,\"]+,[^,\"]+\"'"
+  done
   replicas=$(docker service ls --filter "label=com.docker.stack.namespace=$project" --format '{{.Name}} {{.Replicas}}' | tr '\n' ' ')
   log "  swarm services: $replicas"
   pass "swarm: docker stack deploy serves the app over HTTPS (replicas found through tasks.<service>)"
