@@ -30,7 +30,7 @@ work=$(mktemp -d /tmp/drawbridge-e2e.XXXXXX)
 chmod 0755 "$work"
 export SECRETS_DIR=$work/secrets EDGE_HTTPS_PORT=$port COMPOSE_PROJECT_NAME=$project
 export DRAWBRIDGE_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-export BUILDKIT_PROGRESS=quiet COMPOSE_BAKE=false
+export BUILDKIT_PROGRESS=quiet
 dc() { docker compose -f "$deploy/compose.yaml" "$@"; }
 url=https://localhost:$port
 cacert=$work/ca.crt
@@ -43,6 +43,8 @@ fail() { log "FAIL: $*"; failed=1; exit 1; }
 pass() { log "ok: $*"; }
 figure() { figures+=("$1"); log "figure: $1"; }
 ms() { date +%s%3N; }
+# quiet COMMAND...: run it with its output in a log, shown only when it fails.
+quiet() { "$@" >"$work/cmd.log" 2>&1 || { tail -30 "$work/cmd.log"; fail "$*"; }; }
 
 swarm_joined=0
 cleanup() {
@@ -127,11 +129,11 @@ if [ "${E2E_COMPOSE:-1}" = 1 ]; then
 services_built="edge web api db prometheus"
 if [ "${E2E_COLD:-0}" = 1 ]; then
   for s in $services_built; do
-    t0=$(ms); dc build -q --no-cache "$s" >/dev/null; figure "cold build $s: $(( ($(ms) - t0) / 1000 )) s"
+    t0=$(ms); quiet dc build -q --no-cache "$s"; figure "cold build $s: $(( ($(ms) - t0) / 1000 )) s"
   done
 fi
-t0=$(ms); dc build -q >/dev/null; figure "build of every image (cache as found): $(( ($(ms) - t0) / 1000 )) s"
-t0=$(ms); dc build -q >/dev/null; figure "cached rebuild of every image: $(( ($(ms) - t0) / 1000 )) s"
+t0=$(ms); quiet dc build -q; figure "build of every image (cache as found): $(( ($(ms) - t0) / 1000 )) s"
+t0=$(ms); quiet dc build -q; figure "cached rebuild of every image: $(( ($(ms) - t0) / 1000 )) s"
 for i in drawbridge:latest todo-web:latest todo-api:latest todo-db:latest todo-prometheus:latest; do
   figure "image $i: $(docker image inspect -f '{{.Size}}' "$i" | awk '{printf "%.1f MB", $1/1e6}')"
 done
@@ -215,7 +217,7 @@ IFS='|' read -r tls plain versions dns <<<"$row"
 pass "the database's network connections: $tls over TLS ($versions, client $dns), $plain without"
 
 ## Stopping the api: fast 503s, the breaker opens, recovery by itself --------------------------------------------------
-dc stop -t 5 api >/dev/null
+quiet dc stop -t 5 api
 lat=()
 codes=()
 for i in $(seq 1 20); do
@@ -234,7 +236,7 @@ opened=$(echo "$m" | awk '/^drawbridge_breaker_transitions_total\{/ && /upstream
 [ "$opened" -ge 1 ] || fail "the api breaker did not open: $(echo "$m" | grep -E 'drawbridge_breaker|target_healthy' | head)"
 log "  api breaker opened ($opened transition(s) to open); $(echo "$m" | grep '^drawbridge_upstream_target_healthy{' | grep 'upstream="api"' | head -1)"
 t0=$(ms)
-dc start api >/dev/null
+quiet dc start api
 wait_for "the api recovers through the edge" 60 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert '$cacert' '$url/api/todos')\" = 200 ]"
 figure "api start to 200 through the edge again: $(( ($(ms) - t0) )) ms"
 pass "stopped api: fast 503s and an open breaker; started again, it recovers by itself"
@@ -259,7 +261,7 @@ pass "db_password rotated in place: the db role and the api followed, no restart
 wait_for "the edge re-seals its keys under the new passphrase" 60 bash -c "dc() { docker compose -f '$deploy/compose.yaml' \"\$@\"; }; dc logs --no-color edge | grep -qi 're-seal'"
 [ "$(status /api/todos)" = 200 ] || fail "the app after the passphrase rotation"
 # Processes that open the CA state anew (the issuer, the trust bundle, backups) do so with the new passphrase.
-dc restart -t 5 db-certs trust >/dev/null
+quiet dc restart -t 5 db-certs trust
 wait_for "db-certs healthy with the new passphrase" 60 healthy db-certs
 wait_for "trust healthy with the new passphrase" 60 healthy trust
 [ "$(status /api/todos)" = 200 ] || fail "the app after restarting the issuers"
@@ -273,7 +275,7 @@ before=$(https "$url/api/todos")
 # The backup services run at start: restart them for a fresh archive and dump.
 written() { dc logs --no-color "$1" 2>/dev/null | grep -c "$2" || true; }
 ca_n=$(written backup '"backup written"') db_n=$(written db-backup '"db backup written"')
-dc restart -t 5 backup db-backup >/dev/null
+quiet dc restart -t 5 backup db-backup
 wait_for "a new CA archive" 90 bash -c "[ \$(docker logs $(container backup) 2>&1 | grep -c '\"backup written\"') -gt $ca_n ]"
 wait_for "a new pg_dump" 90 bash -c "[ \$(docker logs $(container db-backup) 2>&1 | grep -c '\"db backup written\"') -gt $db_n ]"
 mkdir -p "$work/restore"
@@ -284,7 +286,7 @@ dump=$(ls -1t "$work"/restore/db/todo-*.dump | head -1)
 [ -s "$archive" ] && [ -s "$dump" ] || fail "no archive or dump"
 figure "backup sizes: CA archive $(wc -c < "$archive") bytes, pg_dump $(wc -c < "$dump") bytes"
 chmod -R a+rX "$work/restore"
-dc down -v --timeout 5 >/dev/null
+quiet dc down -v --timeout 5
 [ -z "$(docker volume ls -q --filter label=com.docker.compose.project=$project)" ] || fail "volumes left after down -v"
 log "  stack down, every volume removed"
 t0=$(ms)
@@ -322,7 +324,7 @@ for c in $(dc ps -q); do
   n=$((n + 1))
 done
 pass "docker inspect: $n containers non-root, read-only, without capabilities, with limits"
-dc down -v --timeout 5 >/dev/null
+quiet dc down -v --timeout 5
 pass "down -v"
 fi
 
