@@ -183,6 +183,12 @@ expect closed prometheus "$prom" "$db_ip" 5432
 expect closed prometheus "$prom" "$api_ip" 8443
 expect open   prometheus "$prom" drawbridge 9090
 pass "web reaches neither api nor db; api reaches db only through the edge; monitoring reaches only the admin port"
+prom_up() {
+  dc exec -T prometheus curl -sf 'http://127.0.0.1:9090/api/v1/query?query=up%7Bjob%3D%22drawbridge%22%7D' |
+    grep -q '"value":\[[0-9.]*,"1"\]'
+}
+wait_for "Prometheus scrapes the edge's /metrics with the token (up == 1)" 60 prom_up
+pass "Prometheus scrapes the edge's admin port over the monitoring network with the admin token"
 
 ## Plaintext is refused on every internal listener -------------------------------------------------------------------
 # HTTP in plain text to the sidecars' mutual TLS listeners and the edge's enrollment listener.
