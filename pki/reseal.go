@@ -19,6 +19,7 @@ const (
 	// opens every value, whatever point a crash interrupted.
 	resealJournalName = "drawbridge/keyring-reseal.json"
 	resealLockName    = "drawbridge-reseal"
+	keyringLockName   = "drawbridge-keyring-create"
 	oldKeyName        = "drawbridge/reseal/old-key"
 	newKeyName        = "drawbridge/reseal/new-key"
 )

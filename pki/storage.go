@@ -51,21 +51,49 @@ func openStorage(ctx context.Context, dir string, passphrase []byte, kdf kdfPara
 	data, err := fsto.Load(ctx, keyringName)
 	switch {
 	case err == nil:
-		if journal, jerr := fsto.Load(ctx, resealJournalName); jerr == nil {
-			// A re-seal was interrupted: finish it, toward whichever
-			// passphrase was given.
-			return recoverReseal(ctx, fsto, passphrase, journal)
-		}
-		s, err := openKeyring(passphrase, data)
-		if errors.Is(err, ErrWrongPassphrase) {
-			return nil, fmt.Errorf("opening state dir %q: %w: the keys there were sealed with another passphrase; give the passphrase_file used when the CA was created (nothing was changed)", dir, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("opening state dir %q: %w", dir, err)
-		}
-		return &SealedStorage{fs: fsto, sealer: s}, nil
+		return openExisting(ctx, fsto, passphrase, data)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("opening state dir %q: reading keyring: %w", dir, err)
+	}
+	return createKeyring(ctx, fsto, passphrase, kdf)
+}
+
+// openExisting opens a state dir whose keyring is data.
+func openExisting(ctx context.Context, fsto *certmagic.FileStorage, passphrase, data []byte) (*SealedStorage, error) {
+	if journal, jerr := fsto.Load(ctx, resealJournalName); jerr == nil {
+		// A re-seal was interrupted: finish it, toward whichever
+		// passphrase was given.
+		return recoverReseal(ctx, fsto, passphrase, journal)
+	}
+	s, err := openKeyring(passphrase, data)
+	if errors.Is(err, ErrWrongPassphrase) {
+		return nil, fmt.Errorf("opening state dir %q: %w: the keys there were sealed with another passphrase; give the passphrase_file used when the CA was created (nothing was changed)", fsto.Path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening state dir %q: %w", fsto.Path, err)
+	}
+	return &SealedStorage{fs: fsto, sealer: s}, nil
+}
+
+// createKeyring makes the keyring of a new state dir. Processes sharing a
+// volume (a gateway and its backup or trust-bundle helpers) often start
+// together: without the lock each would write a keyring of its own salt,
+// the last one would win, and keys sealed under the others could never be
+// opened again. Under the lock, the first creates and the rest open it.
+func createKeyring(ctx context.Context, fsto *certmagic.FileStorage, passphrase []byte, kdf kdfParams) (*SealedStorage, error) {
+	dir := fsto.Path
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is owner only
+		return nil, fmt.Errorf("securing state dir: %w", err)
+	}
+	if err := fsto.Lock(ctx, keyringLockName); err != nil {
+		return nil, fmt.Errorf("creating keyring in %q: %w", dir, err)
+	}
+	defer func() { _ = fsto.Unlock(context.WithoutCancel(ctx), keyringLockName) }()
+	if data, err := fsto.Load(ctx, keyringName); err == nil {
+		return openExisting(ctx, fsto, passphrase, data) // another process made it while we waited
 	}
 	if err := checkEmptyDir(dir); err != nil {
 		return nil, err
@@ -73,12 +101,6 @@ func openStorage(ctx context.Context, dir string, passphrase []byte, kdf kdfPara
 	s, data, err := newKeyring(passphrase, kdf)
 	if err != nil {
 		return nil, fmt.Errorf("creating keyring in %q: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state dir: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is owner only
-		return nil, fmt.Errorf("securing state dir: %w", err)
 	}
 	if err := fsto.Store(ctx, keyringName, data); err != nil {
 		return nil, fmt.Errorf("creating keyring in %q: %w", dir, err)

@@ -242,3 +242,45 @@ func TestOpenComposes(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// TestConcurrentFirstOpen: processes sharing a new volume (a gateway and its
+// helpers) open it at once; they must end with one keyring, so what each
+// seals the others can open.
+func TestConcurrentFirstOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	ctx := context.Background()
+	const n = 6
+	stores := make([]*SealedStorage, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	done := make(chan int)
+	for i := range n {
+		go func() {
+			<-start
+			stores[i], errs[i] = openStorage(ctx, dir, []byte(testPassphrase), testKDF)
+			done <- i
+		}()
+	}
+	close(start)
+	for range n {
+		<-done
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("opener %d: %v", i, err)
+		}
+		if err := stores[i].Store(ctx, fmt.Sprintf("x/%d.key", i), []byte(fmt.Sprintf("value %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := openStorage(ctx, dir, []byte(testPassphrase), testKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		got, err := again.Load(ctx, fmt.Sprintf("x/%d.key", i))
+		if err != nil || string(got) != fmt.Sprintf("value %d", i) {
+			t.Errorf("value sealed by opener %d does not open under the state dir's keyring: %q, %v", i, got, err)
+		}
+	}
+}
