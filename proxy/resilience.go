@@ -36,9 +36,9 @@ type guards struct {
 
 	tracked atomic.Pointer[map[*balancer.Target]*health.Tracked]
 
-	mu         sync.Mutex     // guards the following fields and target set changes
-	routeSets  []*breaker.Set // routes' own breakers, told about removed targets
-	discovered bool           // discovery has delivered a first set
+	mu         sync.Mutex              // guards the following fields and target set changes
+	routeSets  map[string]*breaker.Set // routes' own breakers, keyed by route and override; told about removed targets
+	discovered bool                    // discovery has delivered a first set
 }
 
 // resilienceDeps are what the server hands every upstream.
@@ -153,12 +153,23 @@ func (u *upstream) routeBreakers(route string, override *breaker.Config, deps re
 	if override == nil {
 		return u.guards.breakers
 	}
+	// A reload rebuilds every route but keeps an unchanged upstream: the
+	// route's breakers are kept too, with their state, unless its override
+	// changed. Without the key each reload would add a set to the upstream.
+	key := fmt.Sprintf("%s\x00%+v", route, *override)
+	g := u.guards
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s, ok := g.routeSets[key]; ok {
+		return s
+	}
 	s := breaker.NewSet(*override, breaker.Deps{
 		Logger: deps.log, Metrics: deps.metrics.breaker, Upstream: u.name, Route: route,
 	})
-	u.guards.mu.Lock()
-	u.guards.routeSets = append(u.guards.routeSets, s)
-	u.guards.mu.Unlock()
+	if g.routeSets == nil {
+		g.routeSets = map[string]*breaker.Set{}
+	}
+	g.routeSets[key] = s
 	return s
 }
 
@@ -253,7 +264,7 @@ func (u *upstream) run(ctx context.Context) {
 	wg.Wait()
 	g.breakers.Close()
 	g.mu.Lock()
-	sets := slices.Clone(g.routeSets)
+	sets := slices.Collect(maps.Values(g.routeSets))
 	g.mu.Unlock()
 	for _, s := range sets {
 		s.Close()

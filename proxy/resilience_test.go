@@ -369,3 +369,51 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestReloadKeepsRouteBreakers: a reload that leaves a route's breaker
+// override as it was keeps that route's breakers, open state included, and
+// does not add a set of breakers to the upstream on every reload.
+func TestReloadKeepsRouteBreakers(t *testing.T) {
+	leakCheck(t)
+	var failing atomic.Bool
+	a := startBackend(t, "a", "127.0.0.1:0", func() int {
+		if failing.Load() {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	up := fastUpstream(a.addr)
+	up.Retries.Attempts = 1
+	up.Outlier.Disabled = true
+	upstreams := map[string]UpstreamConfig{"api": up}
+	routes := []RouteConfig{{Name: "strict", Match: MatchConfig{PathPrefix: "/"}, Upstream: "api",
+		Breaker: &breaker.Config{ConsecutiveFailures: 2, OpenTimeout: time.Minute}}}
+	gw := startGateway(t, upstreams, routes, nil)
+	c := newClient(t)
+	failing.Store(true)
+	for range 2 {
+		get(c, gw.url+"/")
+	}
+	failing.Store(false)
+	for range 5 {
+		cfg := Config{
+			Listeners:     map[string]ListenerConfig{"edge": {Address: "127.0.0.1:0", Protocol: ProtocolHTTP, Routes: routes}},
+			Upstreams:     upstreams,
+			ShutdownGrace: 2 * time.Second,
+			AccessLog:     AccessLogConfig{Disabled: true},
+		}
+		if err := gw.srv.Reload(cfg); err != nil {
+			t.Fatalf("Reload: %v", err)
+		}
+	}
+	if s := get(c, gw.url+"/").status; s != http.StatusServiceUnavailable {
+		t.Errorf("after reloads the route answered %d, want 503 from its breaker, still open", s)
+	}
+	g := gw.srv.upstreams()["api"].guards
+	g.mu.Lock()
+	n := len(g.routeSets)
+	g.mu.Unlock()
+	if n != 1 {
+		t.Errorf("the upstream holds %d sets of route breakers after 5 reloads, want 1", n)
+	}
+}
