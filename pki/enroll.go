@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
 
 // EnrollPath is where EnrollHandler is usually mounted.
@@ -64,6 +66,8 @@ type EnrollHandler struct {
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
+
+	refusals telemetry.LogLimiter // holds back floods of refusal lines
 }
 
 // NewEnrollHandler returns the enrollment handler of ca for cfg (already
@@ -108,7 +112,9 @@ func (h *EnrollHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rf = &refusal{status: http.StatusInternalServerError, reason: err.Error()}
 		}
 		h.metrics.enrollment(method, "refused")
-		h.log.Warn("enrollment refused", "remote", r.RemoteAddr, "method", method, "status", rf.status, "reason", rf.reason)
+		if ok, suppressed := h.refusals.Allow(method + ":" + strconv.Itoa(rf.status)); ok {
+			h.log.Warn("enrollment refused", "remote", r.RemoteAddr, "method", method, "status", rf.status, "reason", rf.reason, suppressed)
+		}
 		writeJSON(w, rf.status, enrollError{Error: strings.ToLower(http.StatusText(rf.status))})
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
 
 // Manager owns a certmagic Config and Cache over an Authority and hands
@@ -34,6 +35,10 @@ type Manager struct {
 	managed map[string]managedCert // by SPIFFE ID
 
 	closeOnce sync.Once
+
+	// refusals holds back floods of refused-handshake lines (a scanner, a
+	// client with a bad certificate retrying); metrics count every one.
+	refusals telemetry.LogLimiter
 }
 
 type managedCert struct {

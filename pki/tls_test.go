@@ -2,6 +2,8 @@ package pki
 
 import (
 	"crypto/tls"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +194,36 @@ func TestClientVerifiesUpstream(t *testing.T) {
 	}
 	if _, err := p.mgr.ClientConfig(ClientOptions{Identity: web}); err == nil {
 		t.Error("client config without ServerID or ServerName accepted")
+	}
+}
+
+// TestRefusalFloodLogsBounded: a client that retries a refused handshake in
+// a loop is counted every time but logged only up to the limiter's budget.
+func TestRefusalFloodLogsBounded(t *testing.T) {
+	p := newTestPKI(t, testConfig(t), nil)
+	var logs syncBuffer
+	p.mgr.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	api := p.manage(t, "api", "api.drawbridge.internal")
+	allow, err := identity.NewAllowList([]string{p.id("web").String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true, Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, p.mgr, srv)
+	stranger := p.signerFor().Leaf(t, "db") // ours, but not allowed here
+	cli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MinVersion: tls.VersionTLS13,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &stranger, nil }}
+	const attempts = 40
+	for range attempts {
+		if err := roundTrip(addr, cli); err == nil {
+			t.Fatal("handshake with an identity the server does not allow succeeded")
+		}
+	}
+	waitCount(t, p, ReasonIdentityNotAllowed, attempts)
+	if n := strings.Count(logs.String(), `"msg":"TLS client refused"`); n == 0 || n > 10 {
+		t.Errorf("%d refusal lines for %d refused handshakes, want between 1 and 10 (the limiter's budget)", n, attempts)
 	}
 }

@@ -155,7 +155,9 @@ func (m *Manager) verifyClient(allow *identity.AllowList, optional bool) func(tl
 		}
 		if err := m.checkPeer(cs.PeerCertificates, allow, identity.ID{}); err != nil {
 			m.metrics.handshakeFailed(err.Reason)
-			m.log.Warn("TLS client refused", "reason", err.Reason, "detail", err.Detail)
+			if ok, suppressed := m.refusals.Allow("client:" + err.Reason); ok {
+				m.log.Warn("TLS client refused", "reason", err.Reason, "detail", err.Detail, suppressed)
+			}
 			return err
 		}
 		return nil
@@ -254,7 +256,9 @@ func (m *Manager) verifyServer(opts ClientOptions) func(tls.ConnectionState) err
 		err := m.verifyServerChain(cs, opts)
 		if err != nil {
 			m.metrics.handshakeFailed(err.Reason)
-			m.log.Warn("TLS upstream refused", "reason", err.Reason, "server_name", opts.ServerName, "detail", err.Detail)
+			if ok, suppressed := m.refusals.Allow("upstream:" + err.Reason); ok {
+				m.log.Warn("TLS upstream refused", "reason", err.Reason, "server_name", opts.ServerName, "detail", err.Detail, suppressed)
+			}
 			return err
 		}
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
 
 // noDeadline clears a connection deadline.
@@ -28,6 +29,8 @@ type listenerHandler struct {
 	active   prometheus.Gauge // in-flight requests of this listener; nil without metrics
 	log      *slog.Logger
 	mutual   bool // tls.mode mutual: requests carry a verified client identity
+
+	denials telemetry.LogLimiter // holds back floods of 403 lines; metrics count every one
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -148,7 +151,9 @@ func (h *listenerHandler) authorize(ex *exchange, allow *identity.AllowList) boo
 		route = labelNone
 	}
 	h.metrics.authzDenied(ex.listener, route, reason)
-	h.log.Warn("request refused: client identity not allowed", "listener", ex.listener, "route", ex.route,
-		"identity", ex.identity, "reason", reason, "allow", allow.Patterns(), "request_id", ex.requestID)
+	if ok, suppressed := h.denials.Allow(route + ":" + reason); ok {
+		h.log.Warn("request refused: client identity not allowed", "listener", ex.listener, "route", ex.route,
+			"identity", ex.identity, "reason", reason, "allow", allow.Patterns(), "request_id", ex.requestID, suppressed)
+	}
 	return false
 }
