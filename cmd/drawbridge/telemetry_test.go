@@ -475,4 +475,15 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if code, _, _ := runCLI(t, "audit", "check", path); code != 2 {
 		t.Fatalf("unknown audit subcommand: exit %d, want 2", code)
 	}
+	// After a rotation the files verify together, oldest first; out of
+	// order, or with a file missing between them, the join is broken.
+	older := writeFile(t, "audit.log.1", lines[0]+lines[1])
+	newer := writeFile(t, "audit.log", lines[2])
+	code, out, _ = runCLI(t, "audit", "verify", older, newer)
+	if code != 0 || !strings.Contains(out, "audit.log: chain intact: 1 entries, last seq 3") {
+		t.Fatalf("rotated files in order: exit %d, output %q", code, out)
+	}
+	if code, out, _ = runCLI(t, "audit", "verify", newer, older); code != 1 {
+		t.Fatalf("rotated files out of order: exit %d, output %q", code, out)
+	}
 }

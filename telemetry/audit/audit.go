@@ -252,6 +252,9 @@ func (l *Log) Record(_ context.Context, ev Event) error {
 		l.errs.Inc()
 		return errors.New("audit log is closed")
 	}
+	if err := l.followRotationLocked(); err != nil {
+		return l.failLocked(ev, err)
+	}
 	e := Entry{
 		Seq: l.seq + 1, Time: l.now().UTC(), Event: ev.Name, Subject: ev.Subject, Actor: ev.Actor,
 		Result: ev.Result, Reason: ev.Reason, RequestID: ev.RequestID, Fingerprint: ev.Fingerprint, Prev: l.prev,
@@ -268,6 +271,33 @@ func (l *Log) Record(_ context.Context, ev Event) error {
 	l.seq, l.prev = e.Seq, e.Hash
 	l.events.WithLabelValues(ev.Name, ev.Result).Inc()
 	l.lastOK.Set(float64(e.Time.UnixNano()) / 1e9)
+	return nil
+}
+
+// followRotationLocked reopens the path when the file was moved away (by
+// logrotate, or by hand) since the last entry, so entries never go on into
+// a rotated file. The new file continues the chain: its first entry links
+// to the last one of the file before, and `drawbridge audit verify OLD NEW`
+// checks the join. A truncation in place (copytruncate) needs nothing: the
+// file is opened for appending.
+func (l *Log) followRotationLocked() error {
+	cur, err := os.Stat(l.pathFor)
+	if err == nil {
+		open, serr := l.f.Stat()
+		if serr == nil && os.SameFile(cur, open) {
+			return nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	// #nosec G304 -- the operator names the audit file.
+	f, err := os.OpenFile(l.pathFor, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopening the rotated audit log: %w", err)
+	}
+	_ = l.f.Close()
+	l.f = f
+	l.log.Info("audit log reopened after rotation", "path", l.pathFor, "seq", l.seq, "head", l.prev)
 	return nil
 }
 
@@ -331,12 +361,17 @@ type Summary struct {
 // each line parses, its hash matches its content, its prev matches the hash
 // before it, and sequence numbers run 1, 2, 3 ... without a gap. It reports
 // every problem, not just the first; an error means r could not be read.
-func Verify(r io.Reader) (Summary, error) {
+func Verify(r io.Reader) (Summary, error) { return VerifyAfter(r, 0, "") }
+
+// VerifyAfter is Verify for a file that continues a chain whose last entry
+// had seq and hash: the file after a rotation, checked with the Summary of
+// the file before it.
+func VerifyAfter(r io.Reader, seq uint64, hash string) (Summary, error) {
 	var s Summary
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var wantSeq uint64 = 1
-	prev, line := "", 0
+	wantSeq := seq + 1
+	prev, line := hash, 0
 	for sc.Scan() {
 		line++
 		text := sc.Bytes()

@@ -174,3 +174,51 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("got %v, want a fingerprint_key_file problem", err)
 	}
 }
+
+// TestRotationContinuesTheChain: the file is moved away (logrotate) while the
+// log is open; the next entry starts a new file at the path whose chain
+// continues the old one, and VerifyAfter checks the join.
+func TestRotationContinuesTheChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(Config{Path: path}, Deps{Now: fixedClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(n int) {
+		for range n {
+			if err := l.Record(context.Background(), Event{Name: "cert.issue", Subject: "spiffe://d/api"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	record(3)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	record(2)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	first := verifyFile(t, old)
+	if first.Entries != 3 || len(first.Problems) != 0 {
+		t.Fatalf("rotated file: %+v, want its 3 entries intact (nothing written to it after the rename)", first)
+	}
+	second, err := VerifyAfter(bytes.NewReader(cur), first.LastSeq, first.LastHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Entries != 2 || second.LastSeq != 5 || len(second.Problems) != 0 {
+		t.Fatalf("new file: %+v, want entries 4 and 5 continuing the rotated file's chain", second)
+	}
+	if alone := verifyFile(t, cur); len(alone.Problems) == 0 {
+		t.Fatal("the new file verified alone as a whole chain; want its start (seq 4) reported")
+	}
+	// Cutting the last entry of the rotated file breaks the join.
+	cut := old[:bytes.LastIndexByte(bytes.TrimRight(old, "\n"), '\n')+1]
+	short := verifyFile(t, cut)
+	if s, _ := VerifyAfter(bytes.NewReader(cur), short.LastSeq, short.LastHash); len(s.Problems) == 0 {
+		t.Fatal("a rotated file missing its last entry joined the next file cleanly")
+	}
+}
