@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 )
@@ -93,6 +95,10 @@ func (s *SealedStorage) Reseal(ctx context.Context, passphrase []byte) error {
 	if err := s.fs.Store(ctx, resealJournalName, raw); err != nil {
 		return fmt.Errorf("re-sealing: writing journal: %w", err)
 	}
+	// Stores wait while keys switch and values are converted: one sealed
+	// under the old key after the walk listed the values would stay so.
+	s.writing.Lock()
+	defer s.writing.Unlock()
 	s.setSealers(next, cur)
 	if err := finishReseal(ctx, s.fs, next, cur, newData); err != nil {
 		// The journal stays; the next start finishes the re-seal.
@@ -158,6 +164,11 @@ func resealOne(ctx context.Context, fsto *certmagic.FileStorage, key string, tar
 	}
 	plain, err := other.open(key, v)
 	if err != nil {
+		if vanishes(fsto.Filename(key)) {
+			// Another process's write in progress: certmagic writes a
+			// temporary file (sealed for its final name) and renames it.
+			return nil
+		}
 		return err
 	}
 	defer clear(plain)
@@ -166,6 +177,17 @@ func resealOne(ctx context.Context, fsto *certmagic.FileStorage, key string, tar
 		return err
 	}
 	return fsto.Store(ctx, key, sealed)
+}
+
+// vanishes reports whether the file at name is gone within a moment.
+func vanishes(name string) bool {
+	for range 10 {
+		if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 // sealedKeys lists the storage keys of every file under dir but the

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 )
 
 const newPassphrase = "a brand new passphrase, long enough"
@@ -151,6 +154,99 @@ func interruptReseal(t *testing.T, s *SealedStorage, pass []byte) {
 		}
 		if n++; n == 1 {
 			return
+		}
+	}
+}
+
+// TestResealWhileStoring: keys stored while a re-seal runs all open with the
+// new passphrase afterwards, whichever key each was sealed under first.
+func TestResealWhileStoring(t *testing.T) {
+	ctx := context.Background()
+	for round := range 20 {
+		dir := filepath.Join(t.TempDir(), "state")
+		st, err := openStorage(ctx, dir, []byte(testPassphrase), testKDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 { // values for the re-seal to convert
+			if err := st.Store(ctx, fmt.Sprintf("certificates/old-%d.key", i), []byte("old")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		stored := make([]int, 4)
+		for w := range stored {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := st.Store(ctx, fmt.Sprintf("certificates/w%d-%d.key", w, i), []byte("new")); err != nil {
+						t.Error(err)
+						return
+					}
+					stored[w] = i + 1
+				}
+			})
+		}
+		time.Sleep(2 * time.Millisecond)
+		err = st.Reseal(ctx, []byte(newPassphrase))
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		reopened, err := openStorage(ctx, dir, []byte(newPassphrase), testKDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for w, n := range stored {
+			for i := range n {
+				key := fmt.Sprintf("certificates/w%d-%d.key", w, i)
+				if _, err := reopened.Load(ctx, key); err != nil {
+					t.Fatalf("round %d: %s, stored during the re-seal, does not open with the new passphrase: %v", round, key, err)
+				}
+			}
+		}
+	}
+}
+
+// TestResealBesideAnotherWriter: another process on the same state dir (a
+// `cert issue --watch` helper) writing while this one re-seals does not make
+// the re-seal fail on its half-written temporary files.
+func TestResealBesideAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	for round := range 10 {
+		dir := filepath.Join(t.TempDir(), "state")
+		st, err := openStorage(ctx, dir, []byte(testPassphrase), testKDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := openStorage(ctx, dir, []byte(testPassphrase), testKDF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = other.Store(ctx, fmt.Sprintf("certificates/other-%d.key", i%50), make([]byte, 64<<10))
+			}
+		})
+		time.Sleep(5 * time.Millisecond)
+		err = st.Reseal(ctx, []byte(newPassphrase))
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("round %d: re-seal beside another writer: %v", round, err)
 		}
 	}
 }

@@ -24,6 +24,12 @@ import (
 type SealedStorage struct {
 	fs *certmagic.FileStorage
 
+	// writing is held shared by each Store from choosing its sealer until
+	// its value is on disk, and exclusively by a re-seal while it switches
+	// keys and converts values: no value sealed under the old key can land
+	// after the re-seal listed the values, and no half-written one is read.
+	writing sync.RWMutex
+
 	mu     sync.RWMutex // guards the following fields
 	sealer *sealer      // seals every Store
 	prev   *sealer      // during a re-seal, also opens what the old key sealed; nil otherwise
@@ -145,6 +151,8 @@ func (s *SealedStorage) sealers() (cur, prev *sealer) {
 // Store seals value if it is a private key, then stores it.
 func (s *SealedStorage) Store(ctx context.Context, key string, value []byte) error {
 	if needsSealing(key, value) {
+		s.writing.RLock()
+		defer s.writing.RUnlock()
 		cur, _ := s.sealers()
 		sealed, err := cur.seal(key, value)
 		if err != nil {
