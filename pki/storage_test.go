@@ -20,12 +20,12 @@ func TestSealRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := []byte("-----BEGIN EC PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----\n")
+	plain := generatedKeyPEM(t)
 	sealed, err := s.seal("a.key", plain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(sealed, []byte("secret")) || !isSealed(sealed) {
+	if bytes.Contains(sealed, []byte("PRIVATE KEY")) || !isSealed(sealed) {
 		t.Fatalf("sealed value leaks plaintext or lacks the magic: %q", sealed)
 	}
 	got, err := s.open("a.key", sealed)
@@ -204,7 +204,7 @@ func TestClearKeyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(cfg.StateDir, "x.key")
-	if err := os.WriteFile(path, []byte("-----BEGIN EC PRIVATE KEY-----\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, generatedKeyPEM(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Load(context.Background(), "x.key"); err == nil {
@@ -283,4 +283,19 @@ func TestConcurrentFirstOpen(t *testing.T) {
 			t.Errorf("value sealed by opener %d does not open under the state dir's keyring: %q, %v", i, got, err)
 		}
 	}
+}
+
+// generatedKeyPEM is a fresh private key in PEM, made for the test: no key
+// material lives in the repository.
+func generatedKeyPEM(t *testing.T) []byte {
+	t.Helper()
+	k, err := newKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pemKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
