@@ -74,29 +74,43 @@ func socketSettings(l ListenerConfig) ListenerConfig {
 	return ListenerConfig{Name: l.Name, Address: l.Address, Protocol: l.Protocol, TLS: l.TLS, Timeouts: l.Timeouts, Limits: l.Limits}
 }
 
+// keepListener says whether a running listener of config old stays as it
+// is under cfg (false: it is removed, or replaced on another address), and
+// refuses a change of its socket settings on the same address.
+func keepListener(old ListenerConfig, cfg Config) (bool, error) {
+	nl, ok := cfg.Listeners[old.Name]
+	switch {
+	case ok && reflect.DeepEqual(socketSettings(nl), socketSettings(old)):
+		return true, nil
+	case ok && nl.Address == old.Address:
+		return false, fmt.Errorf("listeners.%s: changing the protocol, tls, timeouts or limits of a listener on the same address needs a restart", old.Name)
+	}
+	return false, nil
+}
+
 func (s *Server) planLocked(cfg Config) (*reloadPlan, error) {
 	p := &reloadPlan{}
 	var errs []error
 	held := map[string]string{} // address -> listener kept or removed-but-draining that holds it
 	for _, l := range s.listeners {
-		nl, ok := cfg.Listeners[l.cfg.Name]
+		keep, err := keepListener(l.cfg, cfg)
 		switch {
-		case ok && reflect.DeepEqual(socketSettings(nl), socketSettings(l.cfg)):
+		case err != nil:
+			errs = append(errs, err)
+		case keep:
 			p.keepHTTP = append(p.keepHTTP, l)
-		case ok && nl.Address == l.cfg.Address:
-			errs = append(errs, fmt.Errorf("listeners.%s: changing the protocol, tls, timeouts or limits of a listener on the same address needs a restart", l.cfg.Name))
 		default:
 			p.removeHTTP = append(p.removeHTTP, l)
 		}
 		held[l.cfg.Address] = l.cfg.Name
 	}
 	for _, l := range s.streams {
-		nl, ok := cfg.Listeners[l.cfg.Name]
+		keep, err := keepListener(l.cfg, cfg)
 		switch {
-		case ok && reflect.DeepEqual(socketSettings(nl), socketSettings(l.cfg)):
+		case err != nil:
+			errs = append(errs, err)
+		case keep:
 			p.keepStream = append(p.keepStream, l)
-		case ok && nl.Address == l.cfg.Address:
-			errs = append(errs, fmt.Errorf("listeners.%s: changing the protocol, tls, timeouts or limits of a listener on the same address needs a restart", l.cfg.Name))
 		default:
 			p.removeStrm = append(p.removeStrm, l)
 		}

@@ -318,16 +318,22 @@ func TestFallbacks(t *testing.T) {
 	}
 }
 
-// A route with its own breaker settings gates targets for itself only.
-func TestRouteBreakerOverride(t *testing.T) {
-	leakCheck(t)
-	var failing atomic.Bool
-	a := startBackend(t, "a", "127.0.0.1:0", func() int {
+// switchableBackend answers 200, or 500 while failing is set.
+func switchableBackend(t *testing.T) (*backend, *atomic.Bool) {
+	failing := new(atomic.Bool)
+	b := startBackend(t, "a", "127.0.0.1:0", func() int {
 		if failing.Load() {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
+	return b, failing
+}
+
+// A route with its own breaker settings gates targets for itself only.
+func TestRouteBreakerOverride(t *testing.T) {
+	leakCheck(t)
+	a, failing := switchableBackend(t)
 	up := fastUpstream(a.addr)
 	up.Retries.Attempts = 1
 	up.Outlier.Disabled = true
@@ -375,13 +381,7 @@ func equalInts(a, b []int) bool {
 // does not add a set of breakers to the upstream on every reload.
 func TestReloadKeepsRouteBreakers(t *testing.T) {
 	leakCheck(t)
-	var failing atomic.Bool
-	a := startBackend(t, "a", "127.0.0.1:0", func() int {
-		if failing.Load() {
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	})
+	a, failing := switchableBackend(t)
 	up := fastUpstream(a.addr)
 	up.Retries.Attempts = 1
 	up.Outlier.Disabled = true
