@@ -143,7 +143,8 @@ func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) err
 	if !o.watch {
 		return nil
 	}
-	return w.watch(ctx, p, id, f.PKI.CheckInterval)
+	followPKI(ctx, p, f.PKI.CheckInterval, log, "certificate files", func() error { return w.write(p.Manager, id) })
+	return nil
 }
 
 // certWriter writes a certificate, its key and the trust bundle to a
@@ -196,9 +197,10 @@ func (w *certWriter) write(m *pki.Manager, id identity.ID) error {
 	return nil
 }
 
-// watch runs the PKI's maintenance and rewrites the files whenever the
-// certificate is renewed or the bundle changes, until ctx ends.
-func (w *certWriter) watch(ctx context.Context, p *pki.PKI, id identity.ID, interval time.Duration) error {
+// followPKI runs the PKI's maintenance and calls write on every tick, so
+// files written from it follow renewals and bundle changes, until ctx ends.
+// write writes only what changed; a failure is logged and retried.
+func followPKI(ctx context.Context, p *pki.PKI, interval time.Duration, log *slog.Logger, what string, write func() error) {
 	go func() { _ = p.Run(ctx) }()
 	// Check often enough to follow certmagic's renewal closely.
 	t := time.NewTicker(min(interval, 5*time.Second))
@@ -206,10 +208,10 @@ func (w *certWriter) watch(ctx context.Context, p *pki.PKI, id identity.ID, inte
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			if err := w.write(p.Manager, id); err != nil {
-				w.log.Error("writing certificate files failed; retrying", "err", err)
+			if err := write(); err != nil {
+				log.Error("writing "+what+" failed; retrying", "err", err)
 			}
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/pki"
@@ -70,19 +69,10 @@ func writeTrustBundle(ctx context.Context, path, out string, watch bool, stdout,
 	if !watch {
 		return nil
 	}
-	go func() { _ = p.Run(ctx) }()
-	t := time.NewTicker(min(f.PKI.CheckInterval, 5*time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := w.write(p.Manager.TrustBundle().PEM()); err != nil {
-				log.Error("writing the trust bundle failed; retrying", "err", err)
-			}
-		}
-	}
+	followPKI(ctx, p, f.PKI.CheckInterval, log, "the trust bundle", func() error {
+		return w.write(p.Manager.TrustBundle().PEM())
+	})
+	return nil
 }
 
 // bundleWriter writes the bundle when it changed, or when the file is gone.
