@@ -101,6 +101,7 @@ type Log struct {
 
 	mu     sync.Mutex // guards the following fields
 	f      *os.File
+	fInfo  os.FileInfo // f's identity, to tell when the path names another file
 	seq    uint64
 	prev   string
 	closed bool
@@ -136,7 +137,12 @@ func Open(cfg Config, deps Deps) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
-	l := &Log{log: deps.Logger, now: deps.Now, key: key, pathFor: cfg.Path, f: f, seq: seq, prev: prev}
+	info, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	l := &Log{log: deps.Logger, now: deps.Now, key: key, pathFor: cfg.Path, f: f, fInfo: info, seq: seq, prev: prev}
 	l.registerMetrics(deps.Metrics)
 	l.log.Info("audit log open", "path", cfg.Path, "seq", seq, "head", prev)
 	return l, nil
@@ -282,12 +288,10 @@ func (l *Log) Record(_ context.Context, ev Event) error {
 // file is opened for appending.
 func (l *Log) followRotationLocked() error {
 	cur, err := os.Stat(l.pathFor)
-	if err == nil {
-		open, serr := l.f.Stat()
-		if serr == nil && os.SameFile(cur, open) {
-			return nil
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	if err == nil && os.SameFile(cur, l.fInfo) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	// #nosec G304 -- the operator names the audit file.
@@ -295,8 +299,13 @@ func (l *Log) followRotationLocked() error {
 	if err != nil {
 		return fmt.Errorf("reopening the rotated audit log: %w", err)
 	}
+	info, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("reopening the rotated audit log: %w", err)
+	}
 	_ = l.f.Close()
-	l.f = f
+	l.f, l.fInfo = f, info
 	l.log.Info("audit log reopened after rotation", "path", l.pathFor, "seq", l.seq, "head", l.prev)
 	return nil
 }
