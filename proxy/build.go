@@ -3,8 +3,10 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -15,7 +17,7 @@ import (
 // targets' health, breakers and connection pools.
 func (s *Server) buildUpstreams(cfg Config, reuse map[string]*upstream) (map[string]*upstream, error) {
 	ups := map[string]*upstream{}
-	for _, name := range sortedKeys(cfg.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 		uc := cfg.Upstreams[name]
 		if old, ok := reuse[name]; ok && reflect.DeepEqual(old.cfg, uc) {
 			ups[name] = old

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -123,7 +125,7 @@ func (s *Server) planLocked(cfg Config) (*reloadPlan, error) {
 	for _, l := range p.keepStream {
 		kept[l.cfg.Name] = true
 	}
-	for _, name := range sortedKeys(cfg.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
 		if kept[name] {
 			continue
 		}

@@ -361,7 +361,7 @@ func routeTransportFor(rc RouteConfig, ups map[string]*upstream, deps resilience
 func (s *Server) RequiredUpstreams() []string {
 	cfg := s.config()
 	var names []string
-	for _, name := range sortedKeys(cfg.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 		if !cfg.Upstreams[name].Optional {
 			names = append(names, name)
 		}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strings"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -66,7 +68,7 @@ func validHeaderValue(v []byte) error {
 
 func newHeaderEdit(ops HeaderOps, secrets SecretSource) (headerEdit, error) {
 	var e headerEdit
-	for _, name := range sortedKeys(ops.SetSecret) {
+	for _, name := range slices.Sorted(maps.Keys(ops.SetSecret)) {
 		if secrets == nil {
 			return e, fmt.Errorf("header %s needs a secret, but no secret source is configured", name)
 		}
@@ -79,7 +81,7 @@ func newHeaderEdit(ops HeaderOps, secrets SecretSource) (headerEdit, error) {
 	for _, name := range ops.Remove {
 		e.remove = append(e.remove, http.CanonicalHeaderKey(name))
 	}
-	for _, name := range sortedKeys(ops.Set) {
+	for _, name := range slices.Sorted(maps.Keys(ops.Set)) {
 		if http.CanonicalHeaderKey(name) == "Host" {
 			e.host = ops.Set[name]
 			continue
@@ -126,7 +128,7 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*
 	for _, h := range cfg.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
 	}
-	for _, name := range sortedKeys(cfg.Match.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Match.Headers)) {
 		r.headers = append(r.headers, headerMatch{http.CanonicalHeaderKey(name), cfg.Match.Headers[name]})
 	}
 	for _, u := range cfg.Upgrades {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -128,7 +129,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.ups.Store(&ups)
 	s.cfg = cfg
-	for _, name := range sortedKeys(cfg.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
 		if err := s.addListener(cfg, cfg.Listeners[name], ups); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // ListenerStatus describes one listener for the status page.
 type ListenerStatus struct {
@@ -47,7 +51,7 @@ type TargetStatus struct {
 func (s *Server) Listeners() []ListenerStatus {
 	cfg := s.config()
 	out := make([]ListenerStatus, 0, len(cfg.Listeners))
-	for _, name := range sortedKeys(cfg.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Listeners)) {
 		lc := cfg.Listeners[name]
 		ls := ListenerStatus{Name: lc.Name, Address: lc.Address, Protocol: lc.Protocol}
 		if addr := s.Addr(lc.Name); addr != nil {
@@ -67,7 +71,7 @@ func (s *Server) Listeners() []ListenerStatus {
 func (s *Server) Upstreams() []UpstreamStatus {
 	ups := s.upstreams()
 	out := make([]UpstreamStatus, 0, len(ups))
-	for _, name := range sortedKeys(ups) {
+	for _, name := range slices.Sorted(maps.Keys(ups)) {
 		up := ups[name]
 		us := UpstreamStatus{Name: name, Protocol: up.cfg.Protocol, Balance: up.cfg.Balance}
 		for _, t := range up.pool.Targets() {

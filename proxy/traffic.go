@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -278,7 +280,7 @@ func (c *targetCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *targetCollector) Collect(ch chan<- prometheus.Metric) {
 	ups := c.s.upstreams()
-	for _, name := range sortedKeys(ups) {
+	for _, name := range slices.Sorted(maps.Keys(ups)) {
 		for _, t := range ups[name].pool.Targets() {
 			ch <- prometheus.MustNewConstMetric(descTargetAvailable, prometheus.GaugeValue, boolFloat(t.Available()), name, t.Addr)
 			ch <- prometheus.MustNewConstMetric(descTargetInFlight, prometheus.GaugeValue, float64(t.InFlight()), name, t.Addr)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -55,7 +56,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	addrs := map[string]string{}
-	for _, name := range sortedKeys(c.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(c.Listeners)) {
 		l := c.Listeners[name]
 		path := "listeners." + name
 		if !validName(name) {
@@ -67,7 +68,7 @@ func (c *Config) Validate() error {
 		addrs[l.Address] = name
 		l.validate(path, c.Upstreams, &p)
 	}
-	for _, name := range sortedKeys(c.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		u := c.Upstreams[name]
 		if !validName(name) {
 			p.add("upstreams."+name, "name must be letters, digits, - or _ (it becomes a metric label)")
@@ -142,7 +143,7 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 	if r.Upstream == "" {
 		p.add(path+".upstream", "is required")
 	} else if _, ok := ups[r.Upstream]; !ok {
-		p.add(path+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, strings.Join(sortedKeys(ups), ", "))
+		p.add(path+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, strings.Join(slices.Sorted(maps.Keys(ups)), ", "))
 	}
 	for i, h := range r.Match.Hosts {
 		if err := checkHostPattern(h); err != nil {
@@ -157,7 +158,7 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 			p.add(fmt.Sprintf("%s.match.methods[%d]", path, i), "%q is not an upper-case HTTP method", m)
 		}
 	}
-	for _, h := range sortedKeys(r.Match.Headers) {
+	for _, h := range slices.Sorted(maps.Keys(r.Match.Headers)) {
 		if !isToken(h) {
 			p.add(path+".match.headers", "%q is not a valid header name", h)
 		}
@@ -219,7 +220,7 @@ func (r *RouteConfig) validateFor(protocol, path string, ups map[string]Upstream
 }
 
 func (h HeaderOps) validate(path string, p *problems) {
-	for _, name := range sortedKeys(h.Set) {
+	for _, name := range slices.Sorted(maps.Keys(h.Set)) {
 		switch {
 		case !isToken(name):
 			p.add(path+".set", "%q is not a valid header name", name)
@@ -229,7 +230,7 @@ func (h HeaderOps) validate(path string, p *problems) {
 			p.add(path+".set."+name, "value must not contain CR, LF or NUL")
 		}
 	}
-	for _, name := range sortedKeys(h.SetSecret) {
+	for _, name := range slices.Sorted(maps.Keys(h.SetSecret)) {
 		switch {
 		case !isToken(name):
 			p.add(path+".set_secret", "%q is not a valid header name", name)
@@ -323,7 +324,7 @@ func (r *RouteConfig) matchKey() string {
 	methods := slices.Clone(r.Match.Methods)
 	sort.Strings(methods)
 	var hdrs []string
-	for _, k := range sortedKeys(r.Match.Headers) {
+	for _, k := range slices.Sorted(maps.Keys(r.Match.Headers)) {
 		hdrs = append(hdrs, http.CanonicalHeaderKey(k)+"="+r.Match.Headers[k])
 	}
 	return strings.Join(hosts, ",") + "|" + trimPrefix(r.Match.PathPrefix) + "|" + strings.Join(methods, ",") + "|" + strings.Join(hdrs, ",")
@@ -409,13 +410,4 @@ func isToken(s string) bool {
 		return false
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

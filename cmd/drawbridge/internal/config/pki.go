@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -141,7 +142,7 @@ func validateTLSUse(f *File) []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	var acmeNames []string
-	for _, name := range sortedKeys(f.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(f.Listeners)) {
 		l := f.Listeners[name]
 		path := "listeners." + name + ".tls"
 		if l.TLS.Mode != proxy.TLSServer && l.TLS.Mode != proxy.TLSMutual {
@@ -173,7 +174,7 @@ func validateTLSUse(f *File) []error {
 		ac.Names = append(slices.Clone(ac.Names), acmeNames...)
 		errs = append(errs, prefixed("pki.acme", ac.Validate())...)
 	}
-	for _, name := range sortedKeys(f.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u := f.Upstreams[name]
 		path := "upstreams." + name + ".tls"
 		if u.Protocol != proxy.ProtocolHTTPS && u.Protocol != proxy.ProtocolTLS && u.Protocol != proxy.ProtocolPostgres {
@@ -221,13 +222,4 @@ func checkPatternsIn(td, path string, patterns []string) []error {
 		}
 	}
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

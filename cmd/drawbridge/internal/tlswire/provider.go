@@ -79,7 +79,7 @@ func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
 		files: map[string]*pki.FileSource{}, fileOf: map[string]string{}, logDep: deps}
 	p.want(p.own, f.PKI.EnrollmentListener.Names)
 	var acmeNames []string
-	for _, name := range sortedKeys(f.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(f.Listeners)) {
 		l := f.Listeners[name]
 		if l.TLS.Mode != proxy.TLSServer && l.TLS.Mode != proxy.TLSMutual {
 			continue
@@ -104,7 +104,7 @@ func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
 			acmeNames = appendNew(acmeNames, l.TLS.Names...)
 		}
 	}
-	for _, name := range sortedKeys(f.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u := f.Upstreams[name]
 		if u.Protocol != proxy.ProtocolHTTPS && u.Protocol != proxy.ProtocolTLS && u.Protocol != proxy.ProtocolPostgres {
 			continue
@@ -162,7 +162,7 @@ func (p *Provider) clientID(u proxy.UpstreamTLS) (identity.ID, error) {
 // the pki section itself change only with a restart.
 func (p *Provider) Update(ctx context.Context, f *config.File) error {
 	p.mu.Lock()
-	for _, name := range sortedKeys(f.Listeners) {
+	for _, name := range slices.Sorted(maps.Keys(f.Listeners)) {
 		l := f.Listeners[name]
 		if l.TLS.Mode != proxy.TLSServer && l.TLS.Mode != proxy.TLSMutual {
 			continue
@@ -198,7 +198,7 @@ func (p *Provider) Update(ctx context.Context, f *config.File) error {
 			}
 		}
 	}
-	for _, name := range sortedKeys(f.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u := f.Upstreams[name]
 		if u.Protocol != proxy.ProtocolHTTPS && u.Protocol != proxy.ProtocolTLS && u.Protocol != proxy.ProtocolPostgres {
 			continue
@@ -338,7 +338,7 @@ func (p *Provider) Sources() []Source {
 	files := maps.Clone(p.files)
 	p.mu.Unlock()
 	var out []Source
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if c, _ := files[name].GetCertificate(nil); c != nil && c.Leaf != nil {
 			out = append(out, Source{Name: "listener " + name + " (files)", Cert: c.Leaf})
 		}
@@ -402,13 +402,4 @@ func appendNew(list []string, more ...string) []string {
 		}
 	}
 	return list
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
