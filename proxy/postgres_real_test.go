@@ -440,16 +440,21 @@ stream { server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; } }
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("nginx stream relay:\n%s", logs.String())
+		}
+	})
+	waitFor(t, "the nginx stream relay to listen", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
 			c.Close()
-			return port
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx stream relay did not start:\n%s", logs.String())
-		}
-	}
+		return err == nil
+	})
+	return port
 }
 
 // pgbenchMode is DRAWBRIDGE_PGBENCH_MODE (e.g. -S for select only), or
