@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/pki"
 )
 
@@ -101,12 +100,9 @@ func caCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // openCLICA opens the CA of the configuration at path.
 func openCLICA(ctx context.Context, path string, opts pki.OpenOptions) (*pki.CA, error) {
-	f, err := config.Load(path)
+	f, err := loadPKIConfig(path)
 	if err != nil {
 		return nil, err
-	}
-	if f.PKI == nil {
-		return nil, fmt.Errorf("%s has no pki section", path)
 	}
 	if f.PKI.Enroll != nil {
 		return nil, fmt.Errorf("%s: pki.enroll is set: this instance enrolls with a CA elsewhere (%s); run the ca commands with the CA's configuration",

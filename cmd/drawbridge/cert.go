@@ -107,12 +107,9 @@ func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	f, err := config.Load(o.config)
+	f, err := loadPKIConfig(o.config)
 	if err != nil {
 		return err
-	}
-	if f.PKI == nil {
-		return fmt.Errorf("%s has no pki section", o.config)
 	}
 	id, err := identity.New(f.PKI.TrustDomain, o.name)
 	if err != nil {
@@ -123,11 +120,7 @@ func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(o.out, 0o755); err != nil { //nolint:gosec // G301: see above
 		return err
 	}
-	log, _, err := telemetry.NewLogger(f.Logging, stderr)
-	if err != nil {
-		return err
-	}
-	p, err := pki.Open(ctx, f.PKI.Config, pki.Deps{Logger: log})
+	p, log, err := openFilePKI(ctx, f, stderr)
 	if err != nil {
 		return err
 	}
@@ -195,6 +188,30 @@ func (w *certWriter) write(m *pki.Manager, id identity.ID) error {
 	w.certSum = sha256.Sum256(chain)
 	w.log.Info("certificate written", "identity", id.String(), "dir", w.dir, "expires", c.Leaf.NotAfter)
 	return nil
+}
+
+// loadPKIConfig loads the configuration at path, which must have a pki
+// section: what the ca, cert and trust-bundle commands start from.
+func loadPKIConfig(path string) (*config.File, error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.PKI == nil {
+		return nil, fmt.Errorf("%s has no pki section", path)
+	}
+	return f, nil
+}
+
+// openFilePKI opens the PKI of f for a command that writes files from it,
+// logging to stderr as f's logging section says.
+func openFilePKI(ctx context.Context, f *config.File, stderr io.Writer) (*pki.PKI, *slog.Logger, error) {
+	log, _, err := telemetry.NewLogger(f.Logging, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := pki.Open(ctx, f.PKI.Config, pki.Deps{Logger: log})
+	return p, log, err
 }
 
 // followPKI runs the PKI's maintenance and calls write on every tick, so

@@ -9,10 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-
-	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/pki"
-	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
 
 const trustBundleSynopsis = `Write the CA's trust bundle (PEM roots, the active one first) to FILE (0644),
@@ -42,21 +38,14 @@ func trustBundleCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 }
 
 func writeTrustBundle(ctx context.Context, path, out string, watch bool, stdout, stderr io.Writer) error {
-	f, err := config.Load(path)
+	f, err := loadPKIConfig(path)
 	if err != nil {
 		return err
-	}
-	if f.PKI == nil {
-		return fmt.Errorf("%s has no pki section", path)
 	}
 	if f.PKI.Enroll != nil {
 		return errors.New(path + ": pki has an enroll block; trust-bundle reads the bundle from the CA's own state dir")
 	}
-	log, _, err := telemetry.NewLogger(f.Logging, stderr)
-	if err != nil {
-		return err
-	}
-	p, err := pki.Open(ctx, f.PKI.Config, pki.Deps{Logger: log})
+	p, log, err := openFilePKI(ctx, f, stderr)
 	if err != nil {
 		return err
 	}
