@@ -14,14 +14,7 @@ import (
 // `ca bundle` prints; with --watch a removed file comes back; the file
 // healthcheck accepts it and refuses what is missing, empty, stale or expired.
 func TestTrustBundleCommand(t *testing.T) {
-	cfg := writeFile(t, "pki.yaml", pkiSection(t, "")+`
-listeners:
-  edge:
-    address: 127.0.0.1:0
-    routes: [{upstream: app}]
-upstreams:
-  app: {targets: ["127.0.0.1:1"]}
-`)
+	cfg := caConfig(t)
 	if code, _, stderr := runCLI(t, "ca", "init", "--config", cfg); code != 0 {
 		t.Fatalf("ca init: %d %s", code, stderr)
 	}
@@ -88,14 +81,7 @@ func TestHealthcheckFile(t *testing.T) {
 		}
 	}
 	// A certificate must be valid now: take one the CA issues.
-	cfg := writeFile(t, "pki.yaml", pkiSection(t, "")+`
-listeners:
-  edge:
-    address: 127.0.0.1:0
-    routes: [{upstream: app}]
-upstreams:
-  app: {targets: ["127.0.0.1:1"]}
-`)
+	cfg := caConfig(t)
 	certs := filepath.Join(dir, "certs")
 	if code, _, stderr := runCLI(t, "cert", "issue", "--config", cfg, "--name", "db", "--out", certs); code != 0 {
 		t.Fatalf("cert issue: %d %s", code, stderr)
