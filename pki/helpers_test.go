@@ -99,6 +99,21 @@ func (p *testPKI) manage(t testing.TB, service string, dns ...string) identity.I
 	return id
 }
 
+// serveMutual serves mutual TLS as id, admitting only the allowed
+// identities, and returns the address.
+func (p *testPKI) serveMutual(t testing.TB, id identity.ID, allowed ...string) string {
+	t.Helper()
+	allow, err := identity.NewAllowList(allowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: id, Mutual: true, Allow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveTLS(t, p.mgr, srv)
+}
+
 // serveTLS serves cfg on 127.0.0.1:0 through the Manager's Listener; each
 // accepted connection gets "ok\n" and is closed. It returns the address.
 func serveTLS(t testing.TB, m *Manager, cfg *tls.Config) string {

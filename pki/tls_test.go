@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 )
 
@@ -42,15 +41,7 @@ func TestMutualRefusalMatrix(t *testing.T) {
 	p := newTestPKI(t, testConfig(t), nil)
 	api := p.manage(t, "api", "api.drawbridge.internal")
 	web := p.manage(t, "web")
-	allow, err := identity.NewAllowList([]string{web.String(), "spiffe://drawbridge.internal/ns/*"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true, Allow: allow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveTLS(t, p.mgr, srv)
+	addr := p.serveMutual(t, api, web.String(), "spiffe://drawbridge.internal/ns/*")
 
 	good, err := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerID: api})
 	if err != nil {
@@ -204,15 +195,7 @@ func TestRefusalFloodLogsBounded(t *testing.T) {
 	var logs syncBuffer
 	p.mgr.log = slog.New(slog.NewJSONHandler(&logs, nil))
 	api := p.manage(t, "api", "api.drawbridge.internal")
-	allow, err := identity.NewAllowList([]string{p.id("web").String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true, Allow: allow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveTLS(t, p.mgr, srv)
+	addr := p.serveMutual(t, api, p.id("web").String())
 	stranger := p.signerFor().Leaf(t, "db") // ours, but not allowed here
 	cli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MinVersion: tls.VersionTLS13,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &stranger, nil }}
