@@ -173,30 +173,19 @@ func TestResealWhileStoring(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
 		stored := make([]int, 4)
-		for w := range stored {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if err := st.Store(ctx, fmt.Sprintf("certificates/w%d-%d.key", w, i), []byte("new")); err != nil {
-						t.Error(err)
-						return
-					}
-					stored[w] = i + 1
+		writers := make([]func(int) bool, len(stored))
+		for w := range writers {
+			writers[w] = func(i int) bool {
+				if err := st.Store(ctx, fmt.Sprintf("certificates/w%d-%d.key", w, i), []byte("new")); err != nil {
+					t.Error(err)
+					return false
 				}
-			})
+				stored[w] = i + 1
+				return true
+			}
 		}
-		time.Sleep(2 * time.Millisecond)
-		err = st.Reseal(ctx, []byte(newPassphrase))
-		close(stop)
-		wg.Wait()
-		if err != nil {
+		if err := resealDuring(ctx, st, newPassphrase, 2*time.Millisecond, writers...); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		reopened, err := openStorage(ctx, dir, []byte(newPassphrase), testKDF)
@@ -229,8 +218,23 @@ func TestResealBesideAnotherWriter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
+		otherWrites := func(i int) bool {
+			_ = other.Store(ctx, fmt.Sprintf("certificates/other-%d.key", i%50), make([]byte, 64<<10))
+			return true
+		}
+		if err := resealDuring(ctx, st, newPassphrase, 5*time.Millisecond, otherWrites); err != nil {
+			t.Fatalf("round %d: re-seal beside another writer: %v", round, err)
+		}
+	}
+}
+
+// resealDuring re-seals st with pass while each writer runs in a loop on a
+// goroutine of its own, called with 0, 1, 2, ... until the re-seal is over
+// or it returns false. The writers get a head start of warmup.
+func resealDuring(ctx context.Context, st *SealedStorage, pass string, warmup time.Duration, writers ...func(i int) bool) error {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, write := range writers {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
@@ -238,15 +242,15 @@ func TestResealBesideAnotherWriter(t *testing.T) {
 					return
 				default:
 				}
-				_ = other.Store(ctx, fmt.Sprintf("certificates/other-%d.key", i%50), make([]byte, 64<<10))
+				if !write(i) {
+					return
+				}
 			}
 		})
-		time.Sleep(5 * time.Millisecond)
-		err = st.Reseal(ctx, []byte(newPassphrase))
-		close(stop)
-		wg.Wait()
-		if err != nil {
-			t.Fatalf("round %d: re-seal beside another writer: %v", round, err)
-		}
 	}
+	time.Sleep(warmup)
+	err := st.Reseal(ctx, []byte(pass))
+	close(stop)
+	wg.Wait()
+	return err
 }
