@@ -132,14 +132,8 @@ func Open(cfg Config, deps Deps) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	// #nosec G304 -- the operator names the audit file.
-	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, info, err := openAppend(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("opening audit log: %w", err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
 	l := &Log{log: deps.Logger, now: deps.Now, key: key, pathFor: cfg.Path, f: f, fInfo: info, seq: seq, prev: prev}
@@ -294,20 +288,30 @@ func (l *Log) followRotationLocked() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	// #nosec G304 -- the operator names the audit file.
-	f, err := os.OpenFile(l.pathFor, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, info, err := openAppend(l.pathFor)
 	if err != nil {
-		return fmt.Errorf("reopening the rotated audit log: %w", err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
 		return fmt.Errorf("reopening the rotated audit log: %w", err)
 	}
 	_ = l.f.Close()
 	l.f, l.fInfo = f, info
 	l.log.Info("audit log reopened after rotation", "path", l.pathFor, "seq", l.seq, "head", l.prev)
 	return nil
+}
+
+// openAppend opens (or creates, mode 0600) the audit file at path for
+// appending, with its identity for noticing a rotation later.
+func openAppend(path string) (*os.File, os.FileInfo, error) {
+	// #nosec G304 -- the operator names the audit file.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	return f, info, nil
 }
 
 func (l *Log) failLocked(ev Event, err error) error {
