@@ -40,12 +40,11 @@ func (p *problems) nest(path string, err error) {
 }
 
 // Validate reports every problem in c at once, each naming its key path
-// (e.g. "upstreams.api.targets[1]: ..."). Call it after Defaults.
+// (e.g. "upstreams.api.targets[1]: ..."). Call it after Defaults. No
+// listener at all is valid here: whether a configuration must serve
+// something is up to the command that loads it.
 func (c *Config) Validate() error {
 	var p problems
-	if len(c.Listeners) == 0 {
-		p.add("listeners", "at least one listener is required")
-	}
 	if c.ShutdownGrace < 0 {
 		p.add("shutdown_grace", "must be >= 0, got %s", c.ShutdownGrace)
 	}

@@ -191,16 +191,10 @@ func (w *certWriter) write(m *pki.Manager, id identity.ID) error {
 }
 
 // loadPKIConfig loads the configuration at path, which must have a pki
-// section: what the ca, cert and trust-bundle commands start from.
+// section and needs nothing else: what the ca, cert and trust-bundle
+// commands start from.
 func loadPKIConfig(path string) (*config.File, error) {
-	f, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if f.PKI == nil {
-		return nil, fmt.Errorf("%s has no pki section", path)
-	}
-	return f, nil
+	return config.LoadFor(path, config.PKIOnly)
 }
 
 // openFilePKI opens the PKI of f for a command that writes files from it,

@@ -206,3 +206,33 @@ upstreams:
 		t.Errorf("TLS without a pki section: %v", err)
 	}
 }
+
+// TestPKIOnlyFile: the ca, cert issue and trust-bundle commands take a file
+// with only a pki section; run and sidecar refuse it, naming listeners.
+func TestPKIOnlyFile(t *testing.T) {
+	cfg := caConfig(t)
+	code, out, stderr := runCLI(t, "ca", "init", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "CA created.") || !strings.Contains(out, "intermediate") {
+		t.Fatalf("ca init: %d\n%s%s", code, out, stderr)
+	}
+	for _, args := range [][]string{
+		{"ca", "status", "--config", cfg},
+		{"ca", "rotate", "--config", cfg},
+		{"ca", "bundle", "--config", cfg},
+		{"cert", "issue", "--config", cfg, "--name", "db", "--out", t.TempDir()},
+	} {
+		if code, out, stderr := runCLI(t, args...); code != 0 || out == "" {
+			t.Errorf("%v: %d\nstdout %q\nstderr %s", args, code, out, stderr)
+		}
+	}
+	for _, cmd := range []string{"run", "sidecar", "validate"} {
+		code, _, stderr := runCLI(t, cmd, "--config", cfg)
+		if code != 1 || !strings.Contains(stderr, "listeners: at least one listener is required to serve") {
+			t.Errorf("%s with only a pki section: %d %s", cmd, code, stderr)
+		}
+	}
+	noPKI := writeFile(t, "nopki.yaml", "admin: {address: 127.0.0.1:0}\n")
+	if code, _, stderr := runCLI(t, "ca", "status", "--config", noPKI); code != 1 || !strings.Contains(stderr, "pki: a pki section is required") {
+		t.Errorf("ca status without a pki section: %d %s", code, stderr)
+	}
+}

@@ -67,17 +67,9 @@ func pkiSection(t testing.TB, extra string) string {
 	return fmt.Sprintf("pki:\n  state_dir: %q\n  passphrase_file: %q\n%s", filepath.Join(dir, "state"), pass, extra)
 }
 
-// caConfig writes a configuration whose pki section is a CA of its own and
-// whose one listener serves nothing reachable: enough for the commands that
-// only use the CA.
+// caConfig writes a configuration with only a pki section, a CA of its
+// own: all the commands that only use the CA need.
 func caConfig(t *testing.T) string {
 	t.Helper()
-	return writeFile(t, "pki.yaml", pkiSection(t, "")+`
-listeners:
-  edge:
-    address: 127.0.0.1:0
-    routes: [{upstream: app}]
-upstreams:
-  app: {targets: ["127.0.0.1:1"]}
-`)
+	return writeFile(t, "pki.yaml", pkiSection(t, ""))
 }

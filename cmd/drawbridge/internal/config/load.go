@@ -47,18 +47,37 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads, decodes, completes and validates the file at path.
-func Load(path string) (*File, error) {
+// Purpose is what a file is loaded for; it decides which sections must be
+// there.
+type Purpose int
+
+const (
+	// Serving (run, sidecar, validate, reload): at least one listener.
+	Serving Purpose = iota
+	// PKIOnly (ca, cert, trust-bundle): a pki section; listeners and
+	// upstreams may be absent, so a CA can be prepared before any route
+	// exists.
+	PKIOnly
+)
+
+// Load reads, decodes, completes and validates the file at path for serving.
+func Load(path string) (*File, error) { return LoadFor(path, Serving) }
+
+// LoadFor is Load for a purpose.
+func LoadFor(path string, p Purpose) (*File, error) {
 	data, err := os.ReadFile(path) // #nosec G304 -- the operator names the config file
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(path, data)
+	return ParseFor(path, data, p)
 }
 
-// Parse decodes data strictly, fills defaults and validates. Every problem
-// is reported at once in an *Error; name labels them.
-func Parse(name string, data []byte) (*File, error) {
+// Parse decodes data strictly, fills defaults and validates it for
+// serving. Every problem is reported at once in an *Error; name labels them.
+func Parse(name string, data []byte) (*File, error) { return ParseFor(name, data, Serving) }
+
+// ParseFor is Parse for a purpose.
+func ParseFor(name string, data []byte, purpose Purpose) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{File: name, Problems: []Problem{syntaxProblem(err)}}
@@ -83,11 +102,24 @@ func Parse(name string, data []byte) (*File, error) {
 	if err := f.Validate(); err != nil {
 		found = mergeProblems(found, validationProblems(err, &root))
 	}
+	found = append(found, purposeProblems(&f, purpose)...)
 	if len(found) > 0 {
 		return nil, &Error{File: name, Problems: found}
 	}
 	f.Source, f.LoadedAt = name, time.Now()
 	return &f, nil
+}
+
+// purposeProblems names the sections the purpose needs and f lacks.
+func purposeProblems(f *File, purpose Purpose) []Problem {
+	switch {
+	case purpose == Serving && len(f.Listeners) == 0:
+		return []Problem{{Path: "listeners", Message: "at least one listener is required to serve " +
+			"(the ca, cert and trust-bundle commands take a file with only a pki section)"}}
+	case purpose == PKIOnly && f.PKI == nil:
+		return []Problem{{Path: "pki", Message: "a pki section is required (state_dir, passphrase_file)"}}
+	}
+	return nil
 }
 
 // mergeProblems adds validation problems to decode problems, leaving out
