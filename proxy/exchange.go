@@ -99,13 +99,25 @@ type countingBody struct {
 	body    io.Reader
 	n       atomic.Int64
 	touched atomic.Bool
+	failed  atomic.Pointer[error] // the first read error other than EOF: the client's
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	b.touched.Store(true)
 	n, err := b.body.Read(p)
 	b.n.Add(int64(n))
+	if err != nil && err != io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
+		b.failed.CompareAndSwap(nil, &err)
+	}
 	return n, err
+}
+
+// failure is the error reading the client's body gave, or nil.
+func (b *countingBody) failure() error {
+	if e := b.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Close is a no-op: the transport closes the body after each attempt, and a

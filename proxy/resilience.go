@@ -304,35 +304,15 @@ func (u *upstream) ready() error {
 // dialOutcome sorts the result of dialling a relayed connection (connect,
 // then TLS or SSLRequest) for breakers and outlier detection.
 func dialOutcome(ctx context.Context, err error) breaker.Kind {
-	var netErr net.Error
-	switch {
-	case err == nil:
-		return breaker.Response // success: there is no status, and 0 is never a failure
-	case ctx.Err() != nil:
-		return breaker.Cancelled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return breaker.Timeout
-	case isConnectFailure(err):
-		return breaker.Connect
-	}
-	return breaker.Reset
+	return failures[classify(ctx, err)].kind
 }
 
 // outcome sorts an attempt's result for breakers and outlier detection.
 func outcome(req *http.Request, resp *http.Response, err error) (breaker.Kind, int) {
-	var netErr net.Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return breaker.Response, resp.StatusCode
-	case errors.Is(err, errClientGone) || req.Context().Err() != nil:
-		return breaker.Cancelled, 0
-	case errors.Is(err, ErrTryTimeout), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr) && netErr.Timeout():
-		return breaker.Timeout, 0
-	case isConnectFailure(err):
-		return breaker.Connect, 0
 	}
-	return breaker.Reset, 0
+	return failures[classify(req.Context(), err)].kind, 0
 }
 
 func newResilienceDeps(deps Deps, log *slog.Logger) (resilienceDeps, error) {

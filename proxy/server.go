@@ -120,6 +120,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.metrics, err = newMetrics(deps.Registerer, s); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
+	s.errs.metrics = s.metrics
 	s.tracing = newTracing(deps.Tracing)
 	s.observer, _ = deps.TLS.(HandshakeObserver)
 

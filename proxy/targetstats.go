@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -48,12 +47,12 @@ func (u *upstream) lastStats(addr string) *targetStats {
 }
 
 // attemptDone notes an attempt's outcome in the target's stats, then in
-// its metrics and span. A 5xx or an error other than the client leaving
-// counts as a failure.
+// its metrics and span. A 5xx or an error not caused by the client counts
+// as a failure.
 func (u *upstream) attemptDone(obs *attemptObs, target string, status int, took time.Duration, err error) {
 	if st := u.statsFor(target); st != nil {
 		switch {
-		case err != nil && !errors.Is(err, errClientGone):
+		case err != nil && !classifyErr(err).clientCaused():
 			st.fail(err.Error())
 		case err == nil && status >= 500:
 			st.fail("answered " + strconv.Itoa(status))

@@ -1,11 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
-	"errors"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -38,6 +35,7 @@ type metrics struct {
 	connsOpened *prometheus.CounterVec   // listener
 	connsActive *prometheus.GaugeVec     // listener
 	denied      *prometheus.CounterVec   // listener, route, reason
+	clientErrs  *prometheus.CounterVec   // listener, route, reason
 }
 
 func histogramOpts(name, help string) prometheus.HistogramOpts {
@@ -101,9 +99,13 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Name: "drawbridge_authz_denied_total",
 			Help: "Requests (403) and relayed connections (closed) refused because the client's verified identity is not allowed, by listener, route and reason (identity_not_allowed, no_identity).",
 		}, []string{"listener", "route", "reason"}),
+		clientErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_client_errors_total",
+			Help: "Requests failed by the client's own request body, never counted against a target, by listener, route and reason (body_malformed, body_incomplete, body_timeout, body_too_large).",
+		}, []string{"listener", "route", "reason"}),
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.inflight, m.bytesIn, m.bytesOut, m.attempts,
-		m.upErrors, m.upTLS, m.connsOpened, m.connsActive, m.denied, &targetCollector{s: s}}
+		m.upErrors, m.upTLS, m.connsOpened, m.connsActive, m.denied, m.clientErrs, &targetCollector{s: s}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -118,6 +120,14 @@ func (m *metrics) authzDenied(listener, route, reason string) {
 		return
 	}
 	m.denied.WithLabelValues(listener, route, reason).Inc()
+}
+
+// clientError counts a request failed by the client's own body.
+func (m *metrics) clientError(listener, route, reason string) {
+	if m == nil {
+		return
+	}
+	m.clientErrs.WithLabelValues(listener, route, reason).Inc()
 }
 
 // request observes one finished request.
@@ -150,7 +160,7 @@ func (m *metrics) attempt(upstream, target string, status int, took time.Duratio
 	if err != nil {
 		kind := errorKind(err)
 		result = attemptResult[kind]
-		if kind != "canceled" {
+		if kind != "canceled" && kind != "client" {
 			m.upErrors.WithLabelValues(upstream, target, kind).Inc()
 		}
 	}
@@ -215,6 +225,7 @@ func observe(o prometheus.Observer, v float64, traceID string) {
 // attemptResult is the result label of a failed attempt, by error kind.
 var attemptResult = map[string]string{
 	"canceled": "canceled", "timeout": "timeout", "connect": "connect_error", "tls": "tls_error", "other": "error",
+	"client": "client_error",
 }
 
 var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -236,26 +247,9 @@ func methodLabel(m string) string {
 	return labelOther
 }
 
-// errorKind sorts an attempt's error for metrics: canceled (the client
-// left), timeout, connect, tls or other.
+// errorKind is an attempt error's metric label (classifyErr's table).
 func errorKind(err error) string {
-	var certErr *tls.CertificateVerificationError
-	var alert tls.AlertError
-	var recordErr tls.RecordHeaderError
-	var netErr net.Error
-	switch {
-	case errors.Is(err, errClientGone):
-		return "canceled"
-	case errors.Is(err, ErrTryTimeout), errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout" // before Canceled: a per-try timeout cancels the attempt's context
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case isConnectFailure(err):
-		return "connect"
-	case errors.As(err, &certErr), errors.As(err, &alert), errors.As(err, &recordErr):
-		return "tls"
-	}
-	return "other"
+	return failures[classifyErr(err)].label
 }
 
 // targetCollector reports each target's state from the balancer's atomics

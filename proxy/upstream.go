@@ -204,6 +204,7 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *excha
 		timer.Stop()
 	}
 	if err != nil {
+		err = blameClientBody(req, err)
 		if cause := context.Cause(ctx); errors.Is(cause, ErrTryTimeout) {
 			err = fmt.Errorf("%w after %s: %w", ErrTryTimeout, u.retries.PerTryTimeout, err)
 		} else if req.Context().Err() != nil {
@@ -260,7 +261,7 @@ func (u *upstream) retryable(req *http.Request, body *countingBody, resp *http.R
 	}
 	bodyUntouched := body == nil || !body.touched.Load()
 	if err != nil {
-		if errors.Is(err, errClientGone) {
+		if classify(req.Context(), err).clientCaused() {
 			return false
 		}
 		if isConnectFailure(err) && bodyUntouched {
