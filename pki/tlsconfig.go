@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
@@ -78,6 +79,72 @@ type ServerOptions struct {
 	Profile Profile
 	// NextProtos is the ALPN list, e.g. h2, http/1.1. Zero: none.
 	NextProtos []string
+	// ClientCAs, with Mutual, verifies client chains against these roots
+	// (a CA the operator brings, tls.client_ca_file) instead of the trust
+	// bundle; client identities need not be in the trust domain. Zero: the
+	// trust bundle.
+	ClientCAs *x509.CertPool
+}
+
+// StaticServerConfig is a server *tls.Config that needs no CA of ours: the
+// certificate comes from opts.Certificates (files) and, with Mutual,
+// client chains are verified against opts.ClientCAs. Both are required.
+func StaticServerConfig(opts ServerOptions) (*tls.Config, error) {
+	if opts.Certificates == nil {
+		return nil, errors.New("server config: without a CA, set Certificates")
+	}
+	if opts.Mutual && opts.ClientCAs == nil {
+		return nil, errors.New("server config: mutual TLS without a CA needs ClientCAs")
+	}
+	return staticServerConfig(opts.Certificates.GetCertificate, opts, time.Now)
+}
+
+// staticServerConfig builds a config whose client roots are fixed
+// (opts.ClientCAs), so crypto/tls verifies chains itself; VerifyConnection
+// adds the leaf and allow-list checks.
+func staticServerConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), opts ServerOptions, now func() time.Time) (*tls.Config, error) {
+	c := &tls.Config{GetCertificate: getCert, NextProtos: opts.NextProtos, Time: now}
+	if np, ok := opts.Certificates.(interface{ nextProtos() []string }); ok {
+		c.NextProtos = append(slices.Clone(opts.NextProtos), np.nextProtos()...)
+	}
+	applyProfile(c, opts.Profile)
+	if !opts.Mutual {
+		if opts.Allow != nil {
+			return nil, errors.New("server config: Allow needs Mutual")
+		}
+		return c, nil
+	}
+	c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, opts.ClientCAs
+	allow := opts.Allow
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := checkBroughtPeer(cs.PeerCertificates, allow); err != nil {
+			return err
+		}
+		return nil
+	}
+	return c, nil
+}
+
+// checkBroughtPeer checks a client chain that crypto/tls verified against
+// an operator's CA: a leaf, and an allowed identity when there is a list.
+func checkBroughtPeer(chain []*x509.Certificate, allow *identity.AllowList) *RefusalError {
+	if len(chain) == 0 {
+		return &RefusalError{Reason: ReasonNoCertificate, Detail: "no certificate"}
+	}
+	if chain[0].IsCA {
+		return &RefusalError{Reason: ReasonCAAsLeaf, Detail: fmt.Sprintf("certificate %q is a CA certificate", chain[0].Subject.CommonName)}
+	}
+	if allow == nil {
+		return nil
+	}
+	id, err := identity.FromCertificate(chain[0])
+	if err != nil {
+		return &RefusalError{Reason: ReasonNoIdentity, Detail: err.Error()}
+	}
+	if !allow.Allows(id) {
+		return &RefusalError{Reason: ReasonIdentityNotAllowed, Detail: id.String()}
+	}
+	return nil
 }
 
 // ServerConfig returns a server *tls.Config. The certificate is looked up
@@ -89,6 +156,9 @@ func (m *Manager) ServerConfig(opts ServerOptions) (*tls.Config, error) {
 	getCert, err := m.certGetter(opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Mutual && opts.ClientCAs != nil {
+		return staticServerConfig(getCert, opts, m.now)
 	}
 	base := &tls.Config{GetCertificate: getCert, NextProtos: opts.NextProtos, Time: m.now}
 	if np, ok := opts.Certificates.(interface{ nextProtos() []string }); ok {

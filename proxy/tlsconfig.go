@@ -33,6 +33,10 @@ type ListenerTLS struct {
 	// CertFile and KeyFile are PEM files, for certificate: files.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, with mode mutual, verifies client certificates against
+	// this PEM bundle (a CA the operator brings) instead of the internal
+	// CA's trust bundle; read at start and on reload. Zero: the internal CA.
+	ClientCAFile string `yaml:"client_ca_file"`
 	// Allow lists the client identities (SPIFFE IDs, a trailing /* matches
 	// a path) a mutual listener admits; others are refused at the handshake
 	// (tcp, postgres: the connection is closed) or with 403 (http). Zero:
@@ -145,6 +149,9 @@ func (t *ListenerTLS) validate(path, protocol string, p *problems) {
 		}
 	default:
 		p.add(path+".certificate", "unknown source %q (want internal, acme or files)", t.Certificate)
+	}
+	if t.ClientCAFile != "" && t.Mode != TLSMutual {
+		p.add(path+".client_ca_file", "only for mode: mutual (it verifies client certificates)")
 	}
 	if t.Certificate == "acme" && t.Mode == TLSMutual {
 		p.add(path+".certificate", "acme is for public edge names; a mutual listener uses the internal CA")

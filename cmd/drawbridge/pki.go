@@ -17,10 +17,23 @@ import (
 )
 
 // gatewayPKI is the PKI of a running gateway and what is built on it.
+// Without a pki section it holds only the TLS provider of listeners with
+// certificate files (openFilesTLS).
 type gatewayPKI struct {
-	pki    *pki.PKI
+	pki    *pki.PKI // nil without a pki section
 	tls    *tlswire.Provider
 	enroll *enrollServer // nil without pki.enrollment_listener
+}
+
+// openFilesTLS is openPKI for a file without a pki section: listeners
+// serve the operator's certificate files and verify clients against
+// client_ca_file, with no CA of drawbridge's at all.
+func openFilesTLS(f *config.File, log *slog.Logger, obs *observability) (*gatewayPKI, error) {
+	tp, err := tlswire.New(f, nil, tlswire.Deps{Logger: log, Registerer: obs.registry})
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &gatewayPKI{tls: tp}, nil
 }
 
 // openPKI opens the state dir with the watched passphrase, builds the CA
@@ -56,7 +69,13 @@ func openPKI(ctx context.Context, f *config.File, log *slog.Logger, obs *observa
 // the enrollment listener until ctx ends.
 func (gp *gatewayPKI) run(ctx context.Context) error {
 	errs := make(chan error, 3)
-	go func() { errs <- gp.pki.Run(ctx) }()
+	go func() {
+		if gp.pki == nil {
+			errs <- nil
+			return
+		}
+		errs <- gp.pki.Run(ctx)
+	}()
 	go func() { errs <- gp.tls.Run(ctx) }()
 	go func() {
 		if gp.enroll == nil {
@@ -79,17 +98,36 @@ func (gp *gatewayPKI) close() {
 	if gp.tls != nil {
 		gp.tls.Close()
 	}
-	_ = gp.pki.Close()
+	if gp.pki != nil {
+		_ = gp.pki.Close()
+	}
 }
 
 // ready is the readiness check "certificates": every identity the
 // configuration needs holds a certificate valid now.
-func (gp *gatewayPKI) ready() error { return gp.pki.Manager.Ready() }
+func (gp *gatewayPKI) ready() error {
+	if gp.pki == nil {
+		return nil // certificate files were loaded at start; a bad reload keeps the last good pair
+	}
+	return gp.pki.Manager.Ready()
+}
 
 // certs lists every certificate drawbridge holds for the status page:
 // leaves, the intermediate, the roots of the trust bundle, and edge
 // certificates from files.
 func (gp *gatewayPKI) certs() []status.Cert {
+	var out []status.Cert
+	if gp.pki != nil {
+		out = gp.pkiCerts()
+	}
+	for _, s := range gp.tls.Sources() {
+		out = append(out, status.Cert{Name: s.Name, Subject: s.Cert.Subject.CommonName, Issuer: s.Cert.Issuer.CommonName, NotAfter: s.Cert.NotAfter})
+	}
+	return out
+}
+
+// pkiCerts lists the leaves, the intermediate and the roots.
+func (gp *gatewayPKI) pkiCerts() []status.Cert {
 	var out []status.Cert
 	for _, h := range gp.pki.Manager.Held() {
 		out = append(out, status.Cert{Name: "leaf " + h.Identity, Subject: h.Identity, Issuer: h.Issuer, NotAfter: h.NotAfter})
@@ -108,9 +146,6 @@ func (gp *gatewayPKI) certs() []status.Cert {
 		for _, r := range gp.pki.Manager.TrustBundle().Roots() {
 			out = append(out, status.Cert{Name: "trusted root CA", Subject: r.Subject.CommonName, NotAfter: r.NotAfter})
 		}
-	}
-	for _, s := range gp.tls.Sources() {
-		out = append(out, status.Cert{Name: s.Name, Subject: s.Cert.Subject.CommonName, Issuer: s.Cert.Issuer.CommonName, NotAfter: s.Cert.NotAfter})
 	}
 	return out
 }

@@ -202,7 +202,7 @@ listeners:
 upstreams:
   app: {targets: ["127.0.0.1:1"]}
 `))
-	if err == nil || !strings.Contains(err.Error(), "listeners.edge.tls.mode: server needs a pki section") {
+	if err == nil || !strings.Contains(err.Error(), "listeners.edge.tls.certificate: internal needs a pki section") {
 		t.Errorf("TLS without a pki section: %v", err)
 	}
 }

@@ -114,14 +114,16 @@ func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
 		if gw.pki, err = openPKI(ctx, f, gw.log, gw.obs, gw.secrets); err != nil {
 			return err
 		}
-		deps.TLS = gw.pki.tls
-		gw.obs.certs = gw.pki.certs
 		if h.pkiReady != nil {
 			if err := h.pkiReady(gw.pki); err != nil {
 				return err
 			}
 		}
+	} else if gw.pki, err = openFilesTLS(f, gw.log, gw.obs); err != nil {
+		return err
 	}
+	deps.TLS = gw.pki.tls.Proxy()
+	gw.obs.certs = gw.pki.certs
 	srv, err := proxy.New(f.Config, deps)
 	if err != nil {
 		return err

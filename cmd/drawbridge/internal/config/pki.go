@@ -149,7 +149,7 @@ func validateTLSUse(f *File) []error {
 			continue
 		}
 		if f.PKI == nil {
-			add("%s.mode: %s needs a pki section (the CA that issues and verifies certificates)", path, l.TLS.Mode)
+			errs = append(errs, ownCAUse(path, l.TLS)...)
 			continue
 		}
 		switch l.TLS.Certificate {
@@ -162,6 +162,9 @@ func validateTLSUse(f *File) []error {
 				add("%s.certificate: acme needs a pki.acme section (email, agree_to_terms, ...)", path)
 			}
 			acmeNames = append(acmeNames, l.TLS.Names...)
+		}
+		if l.TLS.ClientCAFile != "" {
+			continue // identities from the operator's CA may be in any trust domain
 		}
 		errs = append(errs, checkPatternsIn(f.PKI.TrustDomain, path+".allow", l.TLS.Allow)...)
 		for i, r := range l.Routes {
@@ -195,6 +198,22 @@ func validateTLSUse(f *File) []error {
 		if u.TLS.Identity == "" && u.TLS.ServerName == "" && UpstreamHost(u.Targets) == "" {
 			add("%s: set identity (the SPIFFE ID the targets present) or server_name: the targets are IP addresses or several names, so there is no name to verify", path)
 		}
+	}
+	return errs
+}
+
+// ownCAUse names what a listener's TLS would need drawbridge's own CA for,
+// in a file without a pki section: an internal or ACME certificate, or
+// client certificates verified without client_ca_file.
+func ownCAUse(path string, t proxy.ListenerTLS) []error {
+	var errs []error
+	if t.Certificate != "files" {
+		errs = append(errs, fmt.Errorf("%s.certificate: %s needs a pki section (drawbridge's own CA, or ACME's storage); "+
+			"without one, use certificate: files with cert_file and key_file", path, t.Certificate))
+	}
+	if t.Mode == proxy.TLSMutual && t.ClientCAFile == "" {
+		errs = append(errs, fmt.Errorf("%s.client_ca_file: mode mutual without a pki section needs client_ca_file "+
+			"(the CA that issued the client certificates)", path))
 	}
 	return errs
 }

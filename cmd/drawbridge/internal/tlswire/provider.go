@@ -68,16 +68,23 @@ var (
 // sources. f must have been loaded (defaults filled, validated) and have a
 // pki section. Call Manage before the data plane takes traffic, Run for
 // the sources' reloads, Close when done.
+//
+// Without a pki section m must be nil: the Provider then serves only
+// listeners with certificate: files (and client_ca_file for mutual), as
+// the configuration's validation ensured.
 func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
-	if f.PKI == nil {
-		return nil, errors.New("tlswire: the configuration has no pki section")
+	if (f.PKI == nil) != (m == nil) {
+		return nil, errors.New("tlswire: a Manager goes with a pki section, and only with one")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Provider{m: m, pcfg: f.PKI, own: f.PKI.OwnID(), log: deps.Logger, hosts: map[string]string{},
+	p := &Provider{m: m, pcfg: f.PKI, log: deps.Logger, hosts: map[string]string{},
 		files: map[string]*pki.FileSource{}, fileOf: map[string]string{}, logDep: deps}
-	p.want(p.own, f.PKI.EnrollmentListener.Names)
+	if f.PKI != nil {
+		p.own = f.PKI.OwnID()
+		p.want(p.own, f.PKI.EnrollmentListener.Names)
+	}
 	var acmeNames []string
 	for _, name := range slices.Sorted(maps.Keys(f.Listeners)) {
 		l := f.Listeners[name]
@@ -219,8 +226,12 @@ func (p *Provider) Update(ctx context.Context, f *config.File) error {
 func (p *Provider) Own() identity.ID { return p.own }
 
 // Manage obtains (or loads) a certificate for every planned identity and
-// keeps them renewed. On an enrolling instance this calls the CA.
+// keeps them renewed. On an enrolling instance this calls the CA. Without
+// a pki section there is nothing to obtain.
 func (p *Provider) Manage(ctx context.Context) error {
+	if p.m == nil {
+		return nil
+	}
 	p.mu.Lock()
 	plans := slices.Clone(p.plans)
 	p.mu.Unlock()
@@ -253,6 +264,9 @@ func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
 		}
 		opts.Certificates = p.acme
 	default:
+		if p.pcfg == nil {
+			return nil, errors.New("certificate: internal needs a pki section")
+		}
 		id, _, err := p.pcfg.CertNames(l.TLS.Names)
 		if err != nil {
 			return nil, err
@@ -268,11 +282,37 @@ func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
 		}
 		opts.Allow = al
 	}
+	if opts.Mutual && l.TLS.ClientCAFile != "" {
+		pool, err := readPool(l.TLS.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client_ca_file: %w", err)
+		}
+		opts.ClientCAs = pool
+	}
+	if p.m == nil {
+		return pki.StaticServerConfig(opts)
+	}
 	return p.m.ServerConfig(opts)
+}
+
+// readPool reads a PEM bundle of CA certificates.
+func readPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path) // #nosec G304 -- the operator names the CA file
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // ClientTLS implements proxy.TLSProvider.
 func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config, error) {
+	if p.m == nil {
+		return nil, errors.New("TLS to an upstream needs a pki section (drawbridge's own certificate)")
+	}
 	id, err := p.clientID(u)
 	if err != nil {
 		return nil, err
@@ -291,13 +331,9 @@ func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config,
 		p.mu.Unlock()
 	}
 	if u.CAFile != "" {
-		b, err := os.ReadFile(u.CAFile)
+		pool, err := readPool(u.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("ca_file %q: no PEM certificate", u.CAFile)
 		}
 		// Outside the trust domain: TLS 1.2 is allowed, with Mozilla's
 		// intermediate suites.
@@ -312,6 +348,24 @@ func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config,
 func (p *Provider) EnrollmentTLS() (*tls.Config, error) {
 	return p.m.ServerConfig(pki.ServerOptions{Identity: p.own, ClientCertOptional: true, Profile: pki.Internal,
 		NextProtos: []string{"h2", "http/1.1"}})
+}
+
+// Proxy is the Provider as the data plane's TLSProvider. Without a pki
+// section it observes no handshakes (there is no Manager to count them),
+// so the proxy uses crypto/tls's own listener.
+func (p *Provider) Proxy() proxy.TLSProvider {
+	if p.m == nil {
+		return filesOnly{p}
+	}
+	return p
+}
+
+// filesOnly hides the Provider's HandshakeObserver methods.
+type filesOnly struct{ p *Provider }
+
+func (f filesOnly) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) { return f.p.ServerTLS(l) }
+func (f filesOnly) ClientTLS(u string, c proxy.UpstreamTLS) (*tls.Config, error) {
+	return f.p.ClientTLS(u, c)
 }
 
 // TLSListener implements proxy.HandshakeObserver with the Manager's
