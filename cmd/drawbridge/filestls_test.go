@@ -83,7 +83,7 @@ upstreams:
 		t.Errorf("mutual TLS, a client of client_ca_file not in allow: %d, want 403", code)
 	}
 	for name, certs := range map[string][]tls.Certificate{
-		"no client certificate":        nil,
+		"no client certificate":       nil,
 		"a certificate of another CA": {otherCA.Leaf(t, "alice")},
 	} {
 		if code, err := tryTLS(caClient(t, serverCAFile, mutual, certs...), "https://localhost/"); err == nil {
