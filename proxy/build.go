@@ -100,7 +100,8 @@ func (s *Server) serverTLS(lc ListenerConfig) (*tls.Config, error) {
 // httpPolicy compiles what an http listener may change on reload: its
 // routes, trust in proxies, allow list, HSTS and access log.
 func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstream, hasTLS bool) (*listenerPolicy, error) {
-	rdeps := routeDeps{log: s.log, errs: s.errs, buffers: s.buffers, secrets: s.deps.Secrets}
+	rdeps := routeDeps{log: s.log, errs: s.errs, buffers: s.buffers, secrets: s.deps.Secrets,
+		strip: newStripSet(lc.StripHeaders, lc.KeepHeaders)}
 	var routes []*route
 	for _, rc := range lc.Routes {
 		rt, err := newRoute(lc.Name, rc, ups[rc.Upstream], rdeps)

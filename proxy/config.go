@@ -59,6 +59,16 @@ type ListenerConfig struct {
 	// drawbridge whose X-Forwarded-For is kept and extended. Zero: trust
 	// none, so every client-sent forwarding header is replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// StripHeaders are request headers removed before forwarding, on top
+	// of DefaultStripHeaders (Client-IP, True-Client-IP, X-Client-IP,
+	// X-Cluster-Client-IP, X-Original-URL, X-Rewrite-URL,
+	// X-Forwarded-Port, X-Forwarded-Prefix). Names match whatever their
+	// case and with '_' for '-'. Zero: the defaults only. Forwarding and
+	// identity headers are always removed.
+	StripHeaders []string `yaml:"strip_headers"`
+	// KeepHeaders exempts names of DefaultStripHeaders, for a listener
+	// behind a proxy that sets one of them. Zero: none exempt.
+	KeepHeaders []string `yaml:"keep_headers"`
 	// Routes are matched by host, then the longest path prefix, then method
 	// and headers.
 	Routes []RouteConfig `yaml:"routes"`

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"path"
 	"strings"
 )
@@ -46,15 +47,95 @@ func isIdentityHeader(name string) bool {
 	return strings.HasPrefix(http.CanonicalHeaderKey(name), identityPrefix)
 }
 
+// DefaultStripHeaders are request headers that frameworks trust as the
+// client's address or as the real URL, and that no client should set: they
+// are removed on every listener unless listed in keep_headers.
+var DefaultStripHeaders = []string{
+	"Client-Ip", "True-Client-Ip", "X-Client-Ip", "X-Cluster-Client-Ip",
+	"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Port", "X-Forwarded-Prefix",
+}
+
+// foldName is how CGI, WSGI and PHP see a header name: case and the
+// difference between '_' and '-' are lost (HTTP_X_FORWARDED_FOR).
+func foldName(name string) string {
+	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+}
+
+// isSpoofable reports a folded name drawbridge vouches for itself:
+// forwarding chains, identity headers and the request ID.
+func isSpoofable(folded string) bool {
+	return strings.HasPrefix(folded, "x-forwarded-") || strings.HasPrefix(folded, "x-drawbridge-") ||
+		folded == "forwarded" || folded == "x-real-ip"
+}
+
+// stripSet is a listener's list of extra headers to remove, folded.
+type stripSet map[string]bool
+
+func newStripSet(strip, keep []string) stripSet {
+	s := stripSet{}
+	for _, h := range DefaultStripHeaders {
+		s[foldName(h)] = true
+	}
+	for _, h := range strip {
+		s[foldName(h)] = true
+	}
+	for _, h := range keep {
+		delete(s, foldName(h))
+	}
+	return s
+}
+
 // stripSpoofable removes every header a client could use to pose as
-// something drawbridge vouches for: forwarding chains and identity headers.
-// ReverseProxy removes Forwarded and X-Forwarded-{For,Host,Proto} itself;
-// this catches the rest (X-Forwarded-Port, X-Forwarded-Client-Cert, X-Real-Ip ...).
-func stripSpoofable(h http.Header) {
+// something drawbridge vouches for (forwarding chains, identity headers),
+// under any spelling an application may fold to the same name, and the
+// listener's strip list. ReverseProxy removes Forwarded and
+// X-Forwarded-{For,Host,Proto} itself; this catches the rest
+// (X-Forwarded-Port, X-Forwarded-Client-Cert, X-Real-Ip, X_Forwarded_For ...).
+func stripSpoofable(h http.Header, extra stripSet) {
 	for name := range h {
-		if strings.HasPrefix(name, "X-Forwarded-") || strings.HasPrefix(name, identityPrefix) ||
-			name == "Forwarded" || name == "X-Real-Ip" {
+		f := foldName(name)
+		if isSpoofable(f) || extra[f] || f == "x-request-id" && strings.Contains(name, "_") {
 			delete(h, name)
+		}
+	}
+}
+
+// dropUnderscoreTwins removes a header spelled with '_' when a header that
+// folds to the same name is present (one drawbridge set, say X-Api-Key):
+// the application would see both under one variable and may take the
+// client's.
+func dropUnderscoreTwins(h http.Header) {
+	var twins []string
+	for name := range h {
+		if strings.Contains(name, "_") {
+			twins = append(twins, name)
+		}
+	}
+	if len(twins) == 0 {
+		return
+	}
+	dashed := map[string]bool{}
+	for name := range h {
+		if !strings.Contains(name, "_") {
+			dashed[foldName(name)] = true
+		}
+	}
+	for _, name := range twins {
+		if dashed[foldName(name)] {
+			delete(h, name)
+		}
+	}
+}
+
+// dropNominated removes the headers a Connection header nominates as
+// hop-by-hop (RFC 9110 section 7.6.1), for when Connection itself must go
+// before ReverseProxy would have read it.
+func dropNominated(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
 		}
 	}
 }

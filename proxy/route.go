@@ -27,6 +27,7 @@ type route struct {
 	respHeaders headerEdit
 	maxBody     int64
 	upgrades    []string // lower case
+	stripHdrs   stripSet // the listener's request headers to remove
 	upstream    *upstream
 	proxy       *httputil.ReverseProxy
 	allow       *identity.AllowList // nil: every identity the listener admits
@@ -124,6 +125,7 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*
 		maxBody:     int64(cfg.MaxBodyBytes),
 		upstream:    up,
 		allow:       newAllowList(cfg.Allow),
+		stripHdrs:   deps.strip,
 	}
 	for _, h := range cfg.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
@@ -151,6 +153,7 @@ type routeDeps struct {
 	errs    *errorWriter
 	buffers *bufferPool
 	secrets SecretSource
+	strip   stripSet // the listener's headers to remove
 }
 
 // rewriteRequest shapes the outbound request. ReverseProxy has already
@@ -158,7 +161,7 @@ type routeDeps struct {
 func (r *route) rewriteRequest(pr *httputil.ProxyRequest) {
 	ex := exchangeFrom(pr.In.Context())
 	out := pr.Out
-	stripSpoofable(out.Header)
+	stripSpoofable(out.Header, r.stripHdrs)
 	out.URL.Scheme = r.upstream.scheme
 	out.URL.Host = r.upstream.name // replaced by the target's address on each attempt
 	out.URL.Path, out.URL.RawPath = r.upstreamPath(ex.path, pr.In.URL.RawPath, ex.pathChanged)
@@ -174,6 +177,7 @@ func (r *route) rewriteRequest(pr *httputil.ProxyRequest) {
 		out.Header.Set(HeaderIdentity, ex.identity)
 	}
 	r.reqHeaders.apply(out.Header)
+	dropUnderscoreTwins(out.Header)
 	if r.reqHeaders.host != "" {
 		out.Host = r.reqHeaders.host
 	}
@@ -254,6 +258,7 @@ func (r *route) allowUpgrade(h http.Header) {
 			return
 		}
 	}
+	dropNominated(h)
 	h.Del("Upgrade")
 	h.Del("Connection")
 }

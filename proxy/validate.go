@@ -115,6 +115,7 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%v", err)
 		}
 	}
+	validateStripHeaders(path, l, p)
 	if len(l.Routes) == 0 {
 		p.add(path+".routes", "at least one route is required")
 	}
@@ -409,4 +410,21 @@ func isToken(s string) bool {
 		return false
 	}
 	return true
+}
+
+// validateStripHeaders checks strip_headers and keep_headers: header names,
+// and keep_headers only among the defaults it exempts.
+func validateStripHeaders(path string, l *ListenerConfig, p *problems) {
+	for i, name := range l.StripHeaders {
+		if !isToken(name) {
+			p.add(fmt.Sprintf("%s.strip_headers[%d]", path, i), "%q is not a valid header name", name)
+		}
+	}
+	defaults := newStripSet(nil, nil)
+	for i, name := range l.KeepHeaders {
+		if !defaults[foldName(name)] {
+			p.add(fmt.Sprintf("%s.keep_headers[%d]", path, i), "%q is not one of the default stripped headers (%s)",
+				name, strings.Join(DefaultStripHeaders, ", "))
+		}
+	}
 }
