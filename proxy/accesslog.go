@@ -83,6 +83,12 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
+	if ex.static != "" {
+		attrs = append(attrs, slog.String("static", ex.static))
+	}
+	if ex.encoding != "" {
+		attrs = append(attrs, slog.String("encoding", ex.encoding))
+	}
 	if ex.upgraded {
 		attrs = append(attrs, slog.Bool("upgraded", true))
 	}

@@ -103,10 +103,17 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 	rdeps := routeDeps{log: s.log, errs: s.errs, buffers: s.buffers, secrets: s.deps.Secrets,
 		strip: newStripSet(lc.StripHeaders, lc.KeepHeaders)}
 	var routes []*route
-	for _, rc := range lc.Routes {
+	for i, rc := range lc.Routes {
 		rt, err := newRoute(lc.Name, rc, ups[rc.Upstream], rdeps)
 		if err != nil {
 			return nil, fmt.Errorf("listeners.%s: %w", lc.Name, err)
+		}
+		if rc.Static != nil {
+			if err := rt.serveStatic(*rc.Static, s.errs, s.metrics, fmt.Sprintf("listeners.%s.routes[%d].static", lc.Name, i)); err != nil {
+				return nil, err
+			}
+			routes = append(routes, rt)
+			continue
 		}
 		// The route's transport: its upstream's attempt loop with the
 		// route's breakers and fallback (resilience.go). Instrumentation

@@ -7,6 +7,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
+	"github.com/drawbridge-proxy/drawbridge/proxy/static"
 )
 
 // Config is the data plane's part of the configuration file: listeners with
@@ -143,6 +144,11 @@ type RouteConfig struct {
 	// inherit the upstream's breaker settings. Zero (absent): the route
 	// shares the upstream's breakers.
 	Breaker *breaker.Config `yaml:"breaker"`
+	// Static makes the route serve files from a directory instead of
+	// forwarding (static files and single-page apps; see proxy/static).
+	// Upstream, fallback and breaker are then not used. Zero (absent): the
+	// route forwards to its upstream.
+	Static *static.Config `yaml:"static"`
 }
 
 // MatchConfig selects requests for a route. Every non-empty field must match.
@@ -319,6 +325,9 @@ func (l *ListenerConfig) defaults() {
 		setDefault(&r.MaxBodyBytes, l.Limits.MaxBodyBytes)
 		if r.Upgrades == nil {
 			r.Upgrades = []string{"websocket"}
+		}
+		if r.Static != nil {
+			r.Static.Defaults()
 		}
 	}
 }

@@ -33,6 +33,8 @@ type exchange struct {
 	traceID     string     // of the server span, for logs and exemplars
 	spanID      string
 	sampled     bool
+	static      string // a static route's result (proxy/static.Result*); "" when forwarded
+	encoding    string // the content coding of the response body, when drawbridge chose it
 
 	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a cancelled request
 	attempts int

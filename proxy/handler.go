@@ -83,7 +83,10 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.errs.write(rec, status, ex.requestID)
 		return
 	}
-	ex.route, ex.upstream, ex.routePrefix = rte.name, rte.upstream.name, rte.prefix
+	ex.route, ex.routePrefix = rte.name, rte.prefix
+	if rte.upstream != nil {
+		ex.upstream = rte.upstream.name
+	}
 	if rte.allow != nil && !h.authorize(ex, rte.allow) {
 		h.errs.write(rec, http.StatusForbidden, ex.requestID)
 		return
@@ -97,7 +100,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rte.allowUpgrade(r.Header)
 	ex.rc = http.NewResponseController(w)
-	rte.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	rte.handler().ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 	if ex.upgraded {
 		if fc, ok := r.Context().Value(framingKey{}).(*framingConn); ok {
 			fc.stop()

@@ -31,6 +31,7 @@ type route struct {
 	upstream    *upstream
 	proxy       *httputil.ReverseProxy
 	allow       *identity.AllowList // nil: every identity the listener admits
+	static      http.Handler        // serves the route's files; nil: the route forwards
 }
 
 type headerMatch struct{ name, value string }

@@ -36,6 +36,7 @@ type metrics struct {
 	connsActive *prometheus.GaugeVec     // listener
 	denied      *prometheus.CounterVec   // listener, route, reason
 	clientErrs  *prometheus.CounterVec   // listener, route, reason
+	edge        *edgeMetrics             // static files, compression, rate limits (edge_metrics.go)
 }
 
 func histogramOpts(name, help string) prometheus.HistogramOpts {
@@ -111,7 +112,9 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			return nil, err
 		}
 	}
-	return m, nil
+	var err error
+	m.edge, err = newEdgeMetrics(reg)
+	return m, err
 }
 
 // authzDenied counts a refusal by identity.
@@ -138,6 +141,9 @@ func (m *metrics) request(ex *exchange, method string, status int, took time.Dur
 	route, up := ex.route, ex.upstream
 	if route == "" {
 		route, up = labelNone, labelNone
+	}
+	if up == "" {
+		up = labelNone // a route that serves files
 	}
 	class := statusClass(status)
 	m.requests.WithLabelValues(ex.listener, route, up, methodLabel(method), class).Inc()

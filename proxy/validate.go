@@ -140,7 +140,9 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 }
 
 func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *problems) {
-	if r.Upstream == "" {
+	if r.Static != nil {
+		r.validateStatic(path, p)
+	} else if r.Upstream == "" {
 		p.add(path+".upstream", "is required")
 	} else if _, ok := ups[r.Upstream]; !ok {
 		p.add(path+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, strings.Join(slices.Sorted(maps.Keys(ups)), ", "))
@@ -193,6 +195,9 @@ func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *pr
 // validateFor checks that a route uses only what its listener's protocol
 // understands, and an upstream that speaks a matching protocol.
 func (r *RouteConfig) validateFor(protocol, path string, ups map[string]UpstreamConfig, p *problems) {
+	if isStream(protocol) && r.Static != nil {
+		p.add(path+".static", "only http listeners serve files")
+	}
 	if isStream(protocol) {
 		m := r.Match
 		if trimPrefix(m.PathPrefix) != "/" || len(m.Methods) > 0 || len(m.Headers) > 0 || r.StripPrefix || r.RewritePrefix != "" ||
