@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,10 @@ type enrollFixture struct {
 	dir     string
 	logs    *syncBuffer
 	handler *EnrollHandler
+	// away makes the endpoint drop every connection without an answer, as
+	// a CA that is down; requests counts what reached it.
+	away     atomic.Bool
+	requests atomic.Int64
 }
 
 // newEnrollFixture runs a CA whose enrollment endpoint is served over TLS
@@ -87,21 +92,37 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(EnrollPath, h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(p.mgr.Listener(inner, srvCfg, ListenerOptions{})) }()
-	t.Cleanup(func() { _ = srv.Close() })
 	_, port, _ := net.SplitHostPort(inner.Addr().String())
-	return &enrollFixture{
+	f := &enrollFixture{
 		ca: p, dir: dir, logs: logs, handler: h,
 		url:    "https://localhost:" + port + EnrollPath,
 		caFile: write("ca.pem", string(p.ca.TrustBundle().PEM())),
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(EnrollPath, func(w http.ResponseWriter, r *http.Request) {
+		f.requests.Add(1)
+		if f.away.Load() {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = c.Close()
+			}
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(p.mgr.Listener(inner, srvCfg, ListenerOptions{})) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return f
 }
 
 // sidecar makes an instance without the CA key, enrolling with tokenFile.
 func (f *enrollFixture) sidecar(t *testing.T, tokenFile string) (*Manager, *EnrollIssuer) {
+	t.Helper()
+	return f.sidecarWith(t, tokenFile, Deps{})
+}
+
+// sidecarWith is sidecar with deps (a clock, a registry).
+func (f *enrollFixture) sidecarWith(t *testing.T, tokenFile string, deps Deps) (*Manager, *EnrollIssuer) {
 	t.Helper()
 	cfg := testConfig(t)
 	ecfg := EnrollClientConfig{URL: f.url, TokenFile: tokenFile, CAFile: f.caFile}
@@ -113,11 +134,11 @@ func (f *enrollFixture) sidecar(t *testing.T, tokenFile string) (*Manager, *Enro
 	if err != nil {
 		t.Fatal(err)
 	}
-	ei, err := NewEnrollIssuer(context.Background(), ecfg, st, Deps{})
+	ei, err := NewEnrollIssuer(context.Background(), ecfg, st, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(cfg, ei, st, Deps{})
+	m, err := NewManager(cfg, ei, st, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

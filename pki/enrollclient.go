@@ -87,6 +87,7 @@ type EnrollIssuer struct {
 	now     func() time.Time
 
 	bundle atomic.Pointer[TrustBundle]
+	reach  reachability
 	// current returns the certificate held for an identity (set by the
 	// Manager), used to authenticate renewals.
 	current atomic.Pointer[func(identity.ID) (*tls.Certificate, error)]
@@ -104,6 +105,11 @@ var (
 // last enrollment, else CAFile). cfg must have passed Defaults and Validate.
 func NewEnrollIssuer(ctx context.Context, cfg EnrollClientConfig, storage certmagic.Storage, deps Deps) (*EnrollIssuer, error) {
 	ei := &EnrollIssuer{cfg: cfg, storage: storage, log: deps.logger().With("component", "pki.enroll_client"), now: deps.clock(), names: map[string][]string{}}
+	met, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	ei.reach.metrics = met
 	src := "storage"
 	b, err := storage.Load(ctx, enrollBundleKey)
 	if err != nil {
@@ -201,9 +207,11 @@ func (ei *EnrollIssuer) post(ctx context.Context, id identity.ID, body []byte) (
 	defer tr.CloseIdleConnections()
 	res, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
+		ei.reach.failed(ei.now(), err)
 		return nil, err
 	}
 	defer res.Body.Close()
+	ei.reach.answered(ei.now())
 	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
 		return nil, err

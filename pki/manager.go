@@ -30,6 +30,7 @@ type Manager struct {
 	metrics *metrics
 	now     func() time.Time
 	check   time.Duration
+	ratio   float64 // share of a leaf's life left when renewal starts
 
 	mu      sync.Mutex             // guards managed
 	managed map[string]managedCert // by SPIFFE ID
@@ -62,6 +63,7 @@ func NewManager(cfg Config, auth Authority, storage certmagic.Storage, deps Deps
 		metrics: met,
 		now:     deps.clock(),
 		check:   cfg.CheckInterval,
+		ratio:   cfg.RenewalRatio,
 		managed: map[string]managedCert{},
 	}
 	zl := newZapLogger(deps.logger().With("component", "certmagic"))
@@ -301,6 +303,17 @@ func (m *Manager) Held() []HeldCert {
 			NotBefore: c.Leaf.NotBefore, NotAfter: c.Leaf.NotAfter})
 	}
 	return out
+}
+
+// managedIDs lists the managed identities, in no order.
+func (m *Manager) managedIDs() []identity.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]identity.ID, 0, len(m.managed))
+	for _, mc := range m.managed {
+		ids = append(ids, mc.id)
+	}
+	return ids
 }
 
 // Ready reports an error naming each managed identity without a

@@ -17,6 +17,7 @@ type metrics struct {
 	renewals          *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
 	enrollments       *prometheus.CounterVec
+	caUnreachable     prometheus.Gauge
 }
 
 // newMetrics registers the collectors with reg; nil reg gives nil metrics.
@@ -51,6 +52,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "drawbridge_pki_enrollments_total",
 			Help: "Enrollment requests by method (token, certificate) and result (issued, refused).",
 		}, []string{"method", "result"}),
+		caUnreachable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "drawbridge_pki_ca_unreachable_since_timestamp_seconds",
+			Help: "On an enrolling instance: when (Unix time) the CA's enrollment endpoint stopped answering; 0 while it answers.",
+		}),
 	}
 	var err error
 	m.expiry = register(reg, m.expiry, &err)
@@ -59,6 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.renewals = register(reg, m.renewals, &err)
 	m.handshakeFailures = register(reg, m.handshakeFailures, &err)
 	m.enrollments = register(reg, m.enrollments, &err)
+	m.caUnreachable = register(reg, m.caUnreachable, &err)
 	if err != nil {
 		return nil, err
 	}
@@ -127,4 +133,15 @@ func (m *metrics) enrollment(method, result string) {
 		return
 	}
 	m.enrollments.WithLabelValues(method, result).Inc()
+}
+
+func (m *metrics) setCAUnreachable(since time.Time) {
+	if m == nil {
+		return
+	}
+	if since.IsZero() {
+		m.caUnreachable.Set(0)
+		return
+	}
+	m.caUnreachable.Set(float64(since.Unix()))
 }

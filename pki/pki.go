@@ -21,6 +21,8 @@ type PKI struct {
 	Enroll *EnrollHandler
 	// Manager hands out server and client TLS configs.
 	Manager *Manager
+
+	enroller *EnrollIssuer // nil on the CA
 }
 
 // Open reads the passphrase, opens the sealed state dir and builds the
@@ -46,7 +48,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*PKI, error) {
 		if err != nil {
 			return nil, fmt.Errorf("enroll: %w", err)
 		}
-		auth = ei
+		auth, p.enroller = ei, ei
 	} else {
 		if p.CA, err = OpenCA(ctx, cfg, st, deps, OpenOptions{Create: true}); err != nil {
 			return nil, err
@@ -62,9 +64,10 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*PKI, error) {
 	return p, nil
 }
 
-// Run runs the CA's maintenance (intermediate renewal, root rotation) and
-// the Manager's metrics loop until ctx ends. certmagic renews leaves on
-// its own from Open to Close.
+// Run runs the CA's maintenance (intermediate renewal, root rotation), or
+// on an enrolling instance the CA contact loop (a probe and renewal
+// retries with backoff and jitter), and the Manager's metrics loop until
+// ctx ends. certmagic renews leaves on its own from Open to Close.
 func (p *PKI) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -72,10 +75,23 @@ func (p *PKI) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[0] = p.CA.Run(ctx) }()
 	}
+	if p.enroller != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[0] = p.runContact(ctx, p.enroller) }()
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); errs[1] = p.Manager.Run(ctx) }()
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Contact reports how the CA answers an enrolling instance; ok is false
+// on the CA itself.
+func (p *PKI) Contact() (c CAContact, ok bool) {
+	if p.enroller == nil {
+		return CAContact{}, false
+	}
+	return p.enroller.Contact(), true
 }
 
 // Close stops certificate maintenance. It is idempotent.

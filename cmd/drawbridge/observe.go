@@ -36,6 +36,9 @@ type observability struct {
 	// certs lists the certificates drawbridge holds, for the status page;
 	// nil without a pki section.
 	certs func() []status.Cert
+	// ca says whether the CA answers an enrolling instance, for the status
+	// page; nil without a pki section, returns nil on the CA itself.
+	ca func() *status.CAContact
 }
 
 func newObservability(f *config.File, log *slog.Logger) (*observability, error) {
@@ -155,6 +158,9 @@ func (gw *gateway) snapshot(*http.Request) status.Snapshot {
 	}
 	if gw.obs.certs != nil {
 		s.Certs = gw.obs.certs()
+	}
+	if gw.obs.ca != nil {
+		s.CA = gw.obs.ca()
 	}
 	if gw.obs.audit != nil {
 		seq, head := gw.obs.audit.Head()

@@ -150,6 +150,19 @@ func (gp *gatewayPKI) pkiCerts() []status.Cert {
 	return out
 }
 
+// caContact says whether the CA answers, on an enrolling instance (nil on
+// the CA): the status page's "CA unreachable since ...".
+func (gp *gatewayPKI) caContact() *status.CAContact {
+	if gp.pki == nil {
+		return nil
+	}
+	c, ok := gp.pki.Contact()
+	if !ok {
+		return nil
+	}
+	return &status.CAContact{URL: c.URL, UnreachableSince: c.UnreachableSince, LastContact: c.LastContact, LastError: c.LastError}
+}
+
 // enrollServer serves the CA's enrollment endpoint over TLS 1.3 with the
 // gateway's own certificate; a client certificate is optional.
 type enrollServer struct {

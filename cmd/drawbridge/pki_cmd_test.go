@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +102,7 @@ listeners:
     routes: [{upstream: api}]
 upstreams:
   api: {targets: [%q]}
-`, freeAddr(t), pkiSection(t, ""), port, token, caFile, sidecarAddr, strings.TrimPrefix(backend.URL, "http://"))
+`, freeAddr(t), pkiSection(t, "  check_interval: 1s\n"), port, token, caFile, sidecarAddr, strings.TrimPrefix(backend.URL, "http://"))
 	f, err := config.Parse("sidecar.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +139,26 @@ upstreams:
 	}
 	if iss := resp.TLS.PeerCertificates[0].URIs[0].String(); iss != "spiffe://drawbridge.internal/sidecar-api" {
 		t.Errorf("the sidecar presented %s", iss)
+	}
+
+	// The CA goes away: the sidecar keeps serving with its certificate,
+	// stays ready, and its status page says since when the CA is unreachable.
+	if ca := sc.snapshot(nil).CA; ca == nil || !ca.UnreachableSince.IsZero() {
+		t.Fatalf("status with the CA up: %+v, want a reachable CA", ca)
+	}
+	tg.pki.enroll.close()
+	waitFor(t, "the status page to say the CA is unreachable", func() bool {
+		ca := sc.snapshot(nil).CA
+		return ca != nil && !ca.UnreachableSince.IsZero()
+	})
+	snap := sc.snapshot(nil)
+	if !snap.Ready || !slices.ContainsFunc(snap.Problems(), func(p string) bool { return strings.HasPrefix(p, "CA unreachable since ") }) {
+		t.Errorf("CA away: ready %v, problems %q; want ready and \"CA unreachable since ...\"", snap.Ready, snap.Problems())
+	}
+	if resp, err := client.Get("https://localhost/"); err != nil {
+		t.Errorf("through the sidecar with the CA away: %v", err)
+	} else {
+		resp.Body.Close()
 	}
 }
 

@@ -124,6 +124,7 @@ func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
 	}
 	deps.TLS = gw.pki.tls.Proxy()
 	gw.obs.certs = gw.pki.certs
+	gw.obs.ca = gw.pki.caContact
 	srv, err := proxy.New(f.Config, deps)
 	if err != nil {
 		return err

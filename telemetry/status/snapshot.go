@@ -18,6 +18,20 @@ type Snapshot struct {
 	Upstreams []Upstream  `json:"upstreams"`
 	Certs     []Cert      `json:"certificates"`
 	Audit     *AuditState `json:"audit,omitempty"`
+	// CA is set on an instance that enrolls with a CA (an edge replica, a
+	// sidecar): whether the CA answers.
+	CA *CAContact `json:"ca,omitempty"`
+}
+
+// CAContact is how an enrolling instance reaches its CA. Its leaves stay
+// valid while the CA is away, so an unreachable CA is a problem to show,
+// not a readiness failure.
+type CAContact struct {
+	URL string `json:"url"`
+	// UnreachableSince is zero while the CA answers.
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
+	LastContact      time.Time `json:"last_contact,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
 }
 
 // Check is one readiness condition and its verdict.
@@ -142,6 +156,10 @@ func (s Snapshot) Problems() []string {
 		if len(u.Targets) > 0 && u.Available() == 0 {
 			out = append(out, fmt.Sprintf("upstream %s has no available target", u.Name))
 		}
+	}
+	if s.CA != nil && !s.CA.UnreachableSince.IsZero() {
+		out = append(out, "CA unreachable since "+s.CA.UnreachableSince.UTC().Format(time.RFC3339)+
+			" (certificates are kept until they expire; renewals retry)")
 	}
 	for _, c := range s.Certs {
 		if left := c.NotAfter.Sub(s.Generated); left < certWarn {

@@ -75,3 +75,29 @@ func TestPageRendersAndEscapes(t *testing.T) {
 		t.Errorf("JSON round trip (-want +got):\n%s", diff)
 	}
 }
+
+// TestCAUnreachable: an enrolling instance whose CA is away shows it in
+// the problems and on the page, and stays ready.
+func TestCAUnreachable(t *testing.T) {
+	s := sample()
+	since := s.Generated.Add(-90 * time.Second)
+	s.CA = &CAContact{URL: "https://ca:8444/v1/pki/enroll", UnreachableSince: since, LastError: "dial tcp: connection refused"}
+	want := "CA unreachable since 2026-11-05T11:58:30Z (certificates are kept until they expire; renewals retry)"
+	if got := s.Problems(); !cmp.Equal(got[len(got)-2], want) {
+		t.Errorf("Problems = %q, want %q among them", got, want)
+	}
+	p := New(func(*http.Request) Snapshot { return s }, Options{})
+	rec := httptest.NewRecorder()
+	p.HTML().ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
+	for _, want := range []string{"CA unreachable since 2026-11-05 11:58:30 UTC", "connection refused", `id="readiness" class="badge ok"`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	s.CA.UnreachableSince = time.Time{}
+	rec = httptest.NewRecorder()
+	p.HTML().ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
+	if !strings.Contains(rec.Body.String(), "reachable</span>") || strings.Contains(rec.Body.String(), "CA unreachable") {
+		t.Error("a reachable CA is not shown as reachable")
+	}
+}
