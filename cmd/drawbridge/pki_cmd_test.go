@@ -257,3 +257,69 @@ func TestPKIOnlyFile(t *testing.T) {
 		t.Errorf("ca status without a pki section: %d %s", code, stderr)
 	}
 }
+
+// TestCAServesEnrollmentOnly: the ca role of a multi-node deployment is a
+// file with a pki section and its enrollment listener and no listener of
+// the data plane; run serves it (ready, the endpoint answers), and a
+// sidecar enrolls with it.
+func TestCAServesEnrollmentOnly(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte(strings.Repeat("t0ken", 8)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	enrollAddr, adminAddr := freeAddr(t), freeAddr(t)
+	f, err := config.Parse("ca.yaml", []byte(fmt.Sprintf("admin: {address: %q}\n%s", adminAddr, pkiSection(t, fmt.Sprintf(`  identity: ca
+  enrollment_listener: {address: %q, names: [localhost]}
+  enrollment:
+    tokens:
+      - {identity: "spiffe://drawbridge.internal/sidecar-api", token_file: %q, dns_names: [localhost]}
+`, enrollAddr, token)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan *gateway, 1)
+	go func() { done <- serve(ctx, f, io.Discard, func(gw *gateway) { ready <- gw }) }()
+	var ca *gateway
+	select {
+	case ca = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("ca: %v", err)
+	}
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the CA ready", func() bool { _, ok := ca.health.Ready(); return ok })
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, ca.pki.pki.Manager.TrustBundle().PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(enrollAddr)
+	sidecar, err := config.Parse("sidecar.yaml", []byte(fmt.Sprintf(`
+admin: {address: %q}
+%s  identity: sidecar-api
+  enroll: {url: "https://localhost:%s/v1/pki/enroll", token_file: %q, ca_file: %q}
+listeners:
+  in: {address: %q, tls: {mode: mutual, names: [sidecar-api, localhost]}, routes: [{upstream: app}]}
+upstreams:
+  app: {targets: ["127.0.0.1:1"]}
+`, freeAddr(t), pkiSection(t, ""), port, token, caFile, freeAddr(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	sdone := make(chan error, 1)
+	sready := make(chan *gateway, 1)
+	go func() { sdone <- serve(sctx, sidecar, io.Discard, func(gw *gateway) { sready <- gw }) }()
+	select {
+	case sc := <-sready:
+		if held := sc.pki.pki.Manager.Held(); len(held) != 1 || held[0].Identity != "spiffe://drawbridge.internal/sidecar-api" {
+			t.Errorf("the sidecar holds %+v, want its enrolled certificate", held)
+		}
+	case err := <-sdone:
+		t.Errorf("sidecar enrolling with the CA-only instance: %v", err)
+	}
+	scancel()
+	<-sdone
+}

@@ -113,13 +113,20 @@ func ParseFor(name string, data []byte, purpose Purpose) (*File, error) {
 // purposeProblems names the sections the purpose needs and f lacks.
 func purposeProblems(f *File, purpose Purpose) []Problem {
 	switch {
-	case purpose == Serving && len(f.Listeners) == 0:
+	case purpose == Serving && len(f.Listeners) == 0 && !f.servesCA():
 		return []Problem{{Path: "listeners", Message: "at least one listener is required to serve " +
-			"(the ca, cert and trust-bundle commands take a file with only a pki section)"}}
+			"(or pki.enrollment_listener, for a CA that only serves enrollment; the ca, cert and trust-bundle " +
+			"commands take a file with only a pki section)"}}
 	case purpose == PKIOnly && f.PKI == nil:
 		return []Problem{{Path: "pki", Message: "a pki section is required (state_dir, passphrase_file)"}}
 	}
 	return nil
+}
+
+// servesCA says f is a CA that serves its enrollment endpoint: with no
+// listeners, the ca role of a multi-node deployment (deploy/stack.yaml).
+func (f *File) servesCA() bool {
+	return f.PKI != nil && f.PKI.Enroll == nil && f.PKI.EnrollmentListener.Address != ""
 }
 
 // mergeProblems adds validation problems to decode problems, leaving out
