@@ -195,6 +195,63 @@ upstreams:
 	}
 }
 
+// TestShutdownDelayServesWhileNotReady: with shutdown_delay, SIGTERM makes
+// /readyz fail at once while the listener keeps accepting new connections
+// for the delay, so a load balancer that checks /readyz takes the
+// instance out before anything is refused; then it drains and exits.
+func TestShutdownDelayServesWhileNotReady(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer backend.Close()
+	edge, admin := freeAddr(t), freeAddr(t)
+	cfg := writeFile(t, "drawbridge.yaml", fmt.Sprintf(`
+admin: {address: %q}
+shutdown_delay: 1500ms
+listeners:
+  edge: {address: %q, routes: [{upstream: app}]}
+upstreams:
+  app: {targets: [%q]}
+`, admin, edge, strings.TrimPrefix(backend.URL, "http://")))
+	p := startProcess(t, "run", "--config", cfg)
+	waitHTTP(t, "http://"+admin+"/readyz", p)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	noClient := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	status := func(url string) int {
+		resp, err := noClient.Get(url)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for status("http://"+admin+"/readyz") == http.StatusOK {
+		if time.Since(sent) > time.Second {
+			t.Fatal("/readyz still 200 a second after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for time.Since(sent) < time.Second {
+		if code := status("http://" + edge + "/"); code != http.StatusOK {
+			t.Fatalf("%v after SIGTERM, within shutdown_delay: a new request got %d, want 200", time.Since(sent), code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("exit: %v\nstderr: %s", err, p.stderr)
+		}
+		if d := time.Since(sent); d < 1500*time.Millisecond {
+			t.Errorf("exited %v after SIGTERM, before shutdown_delay ended", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("drawbridge did not exit after SIGTERM and shutdown_delay")
+	}
+}
+
 func TestDemoServesWebAndAPI(t *testing.T) {
 	edge, admin := freeAddr(t), freeAddr(t)
 	state := t.TempDir()

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -56,6 +58,9 @@ type gateway struct {
 	pki     *gatewayPKI // nil without a pki section
 
 	auditPath string
+
+	shutdownDelay time.Duration // serving while not ready, before the drain
+	stopping      atomic.Bool   // set when the shutdown delay starts
 
 	upstreamChecksMu sync.Mutex      // guards upstreamChecks
 	upstreamChecks   map[string]bool // readiness checks named upstream:<name> now registered
@@ -130,7 +135,11 @@ func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
 		return err
 	}
 	gw.proxy, gw.admin, gw.health = srv, admin.New(f.Admin.Address, gw.log), health.NewGateway()
+	gw.shutdownDelay = f.ShutdownDelay
 	gw.health.AddCheck("listeners", func() error {
+		if gw.stopping.Load() {
+			return fmt.Errorf("stopping: serving for shutdown_delay (%s), then draining", gw.shutdownDelay)
+		}
 		if !srv.Ready() {
 			return fmt.Errorf("listeners are not serving (starting or draining)")
 		}
@@ -156,9 +165,10 @@ func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
 func (gw *gateway) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	dataCtx := gw.lameDuck(gctx)
 	g.Go(func() error {
 		defer stopAdmin()
-		return gw.proxy.Run(gctx)
+		return gw.proxy.Run(dataCtx)
 	})
 	g.Go(func() error { return gw.admin.Run(adminCtx) })
 	g.Go(func() error { return gw.secrets.Run(gctx) })
@@ -172,6 +182,26 @@ func (gw *gateway) run(ctx context.Context) error {
 	defer gw.obs.close()
 	defer gw.pki.close()
 	return g.Wait()
+}
+
+// lameDuck returns a context that ends shutdown_delay after ctx does: in
+// between, /readyz fails while the listeners keep serving, so a load
+// balancer stops sending before the drain closes them.
+func (gw *gateway) lameDuck(ctx context.Context) context.Context {
+	if gw.shutdownDelay <= 0 {
+		return ctx
+	}
+	data, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer stop()
+		<-ctx.Done()
+		gw.stopping.Store(true)
+		gw.log.Info("stopping: not ready, serving until the delay ends", "shutdown_delay", gw.shutdownDelay.String())
+		t := time.NewTimer(gw.shutdownDelay)
+		defer t.Stop()
+		<-t.C
+	}()
+	return data
 }
 
 // serve composes a gateway from f and runs it; ready, if not nil, is

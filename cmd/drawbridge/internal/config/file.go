@@ -29,6 +29,11 @@ type File struct {
 	PKI *PKIConfig `yaml:"pki"`
 	// Secrets says how often file secrets are re-read.
 	Secrets secret.Config `yaml:"secrets"`
+	// ShutdownDelay is how long a stopping gateway keeps serving with
+	// /readyz failing before it drains (shutdown_grace), so a load balancer
+	// that checks /readyz takes it out of rotation first. Read at start.
+	// Zero: drain at once.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 
 	// Source names where the file was read from; set by Parse.
 	Source string `yaml:"-"`
@@ -72,6 +77,9 @@ func (f *File) Validate() error {
 	errs = append(errs, flatten(f.Config.Validate())...)
 	if _, _, err := net.SplitHostPort(f.Admin.Address); err != nil {
 		errs = append(errs, fmt.Errorf("admin.address: %q is not host:port", f.Admin.Address))
+	}
+	if f.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_delay: must be >= 0, got %s", f.ShutdownDelay))
 	}
 	for _, l := range f.Listeners {
 		if l.Address == f.Admin.Address {
