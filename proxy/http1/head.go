@@ -1,0 +1,180 @@
+package http1
+
+import "bytes"
+
+// Field is one header field. Name and Value point into the parsed buffer:
+// they are valid until that buffer is reused.
+type Field struct {
+	Name, Value []byte
+}
+
+// Limits bound a head. Zero fields take the defaults.
+type Limits struct {
+	// MaxHead bounds the whole head, start line included. Zero means 64 KiB.
+	MaxHead int
+	// MaxLine bounds the request line (414 past it). Zero means 8 KiB.
+	MaxLine int
+	// MaxFields bounds the number of header fields (431 past it). Zero means 128.
+	MaxFields int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxHead <= 0 {
+		l.MaxHead = 64 << 10
+	}
+	if l.MaxLine <= 0 {
+		l.MaxLine = 8 << 10
+	}
+	if l.MaxFields <= 0 {
+		l.MaxFields = 128
+	}
+	return l
+}
+
+// framing is what the fields common to requests and responses say about
+// the body and the connection.
+type framing struct {
+	contentLength int64 // -1: none
+	chunked       bool
+	teSeen        bool
+	close         bool // Connection: close
+	keepAlive     bool // Connection: keep-alive
+	upgrade       bool // Connection: upgrade
+}
+
+// nextLine returns the line at buf[off:] without its CRLF and the offset
+// after it. It fails on a bare LF and reports ErrIncomplete when no LF is
+// buffered yet.
+func nextLine(buf []byte, off int) (line []byte, next int, err error) {
+	i := bytes.IndexByte(buf[off:], '\n')
+	if i < 0 {
+		return nil, 0, ErrIncomplete
+	}
+	end := off + i
+	if end == off || buf[end-1] != '\r' {
+		return nil, 0, errBareLF
+	}
+	return buf[off : end-1], end + 1, nil
+}
+
+// parseFields reads header lines from buf[off:] up to the empty line and
+// returns the offset after it. Each line is checked: no obs-fold, a token
+// name, no whitespace before the colon, no control byte in the value.
+func parseFields(buf []byte, off int, fields []Field, lim Limits) ([]Field, int, error) {
+	for {
+		if off > lim.MaxHead {
+			return fields, 0, errHeadTooLarge
+		}
+		line, next, err := nextLine(buf, off)
+		if err != nil {
+			if err == ErrIncomplete && len(buf) > lim.MaxHead {
+				return fields, 0, errHeadTooLarge
+			}
+			return fields, 0, err
+		}
+		if next > lim.MaxHead {
+			return fields, 0, errHeadTooLarge
+		}
+		off = next
+		if len(line) == 0 {
+			return fields, off, nil
+		}
+		f, err := parseField(line)
+		if err != nil {
+			return fields, 0, err
+		}
+		if len(fields) >= lim.MaxFields {
+			return fields, 0, errTooManyFields
+		}
+		fields = append(fields, f)
+	}
+}
+
+func parseField(line []byte) (Field, error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return Field{}, errObsFold
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return Field{}, errNoColon
+	}
+	name := line[:colon]
+	if n := len(name); n > 0 && (name[n-1] == ' ' || name[n-1] == '\t') {
+		return Field{}, errSpaceColon
+	}
+	if !isToken(name) {
+		return Field{}, errHeaderName
+	}
+	value := trimOWS(line[colon+1:])
+	if !validValue(value) {
+		return Field{}, errHeaderValue
+	}
+	return Field{Name: name, Value: value}, nil
+}
+
+// frame reads the framing fields: Content-Length, Transfer-Encoding and
+// Connection. Anything two parsers could read differently is refused.
+func (f *framing) frame(fields []Field) error {
+	f.contentLength = -1
+	for _, fl := range fields {
+		switch {
+		case equalFold(fl.Name, "content-length"):
+			if f.contentLength >= 0 {
+				return errCLRepeated
+			}
+			n, ok := parseDigits(fl.Value)
+			if !ok {
+				return errCL
+			}
+			f.contentLength = n
+		case equalFold(fl.Name, "transfer-encoding"):
+			if f.teSeen {
+				return errTERepeated
+			}
+			f.teSeen = true
+			if !equalFold(fl.Value, "chunked") {
+				return errTEUnknown
+			}
+			f.chunked = true
+		case equalFold(fl.Name, "connection"):
+			f.connection(fl.Value)
+		}
+	}
+	if f.teSeen && f.contentLength >= 0 {
+		return errCLTE
+	}
+	return nil
+}
+
+// connection reads the tokens of a Connection field.
+func (f *framing) connection(v []byte) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		tok = trimOWS(tok)
+		switch {
+		case equalFold(tok, "close"):
+			f.close = true
+		case equalFold(tok, "keep-alive"):
+			f.keepAlive = true
+		case equalFold(tok, "upgrade"):
+			f.upgrade = true
+		}
+	}
+}
+
+// parseVersion reads "HTTP/1.0" or "HTTP/1.1"; other well-formed versions
+// are 505, anything else 400.
+func parseVersion(v []byte) (minor int, err error) {
+	if len(v) != 8 || string(v[:5]) != "HTTP/" || v[6] != '.' || v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9' {
+		return 0, errVersion
+	}
+	if v[5] != '1' || v[7] > '1' {
+		return 0, errVersionNotSup
+	}
+	return int(v[7] - '0'), nil
+}
