@@ -64,11 +64,11 @@ func (lr *LengthReader) Done() bool { return lr.left == 0 && lr.err == nil }
 // quoted strings only; CRLF after every chunk; trailer fields checked like
 // header fields.
 type ChunkedReader struct {
-	br       *bufio.Reader
-	left     int64 // bytes of the current chunk still to read
-	inChunk  bool
-	done     bool
-	err      error
+	br      *bufio.Reader
+	left    int64 // bytes of the current chunk still to read
+	inChunk bool
+	done    bool
+	err     error
 	// OnTrailer, when set, is called for each trailer field; Name and Value
 	// are only valid during the call.
 	OnTrailer func(Field)
@@ -79,7 +79,9 @@ type ChunkedReader struct {
 func NewChunkedReader(br *bufio.Reader) *ChunkedReader { return &ChunkedReader{br: br} }
 
 // Reset reuses cr for another body.
-func (cr *ChunkedReader) Reset(br *bufio.Reader) { *cr = ChunkedReader{br: br, OnTrailer: cr.OnTrailer} }
+func (cr *ChunkedReader) Reset(br *bufio.Reader) {
+	*cr = ChunkedReader{br: br, OnTrailer: cr.OnTrailer}
+}
 
 // Done reports whether the last chunk and the trailers were read.
 func (cr *ChunkedReader) Done() bool { return cr.done && cr.err == nil }
