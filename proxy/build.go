@@ -82,6 +82,9 @@ func (s *Server) addListener(cfg Config, lc ListenerConfig, ups map[string]*upst
 	h.policy.Store(pol)
 	hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS), fresh: newFreshConns()}
 	hl.srv.ConnState = hl.fresh.track
+	if lc.HTTP1 == HTTP1Native {
+		hl.eng = s.newEngine(lc, h)
+	}
 	s.listeners = append(s.listeners, hl)
 	return nil
 }

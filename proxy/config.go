@@ -47,6 +47,11 @@ type ListenerConfig struct {
 	// upstream; routes match on TLS SNI only) or "postgres" (tcp that also
 	// speaks PostgreSQL's SSLRequest negotiation). Zero means http.
 	Protocol string `yaml:"protocol"`
+	// HTTP1 picks the HTTP/1.x engine of an http listener: "native"
+	// (drawbridge's own strict RFC 9112 engine, proxy/engine) or "std"
+	// (net/http's server, the way out for an incompatibility). HTTP/2 is
+	// always net/http's. Zero means native.
+	HTTP1 string `yaml:"http1"`
 	// TLS of the listener. Zero: plain text.
 	TLS ListenerTLS `yaml:"tls"`
 	// Timeouts of the server side; none of them can be turned off.
@@ -272,6 +277,12 @@ const (
 	ProtocolPostgres = "postgres"
 )
 
+// HTTP/1.x engines of an http listener.
+const (
+	HTTP1Native = "native"
+	HTTP1Std    = "std"
+)
+
 // isStream reports a protocol whose listeners relay bytes rather than HTTP requests.
 func isStream(protocol string) bool { return protocol == ProtocolTCP || protocol == ProtocolPostgres }
 
@@ -302,6 +313,9 @@ func (c *Config) Defaults() {
 
 func (l *ListenerConfig) defaults() {
 	setDefault(&l.Protocol, ProtocolHTTP)
+	if l.Protocol == ProtocolHTTP {
+		setDefault(&l.HTTP1, HTTP1Native)
+	}
 	l.TLS.defaults(l.Name)
 	setDefault(&l.Timeouts.ReadHeader, 10*time.Second)
 	setDefault(&l.Timeouts.Read, 60*time.Second)

@@ -30,7 +30,8 @@ type listenerHandler struct {
 	log      *slog.Logger
 	mutual   bool // tls.mode mutual: requests carry a verified client identity
 
-	denials telemetry.LogLimiter // holds back floods of 403 lines; metrics count every one
+	denials  telemetry.LogLimiter // holds back floods of 403 lines; metrics count every one
+	refusals telemetry.LogLimiter // the same for malformed requests the native engine refuses
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -234,7 +234,7 @@ func (s *Server) retire(grace time.Duration, hs []*httpListener, ss []*streamLis
 		defer cancel()
 		for _, l := range hs {
 			l.drain(ctx)
-			_ = l.srv.Close()
+			l.close()
 		}
 		for _, l := range ss {
 			l.drain(ctx)

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/drawbridge-proxy/drawbridge/proxy/engine"
+
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
 
@@ -87,7 +89,8 @@ type Server struct {
 
 type httpListener struct {
 	cfg     ListenerConfig
-	srv     *http.Server
+	srv     *http.Server   // HTTP/2, and HTTP/1 with the std engine
+	eng     *engine.Server // the native HTTP/1 engine; nil with std
 	handler *listenerHandler
 	ln      net.Listener
 	tls     *tls.Config // nil for plain text
@@ -225,7 +228,9 @@ func (s *Server) Bind() error {
 }
 
 func (s *Server) bindHTTP(l *httpListener) error {
-	ln, err := bindLimited(l.cfg, l.tls == nil, s.metrics.listenerConns(l.cfg.Name))
+	// The std engine's plain listeners get the framing check on the wire;
+	// the native engine refuses ambiguous framing itself.
+	ln, err := bindLimited(l.cfg, l.tls == nil && l.eng == nil, s.metrics.listenerConns(l.cfg.Name))
 	if err != nil {
 		return err
 	}
@@ -344,8 +349,13 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) serveHTTP(l *httpListener) {
 	s.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocol", l.cfg.Protocol)
 	s.serving.Go(func() {
-		err := l.srv.Serve(l.ln)
-		if !errors.Is(err, http.ErrServerClosed) && !l.closing.Load() {
+		var err error
+		if l.eng != nil {
+			err = l.serveNative()
+		} else {
+			err = l.srv.Serve(l.ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !l.closing.Load() {
 			s.failed(fmt.Errorf("listener %s: %w", l.cfg.Name, err))
 		}
 	})
@@ -392,7 +402,7 @@ func (s *Server) shutdown() {
 	}
 	s.abort()
 	for _, l := range listeners {
-		_ = l.srv.Close()
+		l.close()
 	}
 	for _, l := range streams {
 		l.closeAll()
@@ -411,8 +421,21 @@ func (l *httpListener) drain(ctx context.Context) {
 	// tracked by the handler's in-flight group.
 	done := make(chan struct{})
 	go func() { _ = l.srv.Shutdown(ctx); close(done) }()
+	if l.eng != nil {
+		_ = l.ln.Close() // the native accept loop's; srv has only its queue
+		_ = l.eng.Shutdown(ctx)
+	}
 	l.closeFreshUntil(done)
 	l.handler.inflight.wait(ctx)
+}
+
+// close ends every connection of l now.
+func (l *httpListener) close() {
+	_ = l.srv.Close()
+	if l.eng != nil {
+		_ = l.ln.Close()
+		l.eng.Close()
+	}
 }
 
 // closeFreshUntil closes connections that never sent a request, again

@@ -86,6 +86,12 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 	default:
 		p.add(path+".protocol", "unknown protocol %q (want http, tcp or postgres)", l.Protocol)
 	}
+	switch {
+	case l.Protocol != ProtocolHTTP && l.HTTP1 != "":
+		p.add(path+".http1", "only http listeners have an HTTP/1 engine")
+	case l.Protocol == ProtocolHTTP && l.HTTP1 != HTTP1Native && l.HTTP1 != HTTP1Std:
+		p.add(path+".http1", "unknown engine %q (want native or std)", l.HTTP1)
+	}
 	l.TLS.validate(path+".tls", l.Protocol, p)
 	if l.Protocol == ProtocolHTTP && l.TLS.Mode == TLSNone && l.TLS.HSTSMaxAge > 0 {
 		p.add(path+".tls.hsts_max_age", "HSTS needs TLS on the listener")
