@@ -14,8 +14,15 @@ var ErrTruncated = errors.New("http1: body truncated")
 // maxChunkLine bounds a chunk-size line, extensions included.
 const maxChunkLine = 4096
 
-// maxTrailerBytes bounds the trailer section of a chunked body.
-const maxTrailerBytes = 16 << 10
+// maxTrailerBytes bounds the trailer section of a chunked body, CRLFs and
+// the final empty line included. net/http refuses a trailer section that
+// does not fit its 4 KiB read buffer; so does this reader.
+const maxTrailerBytes = 4 << 10
+
+// maxChunkOverhead bounds the bytes of chunk framing beyond 16 per chunk
+// plus twice its data, as net/http does against bodies of many tiny chunks
+// with long extensions (CVE-2023-39326).
+const maxChunkOverhead = 16 << 10
 
 // LengthReader reads a body of a known length from br.
 type LengthReader struct {
@@ -73,6 +80,7 @@ type ChunkedReader struct {
 	// are only valid during the call.
 	OnTrailer func(Field)
 	trailerN  int
+	excess    int64 // framing bytes beyond the allowance, see maxChunkOverhead
 }
 
 // NewChunkedReader decodes the chunked body at br.
@@ -132,6 +140,10 @@ func (cr *ChunkedReader) beginChunk() error {
 	if err != nil {
 		return err
 	}
+	cr.excess = max(0, cr.excess+int64(len(line))+2-16-2*size)
+	if cr.excess > maxChunkOverhead {
+		return errChunkOverhead
+	}
 	if size == 0 {
 		return cr.readTrailers()
 	}
@@ -175,19 +187,22 @@ func (cr *ChunkedReader) readLine() ([]byte, error) {
 func (cr *ChunkedReader) readTrailers() error {
 	for {
 		line, err := cr.readLine()
+		if err == errChunkExt {
+			return errTrailer // a line over maxChunkLine is over maxTrailerBytes too
+		}
 		if err != nil {
 			return err
+		}
+		cr.trailerN += len(line) + 2
+		if cr.trailerN > maxTrailerBytes {
+			return errTrailer
 		}
 		if len(line) == 0 {
 			cr.done = true
 			return nil
 		}
-		cr.trailerN += len(line)
-		if cr.trailerN > maxTrailerBytes {
-			return errTrailer
-		}
 		f, err := parseField(line)
-		if err != nil {
+		if err != nil || isFramingField(f.Name) {
 			return errTrailer
 		}
 		if cr.OnTrailer != nil {
@@ -198,7 +213,7 @@ func (cr *ChunkedReader) readTrailers() error {
 
 // parseChunkSize reads 1*HEXDIG [ext]: at most 15 digits (no overflow), and
 // an extension of ";name[=token|quoted-string]" pairs with optional
-// whitespace around the separators.
+// whitespace after the size's first ";".
 func parseChunkSize(line []byte) (int64, error) {
 	i := 0
 	var n int64
@@ -215,7 +230,9 @@ func parseChunkSize(line []byte) (int64, error) {
 	if i == 0 {
 		return 0, errChunkSize
 	}
-	if i < len(line) && !validChunkExt(line[i:]) {
+	// No whitespace between the size and the first ";": RFC 9112 allows
+	// BWS there, but net/http refuses it, so one of two hops would not.
+	if i < len(line) && (line[i] != ';' || !validChunkExt(line[i:])) {
 		return 0, errChunkExt
 	}
 	return n, nil

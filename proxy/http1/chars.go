@@ -1,5 +1,10 @@
 package http1
 
+import (
+	"bytes"
+	"net/netip"
+)
+
 // Character classes of RFC 9110 section 5.6.2 (tokens) and 5.5 (field values).
 
 var tcharTable = func() (t [256]bool) {
@@ -42,26 +47,77 @@ func validValue(b []byte) bool {
 }
 
 // validTarget accepts the visible ASCII a request-target is made of; no
-// space, no control byte, no raw non-ASCII, no fragment.
+// space, no control byte, no raw non-ASCII, no fragment, and every "%"
+// starts a pct-encoded octet (RFC 3986 section 2.1), which net/url also
+// demands of a path.
 func validTarget(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c <= 0x20 || c >= 0x7f || c == '#' {
+			return false
+		}
+		if c == '%' {
+			if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { _, ok := hexDigit(c); return ok }
+
+// validAuthority accepts uri-host [":" port] (RFC 9110 section 7.2, RFC
+// 3986 section 3.2.2): a reg-name of unreserved and sub-delims characters,
+// or an IPv6 literal in brackets; port is digits, required when needPort
+// (the authority-form of CONNECT). Narrower than RFC 3986 where net/url
+// would read the same bytes differently: no pct-encoding, no userinfo, a
+// single colon.
+func validAuthority(b []byte, needPort bool) bool {
+	host, port := b, []byte(nil)
+	if len(b) > 0 && b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 {
+			return false
+		}
+		host = b[:end+1]
+		if rest := b[end+1:]; len(rest) > 0 {
+			if rest[0] != ':' {
+				return false
+			}
+			port = rest[1:]
+		}
+		if !validIPLiteral(host[1:end]) {
+			return false
+		}
+	} else {
+		if i := bytes.IndexByte(b, ':'); i >= 0 {
+			host, port = b[:i], b[i+1:]
+		}
+		if len(host) == 0 || !validRegName(host) {
+			return false
+		}
+	}
+	if needPort && len(port) == 0 {
+		return false
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}
 	return true
 }
 
-// validHost accepts reg-name, IPv4, IP-literal and an optional port: the
-// characters of RFC 3986's host and port, as net/http's httpguts does.
-func validHost(b []byte) bool {
+func validRegName(b []byte) bool {
 	for _, c := range b {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-' || c == '.' || c == ':' || c == '[' || c == ']' || c == '_' || c == '~' || c == '%':
+		case c == '-' || c == '.' || c == '_' || c == '~':
 		case c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' ||
 			c == ',' || c == ';' || c == '=':
 		default:
@@ -69,6 +125,19 @@ func validHost(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// validIPLiteral accepts an IPv6 address (no zone): only those may stand in
+// brackets (RFC 3986 section 3.2.2). The conversion allocates, but only for
+// this rare form.
+func validIPLiteral(b []byte) bool {
+	for _, c := range b {
+		if !isHex(c) && c != ':' && c != '.' {
+			return false
+		}
+	}
+	addr, err := netip.ParseAddr(string(b))
+	return err == nil && addr.Is6()
 }
 
 func trimOWS(b []byte) []byte {

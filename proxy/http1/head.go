@@ -91,6 +91,9 @@ func parseFields(buf []byte, off int, fields []Field, lim Limits) ([]Field, int,
 }
 
 func parseField(line []byte) (Field, error) {
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return Field{}, errBareCR
+	}
 	if line[0] == ' ' || line[0] == '\t' {
 		return Field{}, errObsFold
 	}
@@ -132,10 +135,14 @@ func (f *framing) frame(fields []Field) error {
 				return errTERepeated
 			}
 			f.teSeen = true
-			if !equalFold(fl.Value, "chunked") {
-				return errTEUnknown
+			if err := transferCodings(fl.Value); err != nil {
+				return err
 			}
 			f.chunked = true
+		case equalFold(fl.Name, "trailer"):
+			if namesFraming(fl.Value) {
+				return errTrailerField
+			}
 		case equalFold(fl.Name, "connection"):
 			f.connection(fl.Value)
 		}
@@ -144,6 +151,71 @@ func (f *framing) frame(fields []Field) error {
 		return errCLTE
 	}
 	return nil
+}
+
+// transferCodings accepts a Transfer-Encoding of exactly one "chunked".
+// A malformed list, chunked twice, or chunked before another coding (the
+// length is then undeterminable, RFC 9112 section 6.3) is a 400; a list of
+// well-formed codings drawbridge does not implement ("gzip", "xchunked",
+// "gzip, chunked") is a 501 (section 6.1). Both close the connection.
+func transferCodings(v []byte) error {
+	n, chunkedAt, unknown := 0, -1, false
+	for {
+		i := bytes.IndexByte(v, ',')
+		elem := v
+		if i >= 0 {
+			elem = v[:i]
+		}
+		name := elem
+		if j := bytes.IndexByte(name, ';'); j >= 0 {
+			name = name[:j] // transfer-parameters: checked as tokens only
+		}
+		name = trimOWS(name)
+		switch {
+		case !isToken(name):
+			return errTE
+		case !equalFold(name, "chunked"):
+			unknown = true
+		case chunkedAt >= 0 || len(trimOWS(elem)) != len(name):
+			return errTE // twice, or with parameters chunked does not have
+		default:
+			chunkedAt = n
+		}
+		n++
+		if i < 0 {
+			break
+		}
+		v = v[i+1:]
+	}
+	switch {
+	case chunkedAt >= 0 && chunkedAt != n-1:
+		return errTE
+	case unknown:
+		return errTEUnknown
+	}
+	return nil
+}
+
+// namesFraming reports whether a Trailer field announces a field that
+// frames the message: those never belong in trailers (RFC 9110 section
+// 6.5.1), and net/http refuses the message.
+func namesFraming(v []byte) bool {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		if isFramingField(trimOWS(tok)) {
+			return true
+		}
+	}
+	return false
+}
+
+func isFramingField(name []byte) bool {
+	return equalFold(name, "content-length") || equalFold(name, "transfer-encoding") || equalFold(name, "trailer")
 }
 
 // connection reads the tokens of a Connection field.

@@ -20,8 +20,8 @@ type Request struct {
 	Form         int
 	Minor        int // HTTP/1.Minor
 	Fields       []Field
-	// Host is the Host field, or the absolute-form authority when an
-	// HTTP/1.0 request has no Host.
+	// Host is the authority of an absolute-form or authority-form target
+	// (a Host field must then agree with it), else the Host field.
 	Host []byte
 	// ContentLength is the body length; -1 when the request has none
 	// given (no body, unless Chunked).
@@ -77,6 +77,9 @@ func ParseRequest(buf []byte, r *Request, lim Limits) (int, error) {
 }
 
 func (r *Request) requestLine(line []byte) error {
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return errBareCR
+	}
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 {
 		return errRequestLine
@@ -108,10 +111,11 @@ func (r *Request) targetForm() error {
 	case t[0] == '/':
 		r.Form, r.Path = FormOrigin, t
 	case string(r.Method) == "CONNECT":
-		r.Form = FormAuthority
-		if !validHost(t) || bytes.IndexByte(t, ':') < 0 {
+		// RFC 9112 section 3.2.3: host and port, nothing else.
+		if !validAuthority(t, true) {
 			return errTarget
 		}
+		r.Form, r.Host = FormAuthority, t // checked against Host in semantics
 	case len(t) == 1 && t[0] == '*':
 		if string(r.Method) != "OPTIONS" {
 			return errTarget
@@ -139,7 +143,7 @@ func (r *Request) absoluteForm() error {
 		end = len(rest)
 	}
 	authority := rest[:end]
-	if len(authority) == 0 || !validHost(authority) || bytes.IndexByte(authority, '@') >= 0 {
+	if !validAuthority(authority, false) {
 		return errTarget
 	}
 	// An empty path means "/" (RFC 9112 section 3.2.2): Path is then ""
@@ -170,7 +174,7 @@ func (r *Request) semantics() error {
 			if r.Host != nil {
 				return errHostRepeated
 			}
-			if len(fl.Value) == 0 || !validHost(fl.Value) {
+			if !validAuthority(fl.Value, false) {
 				return errHostInvalid
 			}
 			r.Host = fl.Value
@@ -186,7 +190,9 @@ func (r *Request) semantics() error {
 		return errHostMissing
 	case authority != nil && r.Host != nil && !EqualFold(authority, r.Host):
 		return errHostMismatch
-	case r.Host == nil:
+	case authority != nil:
+		// RFC 9112 section 3.2.2: the target's authority is the one that
+		// counts (as net/http has it), whatever the case of Host.
 		r.Host = authority
 	}
 	return nil

@@ -1,5 +1,7 @@
 package http1
 
+import "bytes"
+
 // Response is a parsed response head. Byte slices point into the buffer
 // given to ParseResponse.
 type Response struct {
@@ -49,13 +51,21 @@ func ParseResponse(buf []byte, r *Response, lim Limits) (int, error) {
 		return 0, errTE10
 	}
 	r.ContentLength, r.Chunked = f.contentLength, f.chunked
-	r.Close = f.close || r.Minor == 0 && !f.keepAlive
+	// A body without a length runs to the close (RFC 9112 section 6.3,
+	// item 8). Whether one follows at all depends on the request method
+	// too: a HEAD response without a length closes here needlessly, which
+	// is safe.
+	delimitedByClose := !f.chunked && f.contentLength < 0 && BodyAllowed("", r.Status)
+	r.Close = f.close || r.Minor == 0 && !f.keepAlive || delimitedByClose
 	return next, nil
 }
 
 // statusLine reads "HTTP/1.x SP 3DIGIT [SP reason]". A missing reason (and
 // its space) is common and unambiguous, so it is accepted.
 func (r *Response) statusLine(line []byte) error {
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return errBareCR
+	}
 	if len(line) < 12 || line[8] != ' ' {
 		return errStatusLine
 	}
