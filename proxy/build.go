@@ -23,6 +23,11 @@ func (s *Server) buildUpstreams(cfg Config, reuse map[string]*upstream) (map[str
 			ups[name] = old
 			continue
 		}
+		if old, ok := reuse[name]; ok && sameButWeights(old.cfg, uc) {
+			old.setWeights(uc) // in place: connections, health and breakers stay
+			ups[name] = old
+			continue
+		}
 		up, err := s.newUpstream(uc)
 		if err != nil {
 			for n, u := range ups {
@@ -49,6 +54,7 @@ func (s *Server) newUpstream(uc UpstreamConfig) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
+	up.setWeights(uc)
 	if err := up.guard(uc, s.gdeps); err != nil {
 		return nil, err
 	}

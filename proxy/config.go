@@ -187,8 +187,19 @@ type HeaderOps struct {
 type UpstreamConfig struct {
 	// Name is the map key; filled in by Defaults.
 	Name string `yaml:"-"`
-	// Targets are host:port addresses. Required.
-	Targets []string `yaml:"targets"`
+	// Targets are host:port addresses. Required. In YAML they are written
+	// as targets (TargetSpecs).
+	Targets []string `yaml:"-"`
+	// Weights, when set, holds one weight per target (same order): the
+	// target's share of picks relative to the others (90 and 10 send one
+	// request in ten to the second). 0 drains a target. Zero (nil): every
+	// target weighs 1. In YAML, each target's weight key.
+	Weights []int `yaml:"-"`
+	// TargetSpecs are the targets as YAML writes them, each "host:port" or
+	// {address: host:port, weight: N}; Defaults moves them into Targets
+	// and Weights. Go callers set Targets and Weights instead.
+	TargetSpecs  []TargetSpec `yaml:"targets"`
+	specProblems []string     // bad TargetSpecs entries, for Validate
 	// Protocol toward the targets: "http", "https" or "h2c" (HTTP/2
 	// without TLS) for http listeners; "tcp", "tls" (TLS originated by
 	// drawbridge) or "postgres" (SSLRequest, then TLS) for tcp and postgres
@@ -347,6 +358,7 @@ func (l *ListenerConfig) defaults() {
 }
 
 func (u *UpstreamConfig) defaults() {
+	u.takeSpecs()
 	setDefault(&u.Protocol, ProtocolHTTP)
 	setDefault(&u.Balance, "round_robin")
 	setDefault(&u.Timeouts.Dial, 2*time.Second)

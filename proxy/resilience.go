@@ -90,6 +90,7 @@ func (u *upstream) guard(cfg UpstreamConfig, deps resilienceDeps) error {
 	if follow {
 		g.watcher = discovery.New(cfg.Discovery, cfg.Targets, u.setAddresses, discovery.Deps{
 			Resolver: deps.resolver, Logger: deps.log, Metrics: deps.metrics.discovery, Upstream: u.name,
+			Sources: func(m map[string][]string) { u.sources.Store(&m) },
 		})
 		u.pool.SetTargets(nil) // discovery fills the pool
 		return nil
@@ -226,7 +227,7 @@ func (u *upstream) setAddresses(addrs []string) {
 			delete(old, a)
 			continue
 		}
-		t := balancer.NewTarget(a)
+		t := balancer.NewWeightedTarget(a, u.weightFor(a))
 		u.joinLocked(t, first)
 		next = append(next, t)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
@@ -31,6 +32,9 @@ type upstream struct {
 	tracing   *tracing // nil: no spans
 	stats     sync.Map // target address -> *targetStats, for the status page
 
+	weights atomic.Pointer[map[string]int]      // configured target -> weight (targets.go)
+	sources atomic.Pointer[map[string][]string] // discovery: target -> its addresses
+
 	loops struct {
 		sync.Mutex // guards stop
 		stop       func()
@@ -46,7 +50,7 @@ type upstream struct {
 func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
 	targets := make([]*balancer.Target, len(cfg.Targets))
 	for i, addr := range cfg.Targets {
-		targets[i] = balancer.NewTarget(addr)
+		targets[i] = balancer.NewWeightedTarget(addr, cfg.weightOf(i))
 	}
 	pool, err := balancer.NewPool(cfg.Balance, targets)
 	if err != nil {

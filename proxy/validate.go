@@ -266,6 +266,7 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 	if len(u.Targets) == 0 {
 		p.add(path+".targets", "at least one target (host:port) is required")
 	}
+	u.validateWeights(path, p)
 	seen := map[string]bool{}
 	for i, t := range u.Targets {
 		tpath := fmt.Sprintf("%s.targets[%d]", path, i)

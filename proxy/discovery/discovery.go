@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -82,6 +83,10 @@ type Deps struct {
 	Metrics *Metrics
 	// Upstream names the upstream in logs and metrics.
 	Upstream string
+	// Sources, when set, is called just before each update with the
+	// addresses each target resolved to, so the caller can give an address
+	// its target's settings (a weight). Nil: not called.
+	Sources func(byTarget map[string][]string)
 }
 
 // Watcher resolves an upstream's targets and reports the full address set
@@ -162,6 +167,9 @@ func (w *Watcher) resolve(ctx context.Context) {
 	added, removed := diff(w.current, all)
 	w.log.Info("targets changed", "targets", strings.Join(all, ","), "added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
 	w.current = all
+	if w.deps.Sources != nil {
+		w.deps.Sources(maps.Clone(w.last))
+	}
 	w.update(slices.Clone(all))
 }
 
