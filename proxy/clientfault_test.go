@@ -27,7 +27,7 @@ type recordingUpstream struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex // guards the following fields
-	complete []string   // paths of requests whose body arrived whole
+	complete []string   // "METHOD path" of requests whose body arrived whole
 	broken   map[string]bool
 	reused   []string // paths that arrived on a connection where a body had broken
 }
@@ -44,7 +44,7 @@ func newRecordingUpstream(t *testing.T) *recordingUpstream {
 		if err != nil {
 			u.broken[r.RemoteAddr] = true
 		} else {
-			u.complete = append(u.complete, r.URL.Path)
+			u.complete = append(u.complete, r.Method+" "+r.URL.Path)
 		}
 		u.mu.Unlock()
 		_, _ = io.WriteString(w, "ok")
@@ -144,7 +144,7 @@ func TestClientBodyFailuresDoNotTripTheBreaker(t *testing.T) {
 	}
 	complete, reused := up.snapshot()
 	for _, p := range complete {
-		if p != "/good" {
+		if p != "POST /good" {
 			t.Errorf("upstream received %s whole, want only /good", p)
 		}
 	}

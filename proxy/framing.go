@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"sync"
@@ -9,12 +10,17 @@ import (
 
 // framingConn watches the bytes an HTTP/1 server reads from a connection and
 // records, for each request head in order, whether its body framing was
-// ambiguous: both Content-Length and Transfer-Encoding present. RFC 9112
-// section 6.1 says such a message "ought to be handled as an error"; Go's
-// server instead drops Content-Length before the handler can see it, so the
-// check has to happen on the wire. The handler pops one verdict per request.
+// faulty: both Content-Length and Transfer-Encoding present (RFC 9112
+// section 6.1: "ought to be handled as an error"; Go's server instead drops
+// Content-Length before the handler can see it), Transfer-Encoding in an
+// HTTP/1.0 request (6.1: MUST be treated as faulty framing, and the
+// connection closed; Go ignores it and reads the body as the next
+// request), or an obs-folded line (5.2: reject with 400; Go joins it, so
+// a folded Transfer-Encoding hides from a parser that does not). The check
+// has to happen on the wire; the handler pops one verdict per request.
 type framingConn struct {
 	net.Conn
+	tls *tls.ConnectionState // of the TLS connection under Conn; nil on plain text
 
 	mu       sync.Mutex // guards the following fields
 	verdicts []bool
@@ -71,6 +77,8 @@ type framingScanner struct {
 	maxLine   int
 	line      []byte
 	started   bool // the request line of the current head was seen
+	http10    bool // the request line says HTTP/1.0
+	folded    bool // a header line was obs-folded
 	hasCL     bool
 	hasTE     bool
 	chunked   bool
@@ -149,21 +157,25 @@ func (s *framingScanner) headLine(line []byte, out *[]bool) {
 	if !s.started {
 		if len(line) > 0 { // RFC 9112 2.2: empty lines before a request line are ignored
 			s.started = true
+			s.http10 = bytes.HasSuffix(line, []byte(" HTTP/1.0"))
 		}
 		return
 	}
 	if len(line) > 0 {
+		if line[0] == ' ' || line[0] == '\t' {
+			s.folded = true
+		}
 		s.header(line)
 		return
 	}
-	*out = append(*out, s.hasCL && s.hasTE)
+	*out = append(*out, s.hasCL && s.hasTE || s.http10 && s.hasTE || s.folded)
 	switch {
-	case s.chunked:
+	case s.chunked && !s.http10:
 		s.state = scanChunkSize
 	case s.remaining > 0:
 		s.state = scanBody
 	}
-	s.started, s.hasCL, s.hasTE, s.chunked = false, false, false, false
+	s.started, s.http10, s.folded, s.hasCL, s.hasTE, s.chunked = false, false, false, false, false, false
 }
 
 func (s *framingScanner) header(line []byte) {

@@ -37,6 +37,7 @@ type listenerHandler struct {
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	done := h.inflight.begin()
 	defer done()
+	r = withConnTLS(r)
 	p := h.policy.Load()
 	ex := &exchange{start: time.Now(), listener: h.name}
 	h.begin()
@@ -133,6 +134,19 @@ func (h *listenerHandler) screen(r *http.Request, ex *exchange) int {
 }
 
 type framingKey struct{}
+
+// withConnTLS gives a request on an HTTP/1 TLS connection under the
+// framing check its connection state: http.Server cannot see the
+// *tls.Conn inside the framingConn (tlsframing.go).
+func withConnTLS(r *http.Request) *http.Request {
+	if r.TLS != nil {
+		return r
+	}
+	if fc, ok := r.Context().Value(framingKey{}).(*framingConn); ok && fc.tls != nil {
+		r.TLS = fc.tls
+	}
+	return r
+}
 
 // headerHSTS is set on every response of a TLS listener with hsts_max_age
 // (RFC 6797); an upstream's own value is replaced.

@@ -245,7 +245,10 @@ func (s *Server) bindHTTP(l *httpListener) error {
 		// counted and logged by the provider.
 		l.ln = s.observer.TLSListener(l.cfg.Name, ln, l.tls, l.cfg.Timeouts.Handshake)
 	case l.tls != nil:
-		l.ln = tls.NewListener(ln, l.tls)
+		l.ln = newHandshakeListener(ln, l.tls, l.cfg.Timeouts.Handshake)
+	}
+	if l.tls != nil { // the framing check of HTTP/1 over TLS (tlsframing.go)
+		l.ln = &framingTLSListener{Listener: l.ln, maxHead: int(l.cfg.Limits.MaxHeaderBytes) + 4096}
 	}
 	return nil
 }
