@@ -168,8 +168,11 @@ func (ca *CA) commitLocked(ctx context.Context, st caState) error {
 func (ca *CA) install(s *caSnapshot) {
 	old := ca.snap.Swap(s)
 	ca.metrics.setExpiry("intermediate", "current", s.inter.NotAfter)
+	ca.metrics.setRenewal("intermediate", "current", renewalPoint(s.inter, ca.cfg.RenewalRatio), ca.cfg.CheckInterval)
 	ca.metrics.setExpiry("root", "active", s.roots[0].NotAfter)
+	ca.metrics.setRenewal("root", "active", s.roots[0].NotAfter.Add(-ca.cfg.RootRotateBefore), ca.cfg.CheckInterval)
 	if len(s.roots) > 1 {
+		ca.metrics.deleteExpiry("root", "retiring") // a root that retires is not renewed: no renewal point
 		ca.metrics.setExpiry("root", "retiring", s.roots[1].NotAfter)
 	} else {
 		ca.metrics.deleteExpiry("root", "retiring")

@@ -124,6 +124,9 @@ func (fs *FileSource) Reload() (bool, error) {
 	fs.sum = sum
 	fs.cert.Store(&pair)
 	fs.metrics.setExpiry("leaf", "file:"+fs.cfg.CertFile, pair.Leaf.NotAfter)
+	// Files are renewed by their owner, as certbot does, with a third of
+	// their life left.
+	fs.metrics.setRenewal("leaf", "file:"+fs.cfg.CertFile, renewalPoint(pair.Leaf, DefaultRenewalRatio), DefaultCheckInterval)
 	fs.log.Info("certificate loaded", "subject", pair.Leaf.Subject.CommonName, "expires", pair.Leaf.NotAfter)
 	return true, nil
 }

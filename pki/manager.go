@@ -245,6 +245,7 @@ func (m *Manager) updateExpiry() {
 	for _, id := range ids {
 		if c, err := m.Certificate(id); err == nil {
 			m.metrics.setExpiry("leaf", id.String(), c.Leaf.NotAfter)
+			m.metrics.setRenewal("leaf", id.String(), renewalPoint(c.Leaf, m.magic.RenewalWindowRatio), m.check)
 		}
 	}
 }

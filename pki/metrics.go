@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 // are fixed sets, leaf names are the identities this process manages.
 type metrics struct {
 	expiry            *prometheus.GaugeVec
+	renewAt           *prometheus.GaugeVec // renewal point, same labels as expiry
+	check             *prometheus.GaugeVec // seconds to the next renewal check, same labels
 	issued            *prometheus.CounterVec
 	issueFailures     *prometheus.CounterVec
 	renewals          *prometheus.CounterVec
@@ -31,6 +34,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "drawbridge_pki_certificate_expiry_timestamp_seconds",
 			Help: "Expiry (Unix time) of each held certificate: kind is leaf, intermediate or root; name is the identity (leaf), current (intermediate), active or retiring (root).",
+		}, []string{"kind", "name"}),
+		renewAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "drawbridge_pki_certificate_renewal_timestamp_seconds",
+			Help: "Renewal point (Unix time) of each held certificate that is renewed: renewal_ratio of its life left (leaves, intermediate), root_rotate_before its expiry (active root), a third of its life left (certificate files, renewed by their owner). No series for a retiring root.",
+		}, []string{"kind", "name"}),
+		check: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "drawbridge_pki_certificate_check_interval_seconds",
+			Help: "How often the renewal of each held certificate is checked (pki.check_interval; a minute for certificate files): a renewal is overdue two checks past its renewal point.",
 		}, []string{"kind", "name"}),
 		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drawbridge_pki_certificates_issued_total",
@@ -59,6 +70,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	var err error
 	m.expiry = register(reg, m.expiry, &err)
+	m.renewAt = register(reg, m.renewAt, &err)
+	m.check = register(reg, m.check, &err)
 	m.issued = register(reg, m.issued, &err)
 	m.issueFailures = register(reg, m.issueFailures, &err)
 	m.renewals = register(reg, m.renewals, &err)
@@ -93,11 +106,30 @@ func (m *metrics) setExpiry(kind, name string, t time.Time) {
 	m.expiry.WithLabelValues(kind, name).Set(float64(t.Unix()))
 }
 
+// setRenewal sets the renewal point of a certificate and how often its
+// renewal is checked: with its expiry, the status page's rule of a
+// certificate problem in alerting rules.
+func (m *metrics) setRenewal(kind, name string, at time.Time, check time.Duration) {
+	if m == nil {
+		return
+	}
+	m.renewAt.WithLabelValues(kind, name).Set(float64(at.Unix()))
+	m.check.WithLabelValues(kind, name).Set(check.Seconds())
+}
+
+// renewalPoint is when a certificate renewed with ratio of its life left
+// is due.
+func renewalPoint(c *x509.Certificate, ratio float64) time.Time {
+	return c.NotAfter.Add(-time.Duration(float64(c.NotAfter.Sub(c.NotBefore)) * ratio))
+}
+
 func (m *metrics) deleteExpiry(kind, name string) {
 	if m == nil {
 		return
 	}
 	m.expiry.DeleteLabelValues(kind, name)
+	m.renewAt.DeleteLabelValues(kind, name)
+	m.check.DeleteLabelValues(kind, name)
 }
 
 func (m *metrics) issue(kind, via string) {

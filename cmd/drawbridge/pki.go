@@ -20,7 +20,8 @@ import (
 // Without a pki section it holds only the TLS provider of listeners with
 // certificate files (openFilesTLS).
 type gatewayPKI struct {
-	pki    *pki.PKI // nil without a pki section
+	pki    *pki.PKI          // nil without a pki section
+	cfg    *config.PKIConfig // nil without a pki section
 	tls    *tlswire.Provider
 	enroll *enrollServer // nil without pki.enrollment_listener
 }
@@ -50,7 +51,7 @@ func openPKI(ctx context.Context, f *config.File, log *slog.Logger, obs *observa
 		return nil, fmt.Errorf("pki: %w", err)
 	}
 	pass.storage.Store(p.Storage)
-	gp := &gatewayPKI{pki: p}
+	gp := &gatewayPKI{pki: p, cfg: f.PKI}
 	gp.tls, err = tlswire.New(f, p.Manager, tlswire.Deps{Logger: log, Registerer: obs.registry, Storage: p.Storage})
 	if err == nil {
 		err = gp.tls.Manage(ctx)
@@ -104,12 +105,22 @@ func (gp *gatewayPKI) close() {
 }
 
 // ready is the readiness check "certificates": every identity the
-// configuration needs holds a certificate valid now.
+// configuration needs holds a certificate, and none of those held is
+// unusable (invalid now, or expiring before the next check could renew it:
+// the status page's rule). An overdue renewal alone keeps the gateway
+// ready: the certificate still serves while the renewal is retried.
 func (gp *gatewayPKI) ready() error {
-	if gp.pki == nil {
-		return nil // certificate files were loaded at start; a bad reload keeps the last good pair
+	var errs []error
+	if gp.pki != nil {
+		errs = append(errs, gp.pki.Manager.Ready())
 	}
-	return gp.pki.Manager.Ready()
+	now := time.Now()
+	for _, c := range gp.certs() {
+		if c.Unusable(now) {
+			errs = append(errs, errors.New(c.Problem(now)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // certs lists every certificate drawbridge holds for the status page:
@@ -120,31 +131,51 @@ func (gp *gatewayPKI) certs() []status.Cert {
 	if gp.pki != nil {
 		out = gp.pkiCerts()
 	}
+	// Certificate files are renewed by their owner, expected (as certbot
+	// and certmagic do) with a third of their life left; checked each minute.
 	for _, s := range gp.tls.Sources() {
-		out = append(out, status.Cert{Name: s.Name, Subject: s.Cert.Subject.CommonName, Issuer: s.Cert.Issuer.CommonName, NotAfter: s.Cert.NotAfter})
+		c := s.Cert
+		out = append(out, status.Cert{Name: s.Name, Subject: c.Subject.CommonName, Issuer: c.Issuer.CommonName,
+			NotBefore: c.NotBefore, NotAfter: c.NotAfter, RenewAt: renewAt(c.NotBefore, c.NotAfter, pki.DefaultRenewalRatio),
+			CheckInterval: pki.DefaultCheckInterval})
 	}
 	return out
 }
 
-// pkiCerts lists the leaves, the intermediate and the roots.
+// renewAt is the renewal point of a certificate renewed with ratio of its
+// life left.
+func renewAt(notBefore, notAfter time.Time, ratio float64) time.Time {
+	return notAfter.Add(-time.Duration(float64(notAfter.Sub(notBefore)) * ratio))
+}
+
+// pkiCerts lists the leaves, the intermediate and the roots, each with
+// its renewal point: the leaves and the intermediate renew with
+// renewal_ratio of their life left, the active root rotates
+// root_rotate_before its expiry; a retiring root and another CA's roots
+// are not renewed here.
 func (gp *gatewayPKI) pkiCerts() []status.Cert {
 	var out []status.Cert
+	ratio, check := gp.cfg.RenewalRatio, gp.cfg.CheckInterval
 	for _, h := range gp.pki.Manager.Held() {
-		out = append(out, status.Cert{Name: "leaf " + h.Identity, Subject: h.Identity, Issuer: h.Issuer, NotAfter: h.NotAfter})
+		out = append(out, status.Cert{Name: "leaf " + h.Identity, Subject: h.Identity, Issuer: h.Issuer,
+			NotBefore: h.NotBefore, NotAfter: h.NotAfter, RenewAt: renewAt(h.NotBefore, h.NotAfter, ratio), CheckInterval: check})
 	}
 	if gp.pki.CA != nil {
 		st := gp.pki.CA.Status()
-		out = append(out, status.Cert{Name: "intermediate CA", Subject: st.Intermediate.Subject, NotAfter: st.Intermediate.NotAfter})
+		in := st.Intermediate
+		out = append(out, status.Cert{Name: "intermediate CA", Subject: in.Subject, NotBefore: in.NotBefore, NotAfter: in.NotAfter,
+			RenewAt: renewAt(in.NotBefore, in.NotAfter, ratio), CheckInterval: check})
 		for _, r := range st.Roots {
-			name := "root CA (retiring)"
+			c := status.Cert{Name: "root CA (retiring)", Subject: r.Subject, NotBefore: r.NotBefore, NotAfter: r.NotAfter, CheckInterval: check}
 			if r.Active {
-				name = "root CA"
+				c.Name, c.RenewAt = "root CA", r.NotAfter.Add(-gp.cfg.RootRotateBefore)
 			}
-			out = append(out, status.Cert{Name: name, Subject: r.Subject, NotAfter: r.NotAfter})
+			out = append(out, c)
 		}
 	} else {
 		for _, r := range gp.pki.Manager.TrustBundle().Roots() {
-			out = append(out, status.Cert{Name: "trusted root CA", Subject: r.Subject.CommonName, NotAfter: r.NotAfter})
+			out = append(out, status.Cert{Name: "trusted root CA", Subject: r.Subject.CommonName,
+				NotBefore: r.NotBefore, NotAfter: r.NotAfter, CheckInterval: check})
 		}
 	}
 	return out

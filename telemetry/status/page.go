@@ -41,14 +41,14 @@ func New(source func(*http.Request) Snapshot, opts Options) *Page {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	tmpl := template.Must(template.New("status.html.tmpl").Funcs(template.FuncMap{
-		"relative": relative,
-		"ms":       millis,
-		"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"until":    func(s Snapshot, t time.Time) time.Duration { return t.Sub(s.Generated) },
-		"certWarn": func(d time.Duration) bool { return d < certWarn },
-		"expired":  func(d time.Duration) bool { return d < 0 },
-		"cls":      func(state string) string { return strings.ReplaceAll(state, " ", "-") },
-		"join":     strings.Join,
+		"relative":    relative,
+		"ms":          millis,
+		"stamp":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"until":       func(s Snapshot, t time.Time) time.Duration { return t.Sub(s.Generated) },
+		"certProblem": func(s Snapshot, c Cert) string { return c.Problem(s.Generated) },
+		"expired":     func(d time.Duration) bool { return d < 0 },
+		"cls":         func(state string) string { return strings.ReplaceAll(state, " ", "-") },
+		"join":        strings.Join,
 	}).ParseFS(files, "status.html.tmpl"))
 	return &Page{source: source, refresh: opts.Refresh, tmpl: tmpl, log: opts.Logger}
 }
@@ -83,8 +83,19 @@ func (p *Page) JSON() http.Handler {
 		securityHeaders(h)
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(p.source(r))
+		_ = enc.Encode(withProblems(p.source(r)))
 	})
+}
+
+// jsonSnapshot is a Snapshot with its problems spelled out, so a script
+// applies the same rule as the page without re-implementing it.
+type jsonSnapshot struct {
+	Snapshot
+	Problems []string `json:"problems"`
+}
+
+func withProblems(s Snapshot) jsonSnapshot {
+	return jsonSnapshot{Snapshot: s, Problems: append([]string{}, s.Problems()...)}
 }
 
 func securityHeaders(h http.Header) {

@@ -125,10 +125,55 @@ func (u Upstream) Available() int {
 // Cert is one certificate drawbridge holds.
 type Cert struct {
 	// Name says what the certificate is for: "edge server", "intermediate CA".
-	Name     string    `json:"name"`
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer,omitempty"`
-	NotAfter time.Time `json:"not_after"`
+	Name      string    `json:"name"`
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	NotAfter  time.Time `json:"not_after"`
+	// RenewAt is its renewal point: when drawbridge renews (or rotates) it,
+	// or for certificate files when their owner is expected to (a third of
+	// their life left, as certbot and certmagic do). Zero: nobody is
+	// expected to renew it here (a retiring root, another CA's root).
+	RenewAt time.Time `json:"renew_at,omitzero"`
+	// CheckInterval is how often renewals are checked: the next chance to
+	// renew is at most this far away. Zero: one minute.
+	CheckInterval time.Duration `json:"check_interval_ns,omitempty"`
+}
+
+// Problem says what is wrong with c at now, or "" when nothing is. A
+// certificate is a problem when it is not valid now, when it expires before
+// the next check could renew it, or when it is past its renewal point by
+// more than two checks (one check may fall just before the point, a second
+// may retry) and was not renewed. A short lifetime alone is no problem.
+func (c Cert) Problem(now time.Time) string {
+	check := c.CheckInterval
+	if check <= 0 {
+		check = time.Minute
+	}
+	left := c.NotAfter.Sub(now)
+	switch {
+	case now.Before(c.NotBefore):
+		return fmt.Sprintf("certificate %s is not valid yet (valid from %s)", c.Name, c.NotBefore.UTC().Format(time.RFC3339))
+	case left <= 0:
+		return fmt.Sprintf("certificate %s expired %s", c.Name, relative(left))
+	case left < check:
+		return fmt.Sprintf("certificate %s expires %s, before the next renewal check", c.Name, relative(left))
+	case !c.RenewAt.IsZero() && now.After(c.RenewAt.Add(2*check)):
+		return fmt.Sprintf("certificate %s was due for renewal %s and was not renewed; it expires %s",
+			c.Name, relative(c.RenewAt.Sub(now)), relative(left))
+	}
+	return ""
+}
+
+// Unusable reports whether c cannot serve now or will not by the next
+// check: what fails readiness. A renewal that is overdue alone does not;
+// the certificate still serves while it is retried.
+func (c Cert) Unusable(now time.Time) bool {
+	check := c.CheckInterval
+	if check <= 0 {
+		check = time.Minute
+	}
+	return now.Before(c.NotBefore) || c.NotAfter.Sub(now) < check
 }
 
 // AuditState is where the audit chain stands.
@@ -162,12 +207,9 @@ func (s Snapshot) Problems() []string {
 			" (certificates are kept until they expire; renewals retry)")
 	}
 	for _, c := range s.Certs {
-		if left := c.NotAfter.Sub(s.Generated); left < certWarn {
-			out = append(out, fmt.Sprintf("certificate %s expires %s", c.Name, relative(left)))
+		if p := c.Problem(s.Generated); p != "" {
+			out = append(out, p)
 		}
 	}
 	return out
 }
-
-// certWarn is how close to expiry a certificate is flagged.
-const certWarn = 7 * 24 * time.Hour

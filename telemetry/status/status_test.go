@@ -22,7 +22,10 @@ func sample() Snapshot {
 			{Address: "api-2:8000", Healthy: false},
 			{Address: "api-3:8000", Healthy: true, Failures: 2, LastFailure: "<script>alert(1)</script>"},
 		}}},
-		Certs: []Cert{{Name: "edge server", NotAfter: now.Add(72 * time.Hour)}, {Name: "root", NotAfter: now.Add(10 * 365 * 24 * time.Hour)}},
+		Certs: []Cert{
+			{Name: "edge server", NotAfter: now.Add(72 * time.Hour), RenewAt: now.Add(-time.Hour)},
+			{Name: "root", NotAfter: now.Add(10 * 365 * 24 * time.Hour)},
+		},
 	}
 }
 
@@ -30,7 +33,7 @@ func TestProblems(t *testing.T) {
 	want := []string{
 		"api target api-2:8000 is down",
 		"api target api-3:8000 is failing",
-		"certificate edge server expires in 3d 0h",
+		"certificate edge server was due for renewal 1h 0m ago and was not renewed; it expires in 3d 0h",
 	}
 	if diff := cmp.Diff(want, sample().Problems()); diff != "" {
 		t.Errorf("Problems (-want +got):\n%s", diff)
@@ -100,4 +103,45 @@ func TestCAUnreachable(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "reachable</span>") || strings.Contains(rec.Body.String(), "CA unreachable") {
 		t.Error("a reachable CA is not shown as reachable")
 	}
+}
+
+// TestCertProblem: the rule is the renewal point and the next check, never
+// the lifetime alone.
+func TestCertProblem(t *testing.T) {
+	now := time.Date(2026, 11, 5, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	// A leaf of 24h issued a minute ago, renewed with a third of its life left.
+	fresh := Cert{Name: "leaf a", NotBefore: now.Add(-time.Minute), NotAfter: now.Add(day - time.Minute),
+		RenewAt: now.Add(16*time.Hour - time.Minute), CheckInterval: time.Minute}
+	for _, tc := range []struct {
+		name     string
+		c        Cert
+		want     string
+		unusable bool
+	}{
+		{"a fresh 24h leaf", fresh, "", false},
+		{"at its renewal point, one check late", with(fresh, func(c *Cert) { c.RenewAt = now.Add(-90 * time.Second) }), "", false},
+		{"renewal keeps failing", with(fresh, func(c *Cert) { c.RenewAt = now.Add(-10 * time.Minute) }),
+			"certificate leaf a was due for renewal 10m ago and was not renewed; it expires in 23h 59m", false},
+		{"expires before the next check", with(fresh, func(c *Cert) { c.NotAfter = now.Add(30 * time.Second); c.RenewAt = time.Time{} }),
+			"certificate leaf a expires in 30s, before the next renewal check", true},
+		{"expired", with(fresh, func(c *Cert) { c.NotAfter = now.Add(-time.Hour) }), "certificate leaf a expired 1h 0m ago", true},
+		{"not valid yet", with(fresh, func(c *Cert) { c.NotBefore = now.Add(time.Hour) }),
+			"certificate leaf a is not valid yet (valid from 2026-11-05T13:00:00Z)", true},
+		{"another CA's root, 3 days left, not ours to renew", Cert{Name: "trusted root CA", NotAfter: now.Add(3 * day)}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.c.Problem(now); got != tc.want {
+				t.Errorf("Problem: got %q, want %q", got, tc.want)
+			}
+			if got := tc.c.Unusable(now); got != tc.unusable {
+				t.Errorf("Unusable: got %v, want %v", got, tc.unusable)
+			}
+		})
+	}
+}
+
+func with(c Cert, f func(*Cert)) Cert {
+	f(&c)
+	return c
 }
