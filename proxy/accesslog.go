@@ -9,18 +9,37 @@ import (
 )
 
 // accessLog writes one JSON line per request. Header values are logged only
-// when listed in access_log.headers, and credentials never.
+// when listed in access_log.headers, and credentials never. It also hands
+// each finished request to the Observer, whether the line is written or not.
 type accessLog struct {
 	log          *slog.Logger
 	includeQuery bool
 	headers      []string
+	observer     Observer // nil: none
 }
 
-func newAccessLog(cfg AccessLogConfig, log *slog.Logger) *accessLog {
+// Observer sees every finished HTTP request once, at the point where its
+// access log line is written, on every HTTP engine. It must be fast and
+// safe for concurrent use: it runs on the request's goroutine.
+type Observer interface {
+	ObserveRequest(RequestRecord)
+}
+
+// RequestRecord is what an Observer is told about a finished request.
+type RequestRecord struct {
+	Listener string
+	Route    string // "" when no route matched
+	Upstream string // "" when no upstream was involved
+	Target   string // the last attempt's target; "" without one
+	Status   int    // as the client got it (499 when it left)
+	Duration time.Duration
+}
+
+func newAccessLog(cfg AccessLogConfig, log *slog.Logger, obs Observer) *accessLog {
 	if cfg.Disabled || log == nil {
-		return &accessLog{}
+		return &accessLog{observer: obs}
 	}
-	a := &accessLog{log: log, includeQuery: cfg.IncludeQuery}
+	a := &accessLog{log: log, includeQuery: cfg.IncludeQuery, observer: obs}
 	for _, h := range cfg.Headers {
 		a.headers = append(a.headers, http.CanonicalHeaderKey(h))
 	}
@@ -28,11 +47,18 @@ func newAccessLog(cfg AccessLogConfig, log *slog.Logger) *accessLog {
 }
 
 func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *meteredBody) {
-	if a.log == nil {
+	if a.log == nil && a.observer == nil {
 		return
 	}
 	attempts, target, upStatus, upTime, err := ex.snapshot()
 	status := finalStatus(r, rec, err)
+	if a.observer != nil {
+		a.observer.ObserveRequest(RequestRecord{Listener: ex.listener, Route: ex.route, Upstream: ex.upstream,
+			Target: target, Status: status, Duration: time.Since(ex.start)})
+	}
+	if a.log == nil {
+		return
+	}
 	path := ex.path
 	if path == "" {
 		path = r.URL.Path

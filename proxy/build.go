@@ -132,7 +132,7 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 	}
 	p := &listenerPolicy{
 		routes: newRouter(routes), unknown: lc.UnknownHostStatus, allow: newAllowList(lc.TLS.Allow),
-		access: newAccessLog(cfg.AccessLog, s.access),
+		access: newAccessLog(cfg.AccessLog, s.access, s.deps.Observer),
 	}
 	for _, c := range lc.TrustedProxies {
 		pfx, _ := parsePrefix(c) // validated

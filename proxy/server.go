@@ -46,6 +46,9 @@ type Deps struct {
 	Tracing trace.TracerProvider
 	// Resolver looks up targets given as DNS names. Nil means net.DefaultResolver.
 	Resolver discovery.Resolver
+	// Observer sees every finished HTTP request (the status page's golden
+	// metrics). Nil: none.
+	Observer Observer
 }
 
 // Server runs every listener of a Config, and applies new configs with
