@@ -121,13 +121,13 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 			if err := rt.serveStatic(*rc.Static, s.errs, s.metrics, fmt.Sprintf("listeners.%s.routes[%d].static", lc.Name, i)); err != nil {
 				return nil, err
 			}
-			routes = append(routes, rt)
-			continue
+		} else {
+			// The route's transport: its upstream's attempt loop with the
+			// route's breakers and fallback (resilience.go). Instrumentation
+			// of the transport wraps this one.
+			rt.proxy.Transport = routeTransportFor(rc, ups, s.gdeps)
 		}
-		// The route's transport: its upstream's attempt loop with the
-		// route's breakers and fallback (resilience.go). Instrumentation
-		// of the transport wraps this one.
-		rt.proxy.Transport = routeTransportFor(rc, ups, s.gdeps)
+		rt.wrapEdge(rc, s.metrics)
 		routes = append(routes, rt)
 	}
 	p := &listenerPolicy{

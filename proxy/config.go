@@ -6,6 +6,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
+	"github.com/drawbridge-proxy/drawbridge/proxy/compress"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 	"github.com/drawbridge-proxy/drawbridge/proxy/static"
 )
@@ -154,6 +155,10 @@ type RouteConfig struct {
 	// Upstream, fallback and breaker are then not used. Zero (absent): the
 	// route forwards to its upstream.
 	Static *static.Config `yaml:"static"`
+	// Compression encodes responses with zstd or gzip for clients that
+	// accept it (see proxy/compress). Zero (absent): responses pass as
+	// they are.
+	Compression *compress.Config `yaml:"compression"`
 }
 
 // MatchConfig selects requests for a route. Every non-empty field must match.
@@ -353,6 +358,9 @@ func (l *ListenerConfig) defaults() {
 		}
 		if r.Static != nil {
 			r.Static.Defaults()
+		}
+		if r.Compression != nil {
+			r.Compression.Defaults()
 		}
 	}
 }

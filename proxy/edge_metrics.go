@@ -6,7 +6,9 @@ import "github.com/prometheus/client_golang/prometheus"
 // static files, compression, rate and concurrency limits. Labels are
 // bounded: route names come from the configuration, the rest from fixed sets.
 type edgeMetrics struct {
-	static *prometheus.CounterVec // route, result (proxy/static.Result*), encoding
+	static     *prometheus.CounterVec // route, result (proxy/static.Result*), encoding
+	compressed *prometheus.CounterVec // route, encoding
+	compBytes  *prometheus.CounterVec // route, stage (uncompressed, compressed)
 }
 
 func newEdgeMetrics(reg prometheus.Registerer) (*edgeMetrics, error) {
@@ -15,8 +17,16 @@ func newEdgeMetrics(reg prometheus.Registerer) (*edgeMetrics, error) {
 			Name: "drawbridge_static_responses_total",
 			Help: "Responses of static routes, by result (file, spa_fallback, not_found, redirect, not_allowed, error) and the precompressed coding served (identity when none).",
 		}, []string{"route", "result", "encoding"}),
+		compressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_compressed_responses_total",
+			Help: "Responses drawbridge compressed, by route and encoding (zstd, gzip).",
+		}, []string{"route", "encoding"}),
+		compBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drawbridge_compression_bytes_total",
+			Help: "Body bytes of compressed responses before (stage uncompressed) and after (compressed) encoding, by route.",
+		}, []string{"route", "stage"}),
 	}
-	for _, c := range []prometheus.Collector{m.static} {
+	for _, c := range []prometheus.Collector{m.static, m.compressed, m.compBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -40,4 +50,13 @@ func (m *edgeMetrics) staticResult(route, result, encoding string) {
 		encoding = "identity"
 	}
 	m.static.WithLabelValues(route, result, encoding).Inc()
+}
+
+func (m *edgeMetrics) compression(route, encoding string, in, out int64) {
+	if m == nil {
+		return
+	}
+	m.compressed.WithLabelValues(route, encoding).Inc()
+	m.compBytes.WithLabelValues(route, "uncompressed").Add(float64(in))
+	m.compBytes.WithLabelValues(route, "compressed").Add(float64(out))
 }

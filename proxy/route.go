@@ -32,6 +32,7 @@ type route struct {
 	proxy       *httputil.ReverseProxy
 	allow       *identity.AllowList // nil: every identity the listener admits
 	static      http.Handler        // serves the route's files; nil: the route forwards
+	serve       http.Handler        // static or proxy wrapped in the route's edge features (edge.go)
 }
 
 type headerMatch struct{ name, value string }

@@ -46,15 +46,6 @@ func (r *route) serveStatic(cfg static.Config, errs *errorWriter, m *metrics, ke
 	return nil
 }
 
-// handler is what answers the route's requests once the listener has
-// admitted them.
-func (r *route) handler() http.Handler {
-	if r.static != nil {
-		return r.static
-	}
-	return r.proxy
-}
-
 func withURL(req *http.Request, u *url.URL) *http.Request {
 	out := new(http.Request)
 	*out = *req

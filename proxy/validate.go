@@ -204,6 +204,7 @@ func (r *RouteConfig) validateFor(protocol, path string, ups map[string]Upstream
 	if isStream(protocol) && r.Static != nil {
 		p.add(path+".static", "only http listeners serve files")
 	}
+	r.validateEdge(protocol, path, p)
 	if isStream(protocol) {
 		m := r.Match
 		if trimPrefix(m.PathPrefix) != "/" || len(m.Methods) > 0 || len(m.Headers) > 0 || r.StripPrefix || r.RewritePrefix != "" ||
