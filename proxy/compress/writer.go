@@ -10,10 +10,10 @@ import (
 type state int
 
 const (
-	undecided  state = iota // no final status yet
-	buffering               // a final status is held while a body of unknown length shows its size
-	passing                 // headers written as they are; the body goes through untouched
-	encoding                // headers written with Content-Encoding; the body goes through the encoder
+	undecided state = iota // no final status yet
+	buffering              // a final status is held while a body of unknown length shows its size
+	passing                // headers written as they are; the body goes through untouched
+	encoding               // headers written with Content-Encoding; the body goes through the encoder
 )
 
 // responseWriter decides at the final status whether to compress, holding
