@@ -215,6 +215,11 @@ type UpstreamConfig struct {
 	Balance string `yaml:"balance"`
 	// Timeouts of the client side.
 	Timeouts UpstreamTimeouts `yaml:"timeouts"`
+	// HTTP1 picks the HTTP/1.1 client of an http or https upstream:
+	// "native" (drawbridge's synchronous transport, proxy/transport; HTTP/1.1
+	// only) or "std" (net/http's Transport, which negotiates HTTP/2 over
+	// TLS). h2c upstreams always use std. Zero means native.
+	HTTP1 string `yaml:"http1"`
 	// MaxIdlePerTarget is the keep-alive pool size per target. Zero means 256.
 	MaxIdlePerTarget int `yaml:"max_idle_per_target"`
 	// Retries says when a failed attempt is tried again.
@@ -372,6 +377,9 @@ func (u *UpstreamConfig) defaults() {
 	setDefault(&u.Timeouts.Dial, 2*time.Second)
 	setDefault(&u.Timeouts.TLSHandshake, 5*time.Second)
 	setDefault(&u.Timeouts.ResponseHeader, 30*time.Second)
+	if u.Protocol == ProtocolHTTP || u.Protocol == ProtocolHTTPS {
+		setDefault(&u.HTTP1, HTTP1Native)
+	}
 	setDefault(&u.Timeouts.IdleConn, 90*time.Second)
 	setDefault(&u.MaxIdlePerTarget, 256)
 	setDefault(&u.Retries.Attempts, 2)

@@ -142,6 +142,7 @@ func (u *upstream) verifyNameForIPs(cfg UpstreamConfig) {
 	}
 	if u.scheme == "https" {
 		u.transport.TLSClientConfig = named(u.transport.TLSClientConfig)
+		u.native = newNative(cfg, u.transport.TLSClientConfig)
 	}
 	if u.tlsConf != nil {
 		u.tlsConf = named(u.tlsConf)

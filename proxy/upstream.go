@@ -16,6 +16,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
+	"github.com/drawbridge-proxy/drawbridge/proxy/transport"
 )
 
 // upstream is the http.RoundTripper of every route that targets it: each
@@ -25,7 +26,8 @@ type upstream struct {
 	name      string
 	scheme    string
 	pool      *balancer.Pool
-	transport *http.Transport
+	transport *http.Transport      // health checks, and attempts with http1: std
+	native    *transport.Transport // attempts with http1: native; nil with std
 	retries   RetryConfig
 	guards    *guards  // health, breakers, budget, discovery (resilience.go)
 	metrics   *metrics // nil: no metrics
@@ -71,7 +73,31 @@ func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
 	if cfg.Protocol == ProtocolHTTPS {
 		u.scheme = "https"
 	}
+	u.native = newNative(cfg, tlsConf)
 	return u, nil
+}
+
+// newNative builds the native HTTP/1.1 client of cfg, or nil with std.
+func newNative(cfg UpstreamConfig, tlsConf *tls.Config) *transport.Transport {
+	if cfg.HTTP1 != HTTP1Native {
+		return nil
+	}
+	if cfg.Protocol != ProtocolHTTPS {
+		tlsConf = nil
+	}
+	return transport.New(transport.Config{
+		DialTimeout: cfg.Timeouts.Dial, TLSHandshakeTimeout: cfg.Timeouts.TLSHandshake,
+		ResponseHeaderTimeout: cfg.Timeouts.ResponseHeader, IdleConnTimeout: cfg.Timeouts.IdleConn,
+		MaxIdlePerHost: cfg.MaxIdlePerTarget, ExpectContinueTimeout: time.Second, TLS: tlsConf,
+	})
+}
+
+// roundTripper is what an attempt goes through.
+func (u *upstream) roundTripper() http.RoundTripper {
+	if u.native != nil {
+		return u.native
+	}
+	return u.transport
 }
 
 // newTransport builds a keep-alive pool tuned for a gateway: many idle
@@ -201,7 +227,7 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *excha
 	out.URL = &dest
 	start := time.Now()
 	end := target.Begin()
-	resp, err := u.transport.RoundTrip(out)
+	resp, err := u.roundTripper().RoundTrip(out)
 	took := time.Since(start)
 	end(took)
 	if timer != nil {
@@ -303,7 +329,12 @@ func (u *upstream) backoff(ctx context.Context, attempt int) error {
 }
 
 // close releases idle upstream connections.
-func (u *upstream) close() { u.transport.CloseIdleConnections() }
+func (u *upstream) close() {
+	u.transport.CloseIdleConnections()
+	if u.native != nil {
+		u.native.Close()
+	}
+}
 
 // startLoops runs the upstream's health checks, outlier detection and
 // service discovery under ctx until stopLoops.

@@ -264,6 +264,12 @@ func (h HeaderOps) validate(path string, p *problems) {
 }
 
 func (u *UpstreamConfig) validate(path string, p *problems) {
+	switch {
+	case u.Protocol != ProtocolHTTP && u.Protocol != ProtocolHTTPS && u.HTTP1 != "":
+		p.add(path+".http1", "only http and https upstreams have an HTTP/1 client")
+	case u.HTTP1 != "" && u.HTTP1 != HTTP1Native && u.HTTP1 != HTTP1Std:
+		p.add(path+".http1", "unknown client %q (want native or std)", u.HTTP1)
+	}
 	if len(u.Targets) == 0 {
 		p.add(path+".targets", "at least one target (host:port) is required")
 	}

@@ -1,0 +1,422 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
+)
+
+// ErrBadResponse wraps a response head the strict profile refused; the
+// connection it came on is closed.
+var ErrBadResponse = errors.New("transport: malformed response from upstream")
+
+// errShortBody: the request body ended before its Content-Length.
+var errShortBody = errors.New("transport: request body shorter than its Content-Length")
+
+// past is a deadline that has passed: setting it wakes a blocked read or write.
+var past = time.Unix(1, 0)
+
+// pconn is one upstream connection.
+type pconn struct {
+	t         *Transport
+	addr      string
+	conn      net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	tls       *tls.ConnectionState
+	head      http1.Response
+	lim       http1.Limits
+	idleSince time.Time
+	reused    bool
+	scratch   []byte // chunked request bodies are read into it
+}
+
+func (pc *pconn) scratchBuf() []byte {
+	if pc.scratch == nil {
+		pc.scratch = make([]byte, 16<<10)
+	}
+	return pc.scratch
+}
+
+func newPconn(t *Transport, addr string, c net.Conn) *pconn {
+	pc := &pconn{t: t, addr: addr, lim: http1.Limits{MaxHead: t.cfg.MaxResponseHeaderBytes}}
+	pc.br = bufio.NewReaderSize(nil, t.cfg.MaxResponseHeaderBytes+4096)
+	pc.bw = bufio.NewWriterSize(nil, 16<<10)
+	pc.setConn(c)
+	return pc
+}
+
+func (pc *pconn) setConn(c net.Conn) {
+	pc.conn = c
+	pc.br.Reset(c)
+	pc.bw.Reset(c)
+}
+
+// exchange is the state of one round trip on a pconn.
+type exchange struct {
+	pc       *pconn
+	req      *http.Request
+	ctx      context.Context
+	stop     func() bool // stops the cancellation hook
+	bodyRead bool        // some of the request body was consumed
+	bodySent bool
+}
+
+// roundTrip runs one exchange. stale reports a failure that a fresh
+// connection could avoid: a pooled connection that was already closed,
+// found before any of the body was consumed.
+func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*http.Response, bool, error) {
+	ctx := req.Context()
+	ex := &exchange{pc: pc, req: req, ctx: ctx}
+	ex.stop = context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(past) })
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	expect := hasBody && hasToken(req.Header["Expect"], "100-continue")
+	if err := writeHead(pc.bw, req, hasBody); err != nil {
+		return ex.fail(err)
+	}
+	if hasBody && !expect {
+		if err := ex.writeBody(); err != nil {
+			return ex.fail(err)
+		}
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return ex.fail(err)
+	}
+	if trace != nil && trace.WroteRequest != nil {
+		trace.WroteRequest(httptrace.WroteRequestInfo{})
+	}
+	n, err := ex.readFinalHead(expect, trace)
+	if err != nil {
+		return ex.fail(err)
+	}
+	resp, err := ex.response(n)
+	if err != nil {
+		return ex.fail(err)
+	}
+	return resp, false, nil
+}
+
+// fail closes the connection and says whether a retry on a fresh one is
+// safe.
+func (ex *exchange) fail(err error) (*http.Response, bool, error) {
+	ex.stop()
+	pc := ex.pc
+	_ = pc.conn.Close()
+	stale := pc.reused && !ex.bodyRead && isStale(err)
+	if ex.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", context.Cause(ex.ctx), err)
+	}
+	return nil, stale, err
+}
+
+// isStale reports the errors of writing to or reading from a connection
+// the peer closed while it sat in the pool.
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, http1.ErrTruncated)
+}
+
+// readFinalHead reads heads until a final one (or a 101): 100 Continue
+// releases the body, other 1xx go to the trace (ReverseProxy forwards
+// them to the client).
+func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (int, error) {
+	pc := ex.pc
+	cfg := &pc.t.cfg
+	wait := cfg.ResponseHeaderTimeout
+	if expect {
+		wait = cfg.ExpectContinueTimeout
+	}
+	for {
+		if wait > 0 && ex.ctx.Err() == nil {
+			_ = pc.conn.SetReadDeadline(time.Now().Add(wait))
+		}
+		n, err := pc.readHead()
+		var ne net.Error
+		if expect && !ex.bodySent && errors.As(err, &ne) && ne.Timeout() && ex.ctx.Err() == nil {
+			// No 100 Continue in time: send the body anyway (RFC 9110 10.1.1).
+			if err := ex.sendLateBody(); err != nil {
+				return 0, err
+			}
+			wait = cfg.ResponseHeaderTimeout
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		status := pc.head.Status
+		if status >= 200 || status == http.StatusSwitchingProtocols {
+			if wait > 0 {
+				_ = pc.conn.SetReadDeadline(time.Time{})
+			}
+			return n, nil
+		}
+		if status == http.StatusContinue && expect && !ex.bodySent {
+			_, _ = pc.br.Discard(n)
+			if err := ex.sendLateBody(); err != nil {
+				return 0, err
+			}
+			wait = cfg.ResponseHeaderTimeout
+			continue
+		}
+		ex.interim(n, trace)
+	}
+}
+
+func (ex *exchange) sendLateBody() error {
+	if err := ex.writeBody(); err != nil {
+		return err
+	}
+	return ex.pc.bw.Flush()
+}
+
+// interim hands a 1xx head to the trace and drops it.
+func (ex *exchange) interim(n int, trace *httptrace.ClientTrace) {
+	pc := ex.pc
+	if trace != nil && trace.Got1xxResponse != nil {
+		head, _ := pc.br.Peek(n)
+		h := fieldsHeader(head, pc.head.Fields)
+		_ = trace.Got1xxResponse(pc.head.Status, textproto.MIMEHeader(h))
+	}
+	_, _ = pc.br.Discard(n)
+}
+
+// readHead buffers a whole response head and parses it once.
+func (pc *pconn) readHead() (int, error) {
+	scanned := 0
+	for {
+		buf, _ := pc.br.Peek(pc.br.Buffered())
+		if headEnd(buf, scanned) >= 0 || len(buf) > pc.lim.MaxHead {
+			n, err := http1.ParseResponse(buf, &pc.head, pc.lim)
+			if err != nil {
+				return 0, fmt.Errorf("%w: %w", ErrBadResponse, err)
+			}
+			return n, nil
+		}
+		scanned = max(0, len(buf)-3)
+		if _, err := pc.br.Peek(len(buf) + 1); err != nil {
+			if len(buf) == 0 && err == io.EOF {
+				return 0, io.EOF
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return 0, fmt.Errorf("%w: head too large", ErrBadResponse)
+			}
+			if err == io.EOF {
+				return 0, io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+}
+
+func headEnd(buf []byte, from int) int {
+	for i := from; i < len(buf); i++ {
+		if buf[i] != '\n' {
+			continue
+		}
+		if i+1 < len(buf) && buf[i+1] == '\n' || i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// fieldsHeader copies parsed fields into a header map; every string is cut
+// from one copy of the head.
+func fieldsHeader(head []byte, fields []http1.Field) http.Header {
+	s := string(head)
+	str := func(b []byte) string {
+		if len(b) == 0 {
+			return ""
+		}
+		off := cap(head) - cap(b)
+		return s[off : off+len(b)]
+	}
+	h := make(http.Header, len(fields))
+	values := make([]string, len(fields))
+	for i, f := range fields {
+		name := textproto.CanonicalMIMEHeaderKey(str(f.Name))
+		values[i] = str(f.Value)
+		if prior, ok := h[name]; ok {
+			h[name] = append(prior, values[i])
+			continue
+		}
+		h[name] = values[i : i+1 : i+1]
+	}
+	return h
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var chunkedTE = []string{"chunked"}
+
+// response builds the *http.Response of the head at the start of the
+// buffer and its body reader.
+func (ex *exchange) response(n int) (*http.Response, error) {
+	pc, req, h := ex.pc, ex.req, &ex.pc.head
+	head, _ := pc.br.Peek(n)
+	header := fieldsHeader(head, h.Fields)
+	reason := ""
+	if len(h.Reason) > 0 {
+		reason = string(h.Reason)
+	} else {
+		reason = http.StatusText(h.Status)
+	}
+	resp := &http.Response{
+		Status: strconv.Itoa(h.Status) + " " + reason, StatusCode: h.Status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.Minor,
+		Header: header, Request: req, TLS: pc.tls, ContentLength: h.ContentLength, Close: h.Close || req.Close,
+	}
+	if h.Minor == 0 {
+		resp.Proto = "HTTP/1.0"
+	}
+	_, _ = pc.br.Discard(n)
+	delete(header, "Transfer-Encoding")
+	b := &body{ex: ex, resp: resp}
+	switch {
+	case h.Status == http.StatusSwitchingProtocols:
+		ex.stop()
+		resp.Body, resp.ContentLength = &upgraded{pc: pc}, 0
+		return resp, nil
+	case !http1.BodyAllowed(req.Method, h.Status):
+		if req.Method != http.MethodHead {
+			resp.ContentLength = 0
+		}
+		resp.Body = http.NoBody
+		b.end(true)
+		return resp, nil
+	case h.Chunked:
+		resp.TransferEncoding, resp.ContentLength = chunkedTE, -1
+		announceTrailers(resp)
+		b.chunked = http1.NewChunkedReader(pc.br)
+		b.chunked.OnTrailer = b.onTrailer
+		b.r = b.chunked
+	case h.ContentLength >= 0:
+		b.r = http1.NewLengthReader(pc.br, h.ContentLength)
+		if h.ContentLength == 0 {
+			resp.Body = http.NoBody
+			b.end(true)
+			return resp, nil
+		}
+	default:
+		resp.Close, b.r, b.untilClose = true, pc.br, true
+	}
+	resp.Body = b
+	return resp, nil
+}
+
+// announceTrailers moves the Trailer field into resp.Trailer's keys, as
+// net/http does, so ReverseProxy announces and forwards them.
+func announceTrailers(resp *http.Response) {
+	vv, ok := resp.Header["Trailer"]
+	if !ok {
+		return
+	}
+	resp.Trailer = http.Header{}
+	for _, v := range vv {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				resp.Trailer[textproto.CanonicalMIMEHeaderKey(name)] = nil
+			}
+		}
+	}
+	delete(resp.Header, "Trailer")
+}
+
+// body reads a response body; its end returns the connection to the pool
+// when the framing held and both sides keep the connection.
+type body struct {
+	ex         *exchange
+	resp       *http.Response
+	r          io.Reader
+	chunked    *http1.ChunkedReader
+	untilClose bool
+	done       bool
+}
+
+func (b *body) onTrailer(f http1.Field) {
+	if b.resp.Trailer == nil {
+		b.resp.Trailer = http.Header{}
+	}
+	name := textproto.CanonicalMIMEHeaderKey(string(f.Name))
+	b.resp.Trailer[name] = append(b.resp.Trailer[name], string(f.Value))
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p)
+	switch {
+	case err == io.EOF:
+		b.end(!b.untilClose)
+	case err != nil:
+		b.end(false)
+		if b.ex.ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", context.Cause(b.ex.ctx), err)
+		}
+	}
+	return n, err
+}
+
+// Close ends the body; a body not read to its end costs its connection.
+func (b *body) Close() error {
+	if !b.done {
+		b.end(false)
+	}
+	return nil
+}
+
+// end releases the connection: back to the pool when reuse is true and
+// nothing says otherwise, else closed.
+func (b *body) end(reuse bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	pc := b.ex.pc
+	hookIdle := b.ex.stop() // false: the cancellation fired and set a deadline
+	if !reuse || !hookIdle || b.resp.Close || !b.ex.bodyComplete() {
+		_ = pc.conn.Close()
+		return
+	}
+	pc.t.putIdle(pc)
+}
+
+// bodyComplete: the request was sent whole (an expect-continue request
+// answered early leaves the upstream unsure whether a body follows).
+func (ex *exchange) bodyComplete() bool {
+	hasBody := ex.req.Body != nil && ex.req.Body != http.NoBody
+	return !hasBody || ex.bodySent
+}
+
+// upgraded is the connection after 101 Switching Protocols, as
+// ReverseProxy wants it: an io.ReadWriteCloser.
+type upgraded struct{ pc *pconn }
+
+func (u *upgraded) Read(p []byte) (int, error) { return u.pc.br.Read(p) }
+
+func (u *upgraded) Write(p []byte) (int, error) { return u.pc.conn.Write(p) }
+
+func (u *upgraded) Close() error { return u.pc.conn.Close() }
