@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
 )
 
 // statusJSON is the part of /status.json these tests read.
@@ -22,6 +23,18 @@ type statusJSON struct {
 		Name    string    `json:"name"`
 		RenewAt time.Time `json:"renew_at"`
 	} `json:"certificates"`
+	Traffic []status.Traffic `json:"traffic"`
+}
+
+// routeSuccess is the success ratio of a route over the last minute; -1
+// when it has no traffic.
+func (s statusJSON) routeSuccess(listener, route string) float64 {
+	for _, t := range s.Traffic {
+		if t.Kind == "route" && t.Group == listener && t.Name == route {
+			return t.Last1m.Success
+		}
+	}
+	return -1
 }
 
 // demoRun is a demo started in this process.

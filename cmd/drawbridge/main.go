@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"backup":       {"write an encrypted archive of the PKI state and config (once or scheduled)", backupCommand},
 		"restore":      {"restore a backup archive into an empty PKI state dir", restoreCommand},
 		"trust-bundle": {"write the CA's trust bundle to a file (and keep it current with --watch)", trustBundleCommand},
+		"status":       {"a running gateway's golden metrics and problems in the terminal (--watch)", statusCommand},
 	}
 }
 

@@ -16,8 +16,10 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/admin"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/golden"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
 )
 
@@ -30,6 +32,9 @@ type observability struct {
 	started  time.Time
 
 	reloadMetrics *reloadMetrics
+	// golden keeps the status page's golden signals, fed by the proxy's
+	// Observer hook.
+	golden *golden.Rings
 
 	mu     sync.Mutex        // guards config
 	config status.ConfigLoad // the last load or reload, for the status page
@@ -46,6 +51,7 @@ func newObservability(f *config.File, log *slog.Logger) (*observability, error) 
 	o := &observability{
 		registry: telemetry.NewRegistry(build),
 		started:  time.Now(),
+		golden:   golden.New(nil),
 		config:   status.ConfigLoad{Source: f.Source, At: f.LoadedAt, OK: true},
 	}
 	rm, err := newReloadMetrics(o.registry, f.LoadedAt)
@@ -159,6 +165,7 @@ func (gw *gateway) snapshot(*http.Request) status.Snapshot {
 	if gw.obs.certs != nil {
 		s.Certs = gw.obs.certs()
 	}
+	s.Traffic = trafficOf(gw.obs.golden.Snapshot())
 	if gw.obs.ca != nil {
 		s.CA = gw.obs.ca()
 	}
@@ -167,6 +174,40 @@ func (gw *gateway) snapshot(*http.Request) status.Snapshot {
 		s.Audit = &status.AuditState{Path: gw.auditPath, Seq: seq, Head: head}
 	}
 	return s
+}
+
+// goldenObserver feeds every finished request to the rings twice: under
+// its route and under the target that answered it.
+type goldenObserver struct{ rings *golden.Rings }
+
+func (o goldenObserver) ObserveRequest(r proxy.RequestRecord) {
+	if r.Route != "" {
+		o.rings.Observe(golden.Route, r.Listener, r.Route, r.Status, r.Duration)
+	}
+	if r.Target != "" {
+		o.rings.Observe(golden.Target, r.Upstream, r.Target, r.Status, r.Duration)
+	}
+}
+
+// trafficOf converts the rings' summaries for the status page.
+func trafficOf(stats []golden.Stats) []status.Traffic {
+	out := make([]status.Traffic, 0, len(stats))
+	for _, st := range stats {
+		t := status.Traffic{Kind: "route", Group: st.Group, Name: st.Name, PointInterval: st.Interval,
+			Last1m: window(st.Last1m), Last5m: window(st.Last5m), Points: make([]status.Point, len(st.Points))}
+		if st.Kind == golden.Target {
+			t.Kind = "target"
+		}
+		for i, p := range st.Points {
+			t.Points[i] = status.Point{Requests: p.Requests, Errors: p.Errors}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func window(w golden.Window) status.Window {
+	return status.Window{Requests: w.Requests, RPS: w.RPS, Success: w.Success, P50: w.P50, P95: w.P95, P99: w.P99}
 }
 
 func sortedNames(m map[string]string) []string {

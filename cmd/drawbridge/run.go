@@ -114,7 +114,8 @@ func (gw *gateway) compose(ctx context.Context, f *config.File, h hooks) error {
 	if gw.secrets, err = newSecrets(f, gw.log, gw.obs); err != nil {
 		return err
 	}
-	deps := proxy.Deps{Logger: gw.log, Registerer: gw.obs.registry, Tracing: gw.obs.tracing.Provider(), Secrets: secretSource{gw.secrets}}
+	deps := proxy.Deps{Logger: gw.log, Registerer: gw.obs.registry, Tracing: gw.obs.tracing.Provider(), Secrets: secretSource{gw.secrets},
+		Observer: goldenObserver{gw.obs.golden}}
 	if f.PKI != nil {
 		if gw.pki, err = openPKI(ctx, f, gw.log, gw.obs, gw.secrets); err != nil {
 			return err

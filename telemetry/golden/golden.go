@@ -52,7 +52,8 @@ type series struct {
 
 // Rings holds every series. The zero value is not usable; use New.
 type Rings struct {
-	now func() time.Time
+	now   func() time.Time
+	start time.Time // windows never reach back before it
 
 	mu     sync.RWMutex // guards series
 	series map[key]*series
@@ -68,7 +69,7 @@ func New(now func() time.Time) *Rings {
 	if now == nil {
 		now = time.Now
 	}
-	return &Rings{now: now, series: map[key]*series{}}
+	return &Rings{now: now, start: now(), series: map[key]*series{}}
 }
 
 // Observe records one finished request of the series named group/name
@@ -177,7 +178,7 @@ func (g *Rings) Snapshot() []Stats {
 	g.mu.RUnlock()
 	out := make([]Stats, 0, len(keys))
 	for i, k := range keys {
-		st := all[i].stats(now)
+		st := all[i].stats(now, now.Sub(g.start))
 		if st.Last5m.Requests == 0 && !hasPoints(st.Points) {
 			continue
 		}
@@ -204,7 +205,7 @@ func hasPoints(ps []Point) bool {
 
 // stats reads the ring at now: the current bucket is partial, so a window
 // of n buckets spans n-1 full ones and the elapsed part of the current one.
-func (s *series) stats(now time.Time) Stats {
+func (s *series) stats(now time.Time, age time.Duration) Stats {
 	epoch := now.UnixNano() / int64(BucketWidth)
 	elapsed := time.Duration(now.UnixNano() % int64(BucketWidth))
 	s.mu.Lock()
@@ -218,12 +219,14 @@ func (s *series) stats(now time.Time) Stats {
 			st.Points[Buckets-1-age] = Point{Requests: b.requests, Errors: b.errors}
 		}
 	}
-	st.Last1m = window(&ring, epoch, 6, elapsed)
-	st.Last5m = window(&ring, epoch, 30, elapsed)
+	st.Last1m = window(&ring, epoch, 6, elapsed, age)
+	st.Last5m = window(&ring, epoch, 30, elapsed, age)
 	return st
 }
 
-func window(ring *[Buckets]bucket, epoch int64, n int, elapsed time.Duration) Window {
+// window sums the latest n buckets; its rate divides by their span, or by
+// the rings' age when that is shorter (just after the start).
+func window(ring *[Buckets]bucket, epoch int64, n int, elapsed, age time.Duration) Window {
 	var w Window
 	var errs int64
 	var hist [bins]int64
@@ -240,6 +243,9 @@ func window(ring *[Buckets]bucket, epoch int64, n int, elapsed time.Duration) Wi
 		}
 	}
 	span := time.Duration(n-1)*BucketWidth + elapsed
+	if age > 0 && age < span {
+		span = max(age, time.Second) // a burst in the first instant is no thousand-fold rate
+	}
 	w.RPS = float64(w.Requests) / span.Seconds()
 	w.Success = 1
 	if w.Requests > 0 {

@@ -49,8 +49,19 @@ func New(source func(*http.Request) Snapshot, opts Options) *Page {
 		"expired":     func(d time.Duration) bool { return d < 0 },
 		"cls":         func(state string) string { return strings.ReplaceAll(state, " ", "-") },
 		"join":        strings.Join,
+		"spark":       sparkline,
+		"pct":         percent,
+		"rps":         func(v float64) string { return fmt.Sprintf("%.1f", v) },
+		"lowSuccess":  func(w Window) bool { return w.Requests > 0 && w.Success < LowSuccess },
+		"section":     func(title, kind string, rows []Traffic) trafficSection { return trafficSection{title, kind, rows} },
 	}).ParseFS(files, "status.html.tmpl"))
 	return &Page{source: source, refresh: opts.Refresh, tmpl: tmpl, log: opts.Logger}
+}
+
+// trafficSection is one table of the Traffic section.
+type trafficSection struct {
+	Title, Kind string
+	Rows        []Traffic
 }
 
 type view struct {
@@ -128,6 +139,17 @@ func relative(d time.Duration) string {
 		return s + " ago"
 	}
 	return "in " + s
+}
+
+// LowSuccess is the success ratio below which a traffic row is marked.
+const LowSuccess = 0.99
+
+// percent formats a success ratio: "99.5%", "–" without requests.
+func percent(w Window) string {
+	if w.Requests == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f%%", 100*w.Success)
 }
 
 func millis(d time.Duration) string {

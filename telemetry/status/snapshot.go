@@ -8,16 +8,19 @@ import (
 // Snapshot is everything the status page shows, captured at one moment.
 // The caller fills it; this package only renders it.
 type Snapshot struct {
-	Generated time.Time   `json:"generated"`
-	Version   string      `json:"version"`
-	Started   time.Time   `json:"started"`
-	Ready     bool        `json:"ready"`
-	Checks    []Check     `json:"checks"`
-	Config    ConfigLoad  `json:"config"`
-	Listeners []Listener  `json:"listeners"`
-	Upstreams []Upstream  `json:"upstreams"`
-	Certs     []Cert      `json:"certificates"`
-	Audit     *AuditState `json:"audit,omitempty"`
+	Generated time.Time  `json:"generated"`
+	Version   string     `json:"version"`
+	Started   time.Time  `json:"started"`
+	Ready     bool       `json:"ready"`
+	Checks    []Check    `json:"checks"`
+	Config    ConfigLoad `json:"config"`
+	Listeners []Listener `json:"listeners"`
+	Upstreams []Upstream `json:"upstreams"`
+	Certs     []Cert     `json:"certificates"`
+	// Traffic holds the golden signals of every route and upstream target
+	// that served in the last 15 minutes, routes first.
+	Traffic []Traffic   `json:"traffic"`
+	Audit   *AuditState `json:"audit,omitempty"`
 	// CA is set on an instance that enrolls with a CA (an edge replica, a
 	// sidecar): whether the CA answers.
 	CA *CAContact `json:"ca,omitempty"`
@@ -209,6 +212,59 @@ func (s Snapshot) Problems() []string {
 	for _, c := range s.Certs {
 		if p := c.Problem(s.Generated); p != "" {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Traffic is the golden signals of one route or upstream target.
+type Traffic struct {
+	Kind  string `json:"kind"`  // "route" or "target"
+	Group string `json:"group"` // the listener of a route, the upstream of a target
+	Name  string `json:"name"`  // the route, or the target's address
+	// Last1m and Last5m summarize the last 1 and 5 minutes.
+	Last1m Window `json:"last_1m"`
+	Last5m Window `json:"last_5m"`
+	// Points are the last 15 minutes in PointInterval buckets, oldest first;
+	// the last one is still filling.
+	Points        []Point       `json:"points"`
+	PointInterval time.Duration `json:"point_interval_ns"`
+}
+
+// Window is a stretch of traffic.
+type Window struct {
+	Requests int64   `json:"requests"`
+	RPS      float64 `json:"rps"`
+	// Success is the share of requests not answered 5xx; 1 without requests.
+	Success float64       `json:"success_ratio"`
+	P50     time.Duration `json:"p50_ns"`
+	P95     time.Duration `json:"p95_ns"`
+	P99     time.Duration `json:"p99_ns"`
+}
+
+// Point is one bucket of a sparkline.
+type Point struct {
+	Requests uint32 `json:"requests"`
+	Errors   uint32 `json:"errors"` // 5xx
+}
+
+// Label is how the page and the status command name t: "edge/api".
+func (t Traffic) Label() string {
+	if t.Name == "" {
+		return t.Group
+	}
+	return t.Group + "/" + t.Name
+}
+
+// Routes and Targets split Traffic by kind.
+func (s Snapshot) Routes() []Traffic  { return s.trafficOf("route") }
+func (s Snapshot) Targets() []Traffic { return s.trafficOf("target") }
+
+func (s Snapshot) trafficOf(kind string) []Traffic {
+	var out []Traffic
+	for _, t := range s.Traffic {
+		if t.Kind == kind {
+			out = append(out, t)
 		}
 	}
 	return out

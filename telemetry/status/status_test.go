@@ -145,3 +145,43 @@ func with(c Cert, f func(*Cert)) Cert {
 	f(&c)
 	return c
 }
+
+// TestTrafficSection: golden signals render as numbers and an inline SVG
+// sparkline whose 5xx share is red, without any script.
+func TestTrafficSection(t *testing.T) {
+	s := sample()
+	points := make([]Point, 90)
+	points[88] = Point{Requests: 100}
+	points[89] = Point{Requests: 50, Errors: 25}
+	s.Traffic = []Traffic{
+		{Kind: "route", Group: "edge", Name: "api", Points: points, PointInterval: 10 * time.Second,
+			Last1m: Window{Requests: 150, RPS: 2.5, Success: 0.8333, P50: 2 * time.Millisecond, P95: 40 * time.Millisecond, P99: 1200 * time.Millisecond},
+			Last5m: Window{Requests: 150, RPS: 0.5, Success: 0.8333}},
+		{Kind: "target", Group: "api", Name: "api-1:8000", Points: make([]Point, 90), PointInterval: 10 * time.Second,
+			Last1m: Window{Requests: 10, RPS: 1, Success: 1}, Last5m: Window{Requests: 10, RPS: 1, Success: 1}},
+	}
+	p := New(func(*http.Request) Snapshot { return s }, Options{})
+	rec := httptest.NewRecorder()
+	p.HTML().ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
+	html := rec.Body.String()
+	for _, want := range []string{
+		`<tr data-traffic="route:edge/api" class="bad">`,
+		`class="num success-1m low">83.3%</td>`,
+		`<td data-label="RPS 1m" class="num">2.5</td>`,
+		`<td data-label="p99 1m" class="num">1200.0 ms</td>`,
+		`<svg class="spark" role="img" viewBox="0 0 270 28" width="270" height="28" preserveAspectRatio="none" data-errors="25">`,
+		`<title>edge/api: requests per 10s over the last 15 minutes, 5xx in red</title>`,
+		`<rect class="req" x="264" y="0.0" width="2" height="28.0"/>`,
+		`<rect class="err" x="267" y="21.0" width="2" height="7.0"/>`,
+		`<tr data-traffic="target:api/api-1:8000">`,
+		`<h3>Upstream targets</h3>`,
+		`prefers-color-scheme: dark`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "<script") {
+		t.Error("the page has a script")
+	}
+}
