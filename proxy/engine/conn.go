@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
+	"github.com/drawbridge-proxy/drawbridge/proxy/netpoll"
 )
 
 // conn is one client connection and the state its requests reuse.
@@ -28,7 +29,6 @@ type conn struct {
 
 	br   *bufio.Reader // nil while idle: idle connections hold no buffer
 	bw   *bufio.Writer // nil between responses
-	src  firstByte     // what br reads: the byte that ended the idle wait, then rwc
 	head http1.Request
 	body body
 	res  response
@@ -37,6 +37,7 @@ type conn struct {
 	date dateCache
 
 	hijacked bool
+	tlsLike  bool // the socket cannot be waited on: keep br while idle
 }
 
 // bufferPools are shared by every Server of a size, so an idle connection
@@ -50,7 +51,6 @@ const writeBufferSize = 8 << 10
 
 func newConn(s *Server, c net.Conn) *conn {
 	cn := &conn{srv: s, rwc: c, remote: c.RemoteAddr().String()}
-	cn.src.c = c
 	cn.lim = http1.Limits{MaxHead: s.cfg.MaxHeaderBytes}
 	if tc, ok := c.(*tls.Conn); ok {
 		st := tc.ConnectionState()
@@ -92,31 +92,38 @@ func (c *conn) close() {
 	c.releaseReader()
 }
 
-// await waits for the first byte of the next request unless one is
-// already buffered (pipelining). The wait holds no buffer.
+// await waits for the next request unless one is already buffered
+// (pipelining). On a plain socket the wait holds no buffer and costs no
+// read: the poller says when bytes are there. TLS keeps its buffer.
 func (c *conn) await(first bool) bool {
 	if c.br != nil && c.br.Buffered() > 0 {
 		return !c.srv.draining.Load()
 	}
-	c.releaseReader()
 	wait := c.srv.cfg.IdleTimeout
 	if first {
 		wait = c.srv.cfg.ReadHeaderTimeout
 	}
 	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+	if c.tls == nil && !c.tlsLike {
+		c.releaseReader()
+	}
 	c.idle.Store(true)
 	if c.srv.draining.Load() {
 		return false
 	}
-	n, err := c.rwc.Read(c.src.b[:])
-	c.idle.Store(false)
-	if n == 0 || err != nil && n == 0 {
-		return false
+	if c.br == nil {
+		if ok, err := netpoll.WaitReadable(c.rwc); err != nil {
+			c.idle.Store(false)
+			return false
+		} else if !ok {
+			c.tlsLike = true
+		}
+		c.br = readerPool(c.readSize()).Get().(*bufio.Reader)
+		c.br.Reset(c.rwc)
 	}
-	c.src.has = true
-	c.br = readerPool(c.readSize()).Get().(*bufio.Reader)
-	c.br.Reset(&c.src)
-	return true
+	_, err := c.br.Peek(1)
+	c.idle.Store(false)
+	return err == nil
 }
 
 func (c *conn) releaseReader() {
@@ -125,22 +132,6 @@ func (c *conn) releaseReader() {
 		readerPool(c.readSize()).Put(c.br)
 	}
 	c.br = nil
-}
-
-// firstByte is the reader under br: the byte that ended an idle wait, then
-// the connection.
-type firstByte struct {
-	c   net.Conn
-	b   [1]byte
-	has bool
-}
-
-func (f *firstByte) Read(p []byte) (int, error) {
-	if f.has && len(p) > 0 {
-		p[0], f.has = f.b[0], false
-		return 1, nil
-	}
-	return f.c.Read(p)
 }
 
 // serveRequest reads, serves and finishes one request; false ends the
