@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -119,6 +120,27 @@ func TestMetricsAndLogs(t *testing.T) {
 	for _, secret := range []string{"PRIVATE KEY", strings.TrimSpace(string(pass))} {
 		if strings.Contains(out, secret) {
 			t.Errorf("logs contain a secret (%q)", secret[:8])
+		}
+	}
+}
+
+// TestCertmagicStepsAtDebug: certmagic's per-step lock and obtain lines are
+// debug, its result lines stay info.
+func TestCertmagicStepsAtDebug(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var b bytes.Buffer
+		z := newZapLogger(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: level}))).Named("obtain")
+		for _, msg := range []string{"acquiring lock", "lock acquired", "obtaining certificate", "certificate obtained successfully", "releasing lock"} {
+			z.Info(msg)
+		}
+		z.Error("could not get certificate from issuer")
+		got := b.String()
+		if !strings.Contains(got, `"level":"INFO","msg":"certificate obtained successfully"`) || !strings.Contains(got, `"level":"ERROR"`) {
+			t.Errorf("at %v: results missing:\n%s", level, got)
+		}
+		steps := strings.Count(got, `"level":"DEBUG"`)
+		if want := map[slog.Level]int{slog.LevelInfo: 0, slog.LevelDebug: 4}[level]; steps != want {
+			t.Errorf("at %v: %d step lines, want %d:\n%s", level, steps, want, got)
 		}
 	}
 }

@@ -39,19 +39,41 @@ func (c *slogCore) Enabled(l zapcore.Level) bool {
 	return c.h.Enabled(context.Background(), slogLevel(l))
 }
 
+// stepMessages are certmagic's per-step lines of every obtain and renewal
+// (four per certificate, so 16 lines before a demo serves) and of its
+// maintenance loop: logged at debug, so info shows what happened
+// ("certificate obtained successfully", failures) and not each step.
+var stepMessages = map[string]bool{
+	"acquiring lock":                             true,
+	"lock acquired":                              true,
+	"releasing lock":                             true,
+	"obtaining certificate":                      true,
+	"renewing certificate":                       true,
+	"started background certificate maintenance": true,
+	"stopped background certificate maintenance": true,
+}
+
+// levelOf is the slog level an entry is logged at.
+func levelOf(e zapcore.Entry) slog.Level {
+	if e.Level == zapcore.InfoLevel && stepMessages[e.Message] {
+		return slog.LevelDebug
+	}
+	return slogLevel(e.Level)
+}
+
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
 	return &slogCore{h: c.h.WithAttrs(zapAttrs(fields))}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if c.Enabled(e.Level) {
+	if c.h.Enabled(context.Background(), levelOf(e)) {
 		return ce.AddCore(e, c)
 	}
 	return ce
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	r := slog.NewRecord(e.Time, slogLevel(e.Level), e.Message, 0)
+	r := slog.NewRecord(e.Time, levelOf(e), e.Message, 0)
 	if e.LoggerName != "" {
 		r.AddAttrs(slog.String("logger", e.LoggerName))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 )
@@ -18,7 +19,19 @@ type LogConfig struct {
 	// buffer (lines are batched to save a write per request). Zero means
 	// 200ms.
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Format is json (one JSON object per line, for collectors), text
+	// (key=value lines for people, as slog's text handler writes them) or
+	// auto: text when the log goes to a terminal, JSON otherwise (a
+	// container's stdout). The access log follows it. Zero means auto.
+	Format string `yaml:"format"`
 }
+
+// Log formats.
+const (
+	FormatJSON = "json"
+	FormatText = "text"
+	FormatAuto = "auto"
+)
 
 // Defaults fills the zero fields of c.
 func (c *LogConfig) Defaults() {
@@ -28,6 +41,32 @@ func (c *LogConfig) Defaults() {
 	if c.FlushInterval == 0 {
 		c.FlushInterval = 200 * time.Millisecond
 	}
+	if c.Format == "" {
+		c.Format = FormatAuto
+	}
+}
+
+// FormatFor resolves auto for a log written to out: text on a terminal,
+// JSON otherwise. json and text stay as they are.
+func (c *LogConfig) FormatFor(out io.Writer) string {
+	if c.Format != FormatAuto && c.Format != "" {
+		return c.Format
+	}
+	if IsTerminal(out) {
+		return FormatText
+	}
+	return FormatJSON
+}
+
+// IsTerminal reports whether w is a character device (a terminal), not a
+// file or a pipe.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // Validate reports every problem in c, each naming its key.
@@ -35,6 +74,11 @@ func (c *LogConfig) Validate() error {
 	var errs []error
 	if _, err := parseLevel(c.Level); err != nil {
 		errs = append(errs, fmt.Errorf("level: %w", err))
+	}
+	switch c.Format {
+	case FormatJSON, FormatText, FormatAuto:
+	default:
+		errs = append(errs, fmt.Errorf("format: unknown format %q (want json, text or auto)", c.Format))
 	}
 	if c.FlushInterval < 0 || c.FlushInterval > 10*time.Second {
 		errs = append(errs, fmt.Errorf("flush_interval: must be between 0 and 10s, got %s", c.FlushInterval))
@@ -50,9 +94,10 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// NewLogger returns a logger writing JSON lines to w, with a dynamic level
-// that can be changed later (e.g. on config reload) through the returned
-// LevelVar.
+// NewLogger returns a logger writing lines to w in cfg's format (auto is
+// resolved against w itself: pass the terminal, or resolve it first with
+// FormatFor when w is a buffer in front of one), with a dynamic level that
+// can be changed later (e.g. on config reload) through the returned LevelVar.
 func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
 	cfg.Defaults()
 	lvl, err := parseLevel(cfg.Level)
@@ -61,8 +106,18 @@ func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar, error)
 	}
 	v := new(slog.LevelVar)
 	v.Set(lvl)
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: v})
-	return slog.New(h), v, nil
+	if cfg.FormatFor(w) == FormatText {
+		// For people: the time of day to the millisecond is enough.
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: v, ReplaceAttr: shortTime})), v, nil
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: v})), v, nil
+}
+
+func shortTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		return slog.String(slog.TimeKey, a.Value.Time().Format("15:04:05.000"))
+	}
+	return a
 }
 
 // ParsedLevel is the level Level names (Validate has checked it).

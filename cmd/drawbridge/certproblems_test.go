@@ -200,3 +200,29 @@ func certProblems(all []string) []string {
 	}
 	return out
 }
+
+// TestDemoBannerComesLast: with logs and banner on one screen, the banner
+// follows every start-up line, after the listeners serve, and certmagic's
+// per-step lock lines are not among them.
+func TestDemoBannerComesLast(t *testing.T) {
+	screen := &lockedBuffer{}
+	d := startDemo(t, screen, screen)
+	poll(t, 10*time.Second, "the banner", func() bool { return strings.Contains(screen.String(), "Press Ctrl-C to stop.") })
+	before, banner, _ := strings.Cut(screen.String(), "drawbridge demo is running")
+	lines := strings.Split(strings.TrimSpace(before), "\n")
+	if !strings.Contains(before, `"msg":"listening","listener":"edge","address":"`+d.edge+`"`) {
+		t.Errorf("the banner came before the edge listener's line:\n%s", before)
+	}
+	for _, step := range []string{"acquiring lock", "lock acquired", "releasing lock", "obtaining certificate"} {
+		if strings.Contains(before, step) {
+			t.Errorf("certmagic's %q line is logged at info", step)
+		}
+	}
+	if len(lines) > 12 {
+		t.Errorf("%d lines before the banner, want at most 12:\n%s", len(lines), before)
+	}
+	if !strings.Contains(banner, "https://localhost:") || !strings.Contains(banner, "/status") {
+		t.Errorf("banner: %s", banner)
+	}
+	t.Logf("%d log lines, then the banner", len(lines))
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/demoapp"
@@ -30,8 +31,9 @@ type demoOptions struct {
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo [--edge ADDR] [--admin ADDR] [--state-dir DIR]",
 		"Run a complete gateway on loopback with built-in demo services: a web page\n"+
-			"and a JSON API, each behind drawbridge. No files are needed. Logs are JSON\n"+
-			"lines on stdout; what to open is printed on stderr.", stderr)
+			"and a JSON API, each behind drawbridge. No files are needed. Logs go to\n"+
+			"stdout (text on a terminal, JSON lines otherwise); what to open is printed\n"+
+			"on stderr once the listeners serve.", stderr)
 	var o demoOptions
 	fs.StringVar(&o.edge, "edge", "127.0.0.1:8443", "edge listener address")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9090", "admin listener address (/livez, /readyz)")
@@ -78,9 +80,30 @@ func runDemo(ctx context.Context, o demoOptions, logOut, banner io.Writer) error
 	return serveWith(ctx, f, logOut, hooks{
 		pkiReady: func(gp *gatewayPKI) error { return startDemoApps(ctx, gp, apps, caFile) },
 		ready: func(gw *gateway) {
-			printBanner(banner, gw.proxy.Addr("edge").String(), gw.admin.Addr().String(), o.stateDir, caFile)
+			go func() {
+				if waitServing(ctx, gw) {
+					printBanner(banner, gw.proxy.Addr("edge").String(), gw.admin.Addr().String(), o.stateDir, caFile)
+				}
+			}()
 		},
 	})
+}
+
+// waitServing waits until the listeners serve, then flushes the log lines
+// queued so far, so the banner comes last, after them, and stays on screen.
+// It returns false when ctx ended first.
+func waitServing(ctx context.Context, gw *gateway) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !gw.proxy.Ready() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	_ = gw.logBuf.Flush()
+	return true
 }
 
 // demoPassphrase generates the demo CA's passphrase once, 0600 in the
@@ -168,7 +191,9 @@ drawbridge demo is running, with HTTPS on the edge and mutual TLS to its service
                        (pki/ holds the CA, sealed with the generated passphrase file
                        beside it: for the demo only; a deployment reads it from a secret)
 
-Access logs are JSON lines on stdout. Press Ctrl-C to stop.
+Logs and access logs go to stdout (logging.format auto: text on a terminal, JSON lines
+otherwise). Status page: http://%[2]s/status, or 'drawbridge status --admin http://%[2]s'.
+Press Ctrl-C to stop.
 
 `, base, admin, stateDir, caFile, curl)
 }

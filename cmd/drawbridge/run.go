@@ -81,7 +81,9 @@ type hooks struct {
 // newGateway composes and binds every part of a gateway from a loaded file.
 func newGateway(ctx context.Context, f *config.File, logOut io.Writer, h hooks) (*gateway, error) {
 	logBuf := telemetry.NewLineBuffer(logOut, 64<<10, f.Logging.FlushInterval)
-	log, level, err := telemetry.NewLogger(f.Logging, logBuf)
+	logCfg := f.Logging
+	logCfg.Format = logCfg.FormatFor(logOut) // auto looks at the output, not at the buffer before it
+	log, level, err := telemetry.NewLogger(logCfg, logBuf)
 	if err != nil {
 		logBuf.Close()
 		return nil, err
