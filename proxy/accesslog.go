@@ -112,6 +112,9 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if ex.static != "" {
 		attrs = append(attrs, slog.String("static", ex.static))
 	}
+	if ex.limited != "" {
+		attrs = append(attrs, slog.String("limited", ex.limited))
+	}
 	if ex.encoding != "" {
 		attrs = append(attrs, slog.String("encoding", ex.encoding))
 	}

@@ -127,7 +127,7 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 			// of the transport wraps this one.
 			rt.proxy.Transport = routeTransportFor(rc, ups, s.gdeps)
 		}
-		rt.wrapEdge(rc, s.metrics)
+		rt.wrapEdge(rc, s.metrics, s.log)
 		routes = append(routes, rt)
 	}
 	p := &listenerPolicy{

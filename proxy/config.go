@@ -8,6 +8,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
 	"github.com/drawbridge-proxy/drawbridge/proxy/compress"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
+	"github.com/drawbridge-proxy/drawbridge/proxy/ratelimit"
 	"github.com/drawbridge-proxy/drawbridge/proxy/static"
 )
 
@@ -159,6 +160,12 @@ type RouteConfig struct {
 	// accept it (see proxy/compress). Zero (absent): responses pass as
 	// they are.
 	Compression *compress.Config `yaml:"compression"`
+	// RateLimit refuses requests past a rate per key with 429 (see
+	// proxy/ratelimit). Zero (absent): no rate limit.
+	RateLimit *ratelimit.Config `yaml:"rate_limit"`
+	// MaxInFlight caps the route's requests in progress; more get 503.
+	// Zero: no cap.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // MatchConfig selects requests for a route. Every non-empty field must match.
@@ -366,6 +373,9 @@ func (l *ListenerConfig) defaults() {
 		}
 		if r.Compression != nil {
 			r.Compression.Defaults()
+		}
+		if r.RateLimit != nil {
+			r.RateLimit.Defaults()
 		}
 	}
 }

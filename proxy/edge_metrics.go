@@ -6,9 +6,11 @@ import "github.com/prometheus/client_golang/prometheus"
 // static files, compression, rate and concurrency limits. Labels are
 // bounded: route names come from the configuration, the rest from fixed sets.
 type edgeMetrics struct {
-	static     *prometheus.CounterVec // route, result (proxy/static.Result*), encoding
-	compressed *prometheus.CounterVec // route, encoding
-	compBytes  *prometheus.CounterVec // route, stage (uncompressed, compressed)
+	static          *prometheus.CounterVec // route, result (proxy/static.Result*), encoding
+	compressed      *prometheus.CounterVec // route, encoding
+	compBytes       *prometheus.CounterVec // route, stage (uncompressed, compressed)
+	rateRefused     *prometheus.CounterVec // route
+	inflightRefused *prometheus.CounterVec // route
 }
 
 func newEdgeMetrics(reg prometheus.Registerer) (*edgeMetrics, error) {
@@ -26,7 +28,15 @@ func newEdgeMetrics(reg prometheus.Registerer) (*edgeMetrics, error) {
 			Help: "Body bytes of compressed responses before (stage uncompressed) and after (compressed) encoding, by route.",
 		}, []string{"route", "stage"}),
 	}
-	for _, c := range []prometheus.Collector{m.static, m.compressed, m.compBytes} {
+	m.rateRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "drawbridge_ratelimit_refused_total",
+		Help: "Requests refused with 429 by a route's rate limit.",
+	}, []string{"route"})
+	m.inflightRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "drawbridge_route_in_flight_refused_total",
+		Help: "Requests refused with 503 because the route had max_in_flight requests in progress.",
+	}, []string{"route"})
+	for _, c := range []prometheus.Collector{m.static, m.compressed, m.compBytes, m.rateRefused, m.inflightRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -59,4 +69,15 @@ func (m *edgeMetrics) compression(route, encoding string, in, out int64) {
 	m.compressed.WithLabelValues(route, encoding).Inc()
 	m.compBytes.WithLabelValues(route, "uncompressed").Add(float64(in))
 	m.compBytes.WithLabelValues(route, "compressed").Add(float64(out))
+}
+
+func (m *edgeMetrics) refused(route, reason string) {
+	if m == nil {
+		return
+	}
+	if reason == limitedRate {
+		m.rateRefused.WithLabelValues(route).Inc()
+	} else {
+		m.inflightRefused.WithLabelValues(route).Inc()
+	}
 }

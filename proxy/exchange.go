@@ -35,6 +35,7 @@ type exchange struct {
 	sampled     bool
 	static      string // a static route's result (proxy/static.Result*); "" when forwarded
 	encoding    string // the content coding of the response body, when drawbridge chose it
+	limited     string // rate or in_flight when a route limit refused the request
 
 	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a cancelled request
 	attempts int

@@ -131,6 +131,7 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		rpath := fmt.Sprintf("%s.routes[%d]", path, i)
 		r.validate(rpath, ups, p)
 		r.validateFor(l.Protocol, rpath, ups, p)
+		r.validateEdge(l, rpath, p)
 		if len(r.Allow) > 0 {
 			checkAllow(rpath+".allow", r.Allow, p)
 			if l.Protocol != ProtocolHTTP || l.TLS.Mode != TLSMutual {
@@ -204,7 +205,7 @@ func (r *RouteConfig) validateFor(protocol, path string, ups map[string]Upstream
 	if isStream(protocol) && r.Static != nil {
 		p.add(path+".static", "only http listeners serve files")
 	}
-	r.validateEdge(protocol, path, p)
+
 	if isStream(protocol) {
 		m := r.Match
 		if trimPrefix(m.PathPrefix) != "/" || len(m.Methods) > 0 || len(m.Headers) > 0 || r.StripPrefix || r.RewritePrefix != "" ||
