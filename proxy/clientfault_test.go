@@ -62,7 +62,7 @@ func (u *recordingUpstream) snapshot() (complete, reused []string) {
 // clientFaultGateway is a gateway whose breaker opens after two failures
 // in a row and whose route takes bodies of at most 16 bytes, on a plain
 // listener "edge" and a TLS listener "tls".
-func clientFaultGateway(t *testing.T, up *recordingUpstream) (*testGateway, *prometheus.Registry, string) {
+func clientFaultGateway(t *testing.T, up *recordingUpstream, engine string) (*testGateway, *prometheus.Registry, string) {
 	t.Helper()
 	tt := newTestTLS(t)
 	routes := []proxy.RouteConfig{{Name: "all", Upstream: "app", MaxBodyBytes: 16}}
@@ -77,6 +77,7 @@ func clientFaultGateway(t *testing.T, up *recordingUpstream) (*testGateway, *pro
 		}},
 		ShutdownGrace: 5 * time.Second,
 	}
+	withEngine(cfg, engine)
 	reg := prometheus.NewRegistry()
 	gw := startGatewayWith(t, cfg, proxy.Deps{TLS: tt, Registerer: reg})
 	return gw, reg, gw.srv.Addr("tls").String()
@@ -107,8 +108,12 @@ func rawTLSExchange(t *testing.T, addr, request string) (string, string) {
 // upstream whole and never leaving a half-written upstream connection in
 // the pool.
 func TestClientBodyFailuresDoNotTripTheBreaker(t *testing.T) {
+	forEachEngine(t, testClientBodyFailures)
+}
+
+func testClientBodyFailures(t *testing.T, engine string) {
 	up := newRecordingUpstream(t)
-	gw, reg, tlsAddr := clientFaultGateway(t, up)
+	gw, reg, tlsAddr := clientFaultGateway(t, up, engine)
 	attacks := []struct {
 		name, path, body, status string
 	}{
@@ -188,7 +193,7 @@ func assertClientErrors(t *testing.T, reg *prometheus.Registry, want map[string]
 // content-length over the route's limit, are the client's faults too.
 func TestHTTP2ClientBodyFailuresDoNotTripTheBreaker(t *testing.T) {
 	up := newRecordingUpstream(t)
-	_, reg, tlsAddr := clientFaultGateway(t, up)
+	_, reg, tlsAddr := clientFaultGateway(t, up, proxy.HTTP1Native) // HTTP/2 is net/http's on both
 	for range 4 {
 		if first := h2ShortBody(t, tlsAddr); first != 0x8c { // HPACK static index 12: ":status: 400"
 			t.Errorf("short HTTP/2 body: response header block starts %#x, want 0x8c (:status 400)", first)

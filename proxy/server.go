@@ -65,6 +65,7 @@ type Server struct {
 	buffers  *bufferPool       // ReverseProxy copy buffers
 	sbuffers *bufferPool       // relay buffers
 	observer HandshakeObserver // nil: the TLS provider does not observe handshakes
+	tickets  *ticketRing       // session ticket keys of every TLS listener
 	ready    atomic.Bool
 
 	// ups is the current upstream set; requests read it without a lock,
@@ -128,6 +129,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	s.errs.metrics = s.metrics
+	s.tickets = newTicketRing(nil)
 	s.tracing = newTracing(deps.Tracing)
 	s.observer, _ = deps.TLS.(HandshakeObserver)
 
@@ -199,6 +201,7 @@ func (s *Server) newHTTPServer(lc ListenerConfig, h http.Handler) *http.Server {
 		ErrorLog:          slog.NewLogLogger(s.log.With("listener", lc.Name).Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.hardStop },
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ctx = withStreamBudget(ctx, lc.Limits.MaxStreamsPerSecond)
 			if fc, ok := c.(*framingConn); ok {
 				return context.WithValue(ctx, framingKey{}, fc)
 			}
@@ -248,10 +251,12 @@ func (s *Server) bindHTTP(l *httpListener) error {
 		// (ALPN included, so HTTP/2 still works); refusals are
 		// counted and logged by the provider.
 		l.ln = s.observer.TLSListener(l.cfg.Name, ln, l.tls, l.cfg.Timeouts.Handshake)
+	case l.tls != nil && l.eng != nil:
+		l.ln = tls.NewListener(ln, l.tls) // the native engine handshakes on each connection's goroutine
 	case l.tls != nil:
 		l.ln = newHandshakeListener(ln, l.tls, l.cfg.Timeouts.Handshake)
 	}
-	if l.tls != nil { // the framing check of HTTP/1 over TLS (tlsframing.go)
+	if l.tls != nil && l.eng == nil { // the std engine's framing check of HTTP/1 over TLS (tlsframing.go)
 		l.ln = &framingTLSListener{Listener: l.ln, maxHead: int(l.cfg.Limits.MaxHeaderBytes) + 4096}
 	}
 	return nil

@@ -13,11 +13,12 @@ import (
 
 // smuggleGateway serves one route to up on a plain listener "edge" and a
 // TLS listener "tls" (HTTP/2 and HTTP/1.1 by ALPN).
-func smuggleGateway(t *testing.T, upstream string) (plain, tlsAddr string) {
+func smuggleGateway(t *testing.T, upstream, engine string) (plain, tlsAddr string) {
 	t.Helper()
 	cfg := oneRoute(upstream)
 	cfg.Listeners["tls"] = proxy.ListenerConfig{Address: "127.0.0.1:0", TLS: proxy.ListenerTLS{Mode: proxy.TLSServer},
 		Routes: []proxy.RouteConfig{{Name: "tls", Upstream: "app"}}}
+	withEngine(cfg, engine)
 	gw := startGatewayWith(t, cfg, proxy.Deps{TLS: newTestTLS(t)})
 	return gw.addr, gw.srv.Addr("tls").String()
 }
@@ -26,8 +27,12 @@ func smuggleGateway(t *testing.T, upstream string) (plain, tlsAddr string) {
 // plain and TLS listeners alike, and nothing of it reaches the upstream:
 // not the request, not a request hidden in its body.
 func TestFaultyFramingIsRefusedOnEveryListener(t *testing.T) {
+	forEachEngine(t, testFaultyFramingIsRefused)
+}
+
+func testFaultyFramingIsRefused(t *testing.T, engine string) {
 	up := newRecordingUpstream(t)
-	plain, tlsAddr := smuggleGateway(t, hostOf(up.srv))
+	plain, tlsAddr := smuggleGateway(t, hostOf(up.srv), engine)
 	follow := "GET /follow HTTP/1.1\r\nHost: x\r\n\r\n"
 	cases := []struct{ name, req string }{
 		{"CL.TE", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG" + follow},
@@ -70,8 +75,12 @@ func TestFaultyFramingIsRefusedOnEveryListener(t *testing.T) {
 // Clean keep-alive traffic over TLS stays aligned under the check, the
 // upstream learns the request came over TLS, and HTTP/2 is unaffected.
 func TestFramingCheckOnTLSKeepsCleanTraffic(t *testing.T) {
+	forEachEngine(t, testFramingCheckOnTLSKeepsCleanTraffic)
+}
+
+func testFramingCheckOnTLSKeepsCleanTraffic(t *testing.T, engine string) {
 	b := echoBackend(t, "app")
-	_, tlsAddr := smuggleGateway(t, hostOf(b))
+	_, tlsAddr := smuggleGateway(t, hostOf(b), engine)
 	reqs := "POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
 		"POST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
 		"GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -92,5 +101,20 @@ func TestFramingCheckOnTLSKeepsCleanTraffic(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"https"`) {
 		t.Errorf("HTTP/2 over TLS: %s %d %s, want HTTP/2 200 with X-Forwarded-Proto https", resp.Proto, resp.StatusCode, body)
+	}
+}
+
+// forEachEngine runs test on both HTTP/1 engines, native and std.
+func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, e := range []string{proxy.HTTP1Native, proxy.HTTP1Std} {
+		t.Run(e, func(t *testing.T) { test(t, e) })
+	}
+}
+
+// withEngine sets every http listener of cfg to the HTTP/1 engine.
+func withEngine(cfg proxy.Config, engine string) {
+	for name, l := range cfg.Listeners {
+		l.HTTP1 = engine
+		cfg.Listeners[name] = l
 	}
 }

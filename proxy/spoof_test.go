@@ -58,11 +58,16 @@ func echoOf(t *testing.T, text string) echoed {
 // headers nominated by a dropped Connection never reach the upstream, on
 // plain and TLS listeners.
 func TestSpoofedHeaderSpellingsAreStripped(t *testing.T) {
+	forEachEngine(t, testSpoofedHeaderSpellings)
+}
+
+func testSpoofedHeaderSpellings(t *testing.T, engine string) {
 	b := echoBackend(t, "app")
 	tt := newTestTLS(t)
 	cfg := oneRoute(hostOf(b))
 	cfg.Listeners["tls"] = proxy.ListenerConfig{Address: "127.0.0.1:0", TLS: proxy.ListenerTLS{Mode: proxy.TLSServer},
 		Routes: []proxy.RouteConfig{{Name: "tls", Upstream: "app"}}}
+	withEngine(cfg, engine)
 	gw := startGatewayWith(t, cfg, proxy.Deps{TLS: tt})
 	req := "GET /h HTTP/1.1\r\nHost: x\r\n" + spoofHeaders + "Connection: close\r\n\r\n"
 	for name, send := range map[string]func() (string, string){
