@@ -86,7 +86,7 @@ func (s *Server) addListener(cfg Config, lc ListenerConfig, ups map[string]*upst
 		active: s.metrics.inflightGauge(lc.Name), mutual: lc.TLS.Mode == TLSMutual, log: s.log,
 	}
 	h.policy.Store(pol)
-	hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: httpTLS(serverTLS), fresh: newFreshConns()}
+	hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: s.tickets.apply(httpTLS(serverTLS)), fresh: newFreshConns()}
 	hl.srv.ConnState = hl.fresh.track
 	if lc.HTTP1 == HTTP1Native {
 		hl.eng = s.newEngine(lc, h)
@@ -110,7 +110,7 @@ func (s *Server) serverTLS(lc ListenerConfig) (*tls.Config, error) {
 // routes, trust in proxies, allow list, HSTS and access log.
 func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstream, hasTLS bool) (*listenerPolicy, error) {
 	rdeps := routeDeps{log: s.log, errs: s.errs, buffers: s.buffers, secrets: s.deps.Secrets,
-		strip: newStripSet(lc.StripHeaders, lc.KeepHeaders)}
+		strip: newStripSet(lc.StripHeaders, lc.KeepHeaders), security: securityHeaders(lc.SecurityHeaders)}
 	var routes []*route
 	for i, rc := range lc.Routes {
 		rt, err := newRoute(lc.Name, rc, ups[rc.Upstream], rdeps)
@@ -140,6 +140,8 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 	}
 	if hasTLS && lc.TLS.HSTSMaxAge > 0 {
 		p.hsts = fmt.Sprintf("max-age=%d", int64(lc.TLS.HSTSMaxAge.Seconds()))
+	} else if hasTLS && lc.SecurityHeaders == SecurityHeadersRecommended {
+		p.hsts = hstsRecommended
 	}
 	return p, nil
 }
@@ -160,7 +162,7 @@ func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, ups
 		serverTLS = serverTLS.Clone()
 		serverTLS.NextProtos = []string{"postgresql"} // PostgreSQL 17 direct TLS requires this ALPN
 	}
-	l := &streamListener{cfg: lc, tls: serverTLS, log: s.log, access: s.access, buffers: s.sbuffers,
+	l := &streamListener{cfg: lc, tls: s.tickets.apply(serverTLS), log: s.log, access: s.access, buffers: s.sbuffers,
 		conns: map[net.Conn]struct{}{}, served: make(chan struct{}),
 		allow: newAllowList(lc.TLS.Allow), observer: s.observer, metrics: s.metrics, tracing: s.tracing}
 	routes := streamRoutes(lc, ups)

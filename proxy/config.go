@@ -77,6 +77,13 @@ type ListenerConfig struct {
 	// KeepHeaders exempts names of DefaultStripHeaders, for a listener
 	// behind a proxy that sets one of them. Zero: none exempt.
 	KeepHeaders []string `yaml:"keep_headers"`
+	// SecurityHeaders is a preset of response security headers: "off" or
+	// "recommended" (Strict-Transport-Security max-age one year on a TLS
+	// listener unless tls.hsts_max_age is set; X-Content-Type-Options:
+	// nosniff, Referrer-Policy: strict-origin-when-cross-origin,
+	// Content-Security-Policy: frame-ancestors 'self' and X-Frame-Options:
+	// SAMEORIGIN, each only when the upstream sent none). Zero means off.
+	SecurityHeaders string `yaml:"security_headers"`
 	// Routes are matched by host, then the longest path prefix, then method
 	// and headers.
 	Routes []RouteConfig `yaml:"routes"`
@@ -113,6 +120,10 @@ type ListenerLimits struct {
 	// MaxConnections bounds open client connections; more wait in the
 	// kernel's accept queue. Zero means 10000.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxStreamsPerSecond bounds the HTTP/2 streams one connection may
+	// open per second; past it a stream gets 429 and the connection a
+	// GOAWAY (rapid reset floods). Zero means 1000.
+	MaxStreamsPerSecond int `yaml:"max_streams_per_second"`
 }
 
 // RouteConfig sends matching requests to an upstream.
@@ -357,6 +368,7 @@ func (l *ListenerConfig) defaults() {
 	setDefault(&l.Limits.MaxHeaderBytes, 64<<10)
 	setDefault(&l.Limits.MaxBodyBytes, 10<<20)
 	setDefault(&l.Limits.MaxConnections, 10000)
+	setDefault(&l.Limits.MaxStreamsPerSecond, 1000)
 	setDefault(&l.UnknownHostStatus, 404)
 	for i := range l.Routes {
 		r := &l.Routes[i]

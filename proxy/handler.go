@@ -113,6 +113,10 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // screen applies the checks every request passes before routing and
 // returns a non-zero status to refuse it.
 func (h *listenerHandler) screen(r *http.Request, ex *exchange) int {
+	if overStreamBudget(r) {
+		r.Close = true // Connection: close, a GOAWAY on HTTP/2
+		return http.StatusTooManyRequests
+	}
 	if fc, ok := r.Context().Value(framingKey{}).(*framingConn); ok && fc.nextAmbiguous() {
 		// Request smuggling needs two parsers to disagree on framing;
 		// refuse the message and the connection it came on.

@@ -26,8 +26,9 @@ type route struct {
 	reqHeaders  headerEdit
 	respHeaders headerEdit
 	maxBody     int64
-	upgrades    []string // lower case
-	stripHdrs   stripSet // the listener's request headers to remove
+	upgrades    []string    // lower case
+	stripHdrs   stripSet    // the listener's request headers to remove
+	security    [][2]string // response headers of the listener's preset, added when missing
 	upstream    *upstream
 	proxy       *httputil.ReverseProxy
 	allow       *identity.AllowList // nil: every identity the listener admits
@@ -128,6 +129,7 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*
 		upstream:    up,
 		allow:       newAllowList(cfg.Allow),
 		stripHdrs:   deps.strip,
+		security:    deps.security,
 	}
 	for _, h := range cfg.Match.Hosts {
 		r.hosts = append(r.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
@@ -151,11 +153,12 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*
 
 // routeDeps are what every route of a Server shares.
 type routeDeps struct {
-	log     *slog.Logger
-	errs    *errorWriter
-	buffers *bufferPool
-	secrets SecretSource
-	strip   stripSet // the listener's headers to remove
+	log      *slog.Logger
+	errs     *errorWriter
+	buffers  *bufferPool
+	secrets  SecretSource
+	strip    stripSet    // the listener's headers to remove
+	security [][2]string // the listener's security_headers preset
 }
 
 // rewriteRequest shapes the outbound request. ReverseProxy has already
@@ -239,6 +242,7 @@ func (r *route) modifyResponse(resp *http.Response) error {
 		resp.Header.Del(headerHSTS) // the listener's value is already set
 	}
 	r.respHeaders.apply(resp.Header)
+	addMissing(resp.Header, r.security)
 	resp.Header.Set(HeaderRequestID, ex.requestID)
 	return nil
 }

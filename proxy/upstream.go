@@ -139,6 +139,11 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 // ErrNoTarget, before any dial.
 func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Response, error) {
 	ex := exchangeFrom(req.Context())
+	if err := req.Context().Err(); err != nil {
+		// Reset or gone before anything was sent (HTTP/2 rapid reset):
+		// send nothing, and pick no target.
+		return nil, fmt.Errorf("%w: %w", errClientGone, err)
+	}
 	var body *countingBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &countingBody{body: req.Body}

@@ -108,6 +108,7 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		{"timeouts.handshake", int64(l.Timeouts.Handshake)},
 		{"limits.max_header_bytes", int64(l.Limits.MaxHeaderBytes)}, {"limits.max_body_bytes", int64(l.Limits.MaxBodyBytes)},
 		{"limits.max_connections", int64(l.Limits.MaxConnections)},
+		{"limits.max_streams_per_second", int64(l.Limits.MaxStreamsPerSecond)},
 	} {
 		if d.val <= 0 {
 			p.add(path+"."+d.key, "must be > 0")
@@ -122,6 +123,11 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		}
 	}
 	validateStripHeaders(path, l, p)
+	switch l.SecurityHeaders {
+	case "", SecurityHeadersOff, SecurityHeadersRecommended:
+	default:
+		p.add(path+".security_headers", "must be off or recommended, got %q", l.SecurityHeaders)
+	}
 	if len(l.Routes) == 0 {
 		p.add(path+".routes", "at least one route is required")
 	}
