@@ -16,9 +16,10 @@
 #   E2E_COLD=1 deploy/e2e.sh          # also time a cold build of every image (--no-cache)
 #   E2E_SWARM=0 deploy/e2e.sh         # skip the swarm part (E2E_COMPOSE=0: skip the compose part; images must exist)
 #   E2E_KEEP=1 deploy/e2e.sh          # leave the compose stack up on failure, to look at it
+#   E2E_DEV=0 deploy/e2e.sh           # skip the development phase (hot reload in Chromium with compose.dev.yaml)
 #
-# Needs: docker (engine + CLI), the Compose v2 plugin (deploy/images/compose-v2.sh), curl, openssl, and the base
-# images (deploy/images/bootstrap.sh). Runs as root (it kills the edge's process by PID, as a crash would).
+# Needs: docker (engine + CLI), the Compose v2 plugin (deploy/images/compose-v2.sh), curl, openssl, Go and Debian's
+# chromium (deploy/browsertest), and the base images (deploy/images/bootstrap.sh). Runs as root (it kills the edge's process by PID, as a crash would).
 set -euo pipefail
 cd "$(dirname "$0")"
 deploy=$PWD
@@ -30,6 +31,9 @@ work=$(mktemp -d /tmp/drawbridge-e2e.XXXXXX)
 chmod 0755 "$work"
 export SECRETS_DIR=$work/secrets EDGE_HTTPS_PORT=$port COMPOSE_PROJECT_NAME=$project
 export DRAWBRIDGE_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+# Image tags (compose.yaml's DRAWBRIDGE_TAG and TODO_TAG): another tag keeps a run off the images a stack here uses.
+export DRAWBRIDGE_TAG=${DRAWBRIDGE_TAG:-latest} TODO_TAG=${TODO_TAG:-latest}
+db_image=todo-db:$TODO_TAG gw_image=drawbridge:$DRAWBRIDGE_TAG
 export BUILDKIT_PROGRESS=quiet
 dc() { docker compose -f "$deploy/compose.yaml" "$@"; }
 url=https://localhost:$port
@@ -95,13 +99,13 @@ status() { local p=$1; shift; curl -s -o /dev/null -w '%{http_code}' --max-time 
 # the db image (bash's /dev/tcp) that joins that namespace; it is as hardened as the services.
 probe() {
   docker run --rm --network "container:$1" --user 10003:10003 --read-only --cap-drop ALL \
-    --security-opt no-new-privileges:true --entrypoint bash "todo-db:latest" \
+    --security-opt no-new-privileges:true --entrypoint bash "$db_image" \
     -c "timeout 3 bash -c 'exec 3<>/dev/tcp/$2/$3' 2>/dev/null && echo open || echo closed"
 }
 # psql_probe CONTAINER CONNINFO: psql's answer from inside CONTAINER's namespace (stderr included), never a password.
 psql_probe() {
   docker run --rm --network "container:$1" --user 10003:10003 --read-only --cap-drop ALL \
-    --security-opt no-new-privileges:true --tmpfs /tmp -e PGCONNECT_TIMEOUT=3 --entrypoint psql "todo-db:latest" \
+    --security-opt no-new-privileges:true --tmpfs /tmp -e PGCONNECT_TIMEOUT=3 --entrypoint psql "$db_image" \
     "$2" -c 'select 1' 2>&1 || true
 }
 # metrics: the edge's /metrics, read from inside its namespace with the admin token from the secret file (sent in a
@@ -109,7 +113,7 @@ psql_probe() {
 metrics() {
   docker run --rm --network "container:$(container edge)" --user 10003:10003 --read-only --cap-drop ALL \
     --security-opt no-new-privileges:true -v "$SECRETS_DIR/drawbridge_admin_token:/run/secrets/token:ro" \
-    --entrypoint bash "todo-db:latest" -c '
+    --entrypoint bash "$db_image" -c '
       exec 3<>/dev/tcp/127.0.0.1/9090
       printf "GET /metrics HTTP/1.0\r\nHost: drawbridge\r\nAuthorization: Bearer %s\r\n\r\n" "$(cat /run/secrets/token)" >&3
       cat <&3'
@@ -134,7 +138,7 @@ if [ "${E2E_COLD:-0}" = 1 ]; then
 fi
 t0=$(ms); quiet dc build -q; figure "build of every image (cache as found): $(( ($(ms) - t0) / 1000 )) s"
 t0=$(ms); quiet dc build -q; figure "cached rebuild of every image: $(( ($(ms) - t0) / 1000 )) s"
-for i in drawbridge:latest todo-web:latest todo-api:latest todo-db:latest todo-prometheus:latest; do
+for i in "$gw_image" todo-web:$TODO_TAG todo-api:$TODO_TAG "$db_image" todo-prometheus:$TODO_TAG; do
   figure "image $i: $(docker image inspect -f '{{.Size}}' "$i" | awk '{printf "%.1f MB", $1/1e6}')"
 done
 
@@ -161,6 +165,22 @@ https "$url/api/todos" | grep -q '"e2e: buy milk"' && fail "the deleted todo is 
 pass "create, list and delete a todo through the edge over HTTPS (curl --cacert with the CA bundle)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url/" 2>/dev/null)" = 000 ] || fail "curl without the CA accepted the edge"
 pass "the edge's certificate chains to the internal CA only"
+
+## The React app in Chromium through the edge --------------------------------------------------------------------
+# deploy/browsertest drives Debian's Chromium: add, toggle and delete a todo, then stop the api, see the page's banner,
+# start it and see the page recover by itself. The test binary is built once; the dev phase below reuses it.
+(cd .. && go test -c -o "$work/browsertest.test" ./deploy/browsertest) >"$work/cmd.log" 2>&1 || { tail -30 "$work/cmd.log"; fail "building deploy/browsertest"; }
+browser() { # browser TEST [VAR=VALUE...]: run one browser test against the stack at $url
+  local test=$1; shift
+  env E2E_URL="$url" E2E_CACERT="$cacert" E2E_COMPOSE="docker compose -p $project -f $deploy/compose.yaml" "$@" \
+    "$work/browsertest.test" -test.run "^$test\$" -test.v -test.count=1 -test.timeout 5m >"$work/browser.log" 2>&1 ||
+    { tail -40 "$work/browser.log"; fail "$test in Chromium"; }
+  grep -E '^\s+browser_test.go:[0-9]+: ' "$work/browser.log" | sed 's/^ */  /' || true
+}
+t0=$(ms)
+browser TestTodoApp
+figure "React app in Chromium (add, toggle, delete, api stopped: banner, started: recovered): $(( ($(ms) - t0) / 1000 )) s"
+pass "Chromium through the edge: the React app adds, toggles and deletes; shows the banner while the api is down and recovers"
 
 ## Isolation -----------------------------------------------------------------------------------------------------
 web=$(container web-sidecar) api=$(container api-sidecar) edge=$(container edge) prom=$(container prometheus)
@@ -195,7 +215,7 @@ pass "Prometheus scrapes the edge's admin port over the monitoring network with 
 for target in "web:8443 web-sidecar" "api:8443 api-sidecar" "edge:8444 enrollment"; do
   set -- $target
   out=$(docker run --rm --network "container:$edge" --read-only --cap-drop ALL --security-opt no-new-privileges:true \
-    drawbridge:latest healthcheck --timeout 3s "http://$1/" 2>&1 || true)
+    "$gw_image" healthcheck --timeout 3s "http://$1/" 2>&1 || true)
   case $out in *"400 Bad Request"*|*"malformed HTTP"*|*"connection reset"*|*EOF*) ;; *) fail "plain HTTP to $1: $out";; esac
   log "  plain HTTP to $2 ($1): refused ($out)"
 done
@@ -332,6 +352,47 @@ done
 pass "docker inspect: $n containers non-root, read-only, without capabilities, with limits"
 quiet dc down -v --timeout 5
 pass "down -v"
+
+## Development: hot reload through the edge, in Chromium ---------------------------------------------------------------
+# compose.yaml + compose.dev.yaml with the web and api sources mounted from copies (TODO_WEB_SRC, TODO_API_SRC), so the
+# test can edit them. The edge runs its production image here (a third file resets its dev target): this phase proves
+# the web's and the api's reloads, which the edge carries (esbuild's /esbuild SSE stream and the API's answers).
+if [ "${E2E_DEV:-1}" = 1 ]; then
+  mkdir -p "$work/dev-src"
+  cp -R ../examples/todo/web "$work/dev-src/web" && cp -R ../examples/todo/api "$work/dev-src/api"
+  chmod -R a+rwX "$work/dev-src"
+  cat >"$work/dev-edge.yaml" <<YAML
+services:
+  edge:
+    build: !reset null
+    image: drawbridge:$DRAWBRIDGE_TAG
+    working_dir: !reset null
+    environment: !reset {}
+    volumes: !override
+      - $deploy/drawbridge/edge.yaml:/etc/drawbridge/edge.yaml:ro
+      - pki:/var/lib/drawbridge
+    tmpfs: !override ["/tmp:size=16m"]
+    healthcheck: !override
+      test: ["CMD", "/drawbridge", "healthcheck", "http://127.0.0.1:9090/livez"]
+      interval: 5s
+      timeout: 3s
+      retries: 3
+      start_period: 20s
+    cpus: 1.0
+    mem_limit: 384m
+YAML
+  ddc() { TODO_WEB_SRC="$work/dev-src/web" TODO_API_SRC="$work/dev-src/api" \
+    docker compose -f "$deploy/compose.yaml" -f "$deploy/compose.dev.yaml" -f "$work/dev-edge.yaml" "$@"; }
+  t0=$(ms); quiet ddc build -q web api; figure "build of the web and api dev targets: $(( ($(ms) - t0) / 1000 )) s"
+  ddc up -d --wait --wait-timeout 240 >"$work/up.log" 2>&1 || { tail -20 "$work/up.log"; ddc logs --tail 20 web api; ddc down -v --timeout 5 >/dev/null 2>&1; fail "compose up (dev)"; }
+  docker cp "$(ddc ps -q trust):/trust/ca.crt" "$cacert" >/dev/null
+  t0=$(ms)
+  browser TestHotReload E2E_WEB_SRC="$work/dev-src/web" E2E_API_SRC="$work/dev-src/api" ||
+    { ddc down -v --timeout 5 >/dev/null 2>&1; exit 1; }
+  figure "hot reload in Chromium through the edge (component text, then an API route): $(( ($(ms) - t0) / 1000 )) s"
+  pass "dev: an edited component shows in the open page by itself, a new API route answers the page's fetch"
+  quiet ddc down -v --timeout 5
+fi
 fi
 
 ## Swarm --------------------------------------------------------------------------------------------------------------
@@ -347,7 +408,7 @@ if [ "${E2E_SWARM:-1}" = 1 ]; then
   docker run --rm --user 65532:65532 --read-only --cap-drop ALL --security-opt no-new-privileges:true --network none \
     -v "${project}_pki:/var/lib/drawbridge" -v "$deploy/swarm/edge.yaml:/etc/drawbridge/edge.yaml:ro" \
     -v "$SECRETS_DIR/ca_passphrase:/run/secrets/ca_passphrase:ro" \
-    drawbridge:latest ca init --config /etc/drawbridge/edge.yaml >/dev/null
+    "$gw_image" ca init --config /etc/drawbridge/edge.yaml >/dev/null
   SECRETS_VERSION=e2e CONFIGS_VERSION=e2e EDGE_HTTPS_PORT=$swarm_port docker stack deploy --resolve-image never \
     -c "$deploy/stack.yaml" "$project" >"$work/deploy.log" 2>&1 || { cat "$work/deploy.log"; fail "docker stack deploy"; }
   swarm_ready() {

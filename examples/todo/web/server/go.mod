@@ -1,0 +1,3 @@
+module todo-web-server
+
+go 1.26
