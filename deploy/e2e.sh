@@ -136,7 +136,8 @@ if [ "${E2E_COLD:-0}" = 1 ]; then
     t0=$(ms); quiet dc build -q --no-cache "$s"; figure "cold build $s: $(( ($(ms) - t0) / 1000 )) s"
   done
 fi
-t0=$(ms); quiet dc build -q; figure "build of every image (cache as found): $(( ($(ms) - t0) / 1000 )) s"
+# The gateway first: the web image copies its binary (the web Dockerfile's DRAWBRIDGE_IMAGE).
+t0=$(ms); quiet dc build -q edge; quiet dc build -q; figure "build of every image (cache as found): $(( ($(ms) - t0) / 1000 )) s"
 t0=$(ms); quiet dc build -q; figure "cached rebuild of every image: $(( ($(ms) - t0) / 1000 )) s"
 for i in "$gw_image" todo-web:$TODO_TAG todo-api:$TODO_TAG "$db_image" todo-prometheus:$TODO_TAG; do
   figure "image $i: $(docker image inspect -f '{{.Size}}' "$i" | awk '{printf "%.1f MB", $1/1e6}')"
@@ -183,8 +184,8 @@ figure "React app in Chromium (add, toggle, delete, api stopped: banner, started
 pass "Chromium through the edge: the React app adds, toggles and deletes; shows the banner while the api is down and recovers"
 
 ## Isolation -----------------------------------------------------------------------------------------------------
-web=$(container web-sidecar) api=$(container api-sidecar) edge=$(container edge) prom=$(container prometheus)
-api_ip=$(ip_on api-sidecar backend) db_ip=$(ip_on db data) web_ip=$(ip_on web-sidecar frontend)
+web=$(container web) api=$(container api-sidecar) edge=$(container edge) prom=$(container prometheus)
+api_ip=$(ip_on api-sidecar backend) db_ip=$(ip_on db data) web_ip=$(ip_on web frontend)
 expect() { # expect open|closed CONTAINER-LABEL CONTAINER HOST PORT
   local got; got=$(probe "$3" "$4" "$5")
   [ "$got" = "$1" ] || fail "from $2 to $4:$5: $got, want $1"
@@ -212,14 +213,14 @@ pass "Prometheus scrapes the edge's admin port over the monitoring network with 
 
 ## Plaintext is refused on every internal listener -------------------------------------------------------------------
 # HTTP in plain text to the sidecars' mutual TLS listeners and the edge's enrollment listener.
-for target in "web:8443 web-sidecar" "api:8443 api-sidecar" "edge:8444 enrollment"; do
+for target in "web:8443 web" "api:8443 api-sidecar" "edge:8444 enrollment"; do
   set -- $target
   out=$(docker run --rm --network "container:$edge" --read-only --cap-drop ALL --security-opt no-new-privileges:true \
     "$gw_image" healthcheck --timeout 3s "http://$1/" 2>&1 || true)
   case $out in *"400 Bad Request"*|*"malformed HTTP"*|*"connection reset"*|*EOF*) ;; *) fail "plain HTTP to $1: $out";; esac
   log "  plain HTTP to $2 ($1): refused ($out)"
 done
-# The app ports listen on loopback only.
+# The api listens on loopback only; the web tier has no plaintext port at all.
 expect closed edge "$edge" "$web_ip" 8080
 expect closed edge "$edge" "$api_ip" 8000
 # PostgreSQL without TLS, to the edge's db listener and to the database itself.
@@ -383,7 +384,7 @@ services:
 YAML
   ddc() { TODO_WEB_SRC="$work/dev-src/web" TODO_API_SRC="$work/dev-src/api" \
     docker compose -f "$deploy/compose.yaml" -f "$deploy/compose.dev.yaml" -f "$work/dev-edge.yaml" "$@"; }
-  t0=$(ms); quiet ddc build -q web api; figure "build of the web and api dev targets: $(( ($(ms) - t0) / 1000 )) s"
+  t0=$(ms); quiet ddc build -q web-dev api; figure "build of the web and api dev targets: $(( ($(ms) - t0) / 1000 )) s"
   ddc up -d --wait --wait-timeout 240 >"$work/up.log" 2>&1 || { tail -20 "$work/up.log"; ddc logs --tail 20 web api; ddc down -v --timeout 5 >/dev/null 2>&1; fail "compose up (dev)"; }
   docker cp "$(ddc ps -q trust):/trust/ca.crt" "$cacert" >/dev/null
   t0=$(ms)

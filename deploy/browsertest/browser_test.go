@@ -143,7 +143,7 @@ func TestTodoApp(t *testing.T) {
 		t.Errorf("heading: got %q, want Todo", got)
 	}
 
-	do(t, ctx, "adding a todo", chromedp.SendKeys(chromedp.ID("new-title"), title), chromedp.Submit(chromedp.ID("new-title")))
+	do(t, ctx, "adding a todo", chromedp.SendKeys(chromedp.ID("new-title"), title), chromedp.Click(chromedp.CSS("#add button[type=submit]")))
 	waitJS(t, ctx, "the new todo in the list", `!!`+rowExpr(title), 10*time.Second)
 	id := js[string](t, ctx, `document.querySelector('#request-id').textContent`)
 	if len(id) < 8 || id == "none yet" {

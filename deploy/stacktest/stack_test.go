@@ -464,7 +464,7 @@ func checkLayout(t *testing.T, name string, f *file) {
 	t.Helper()
 	want := map[string][]string{
 		"edge":        {"backend", "data", "frontend", "monitoring", "public"},
-		"web-sidecar": {"frontend"},
+		"web":         {"frontend"}, // drawbridge itself serves the files, with mutual TLS from the edge
 		"api-sidecar": {"backend"},
 		"db":          {"data"},
 		"prometheus":  {"monitoring"},
@@ -479,7 +479,7 @@ func checkLayout(t *testing.T, name string, f *file) {
 			t.Errorf("%s: service %s is on %v, want %v", name, sn, got, nets)
 		}
 	}
-	for app, sidecar := range map[string]string{"web": "web-sidecar", "api": "api-sidecar"} {
+	for app, sidecar := range map[string]string{"api": "api-sidecar"} {
 		if s := f.Services[app]; s == nil || s.NetworkMode != "service:"+sidecar {
 			t.Errorf("%s: service %s must share its sidecar's network namespace (network_mode: service:%s)", name, app, sidecar)
 		}

@@ -1,3 +1,0 @@
-module todo-web-server
-
-go 1.26
