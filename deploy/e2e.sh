@@ -2,11 +2,14 @@
 # deploy/e2e.sh: the end-to-end test of deploy/compose.yaml and deploy/stack.yaml on a real Docker engine.
 #
 # Builds every image, brings the stack up with Compose v2 (`up -d --wait`), and proves what the stack claims: the app
-# works through the edge over HTTPS; the tiers are isolated (probes from inside each container's network namespace);
+# works through the edge over HTTPS, and the React front end does in Chromium (deploy/browsertest: add, toggle,
+# delete, the banner while the api is stopped, recovery); the tiers are isolated (probes from inside each container's network namespace);
 # plaintext to every internal listener is refused; the database sees only TLS; a stopped api gives fast 503s with the
 # breaker open and recovers by itself; a killed edge is restarted and healthy again; the database password and the CA
 # passphrase rotate without a rebuild; backup, wipe, restore brings the todos and the same CA back; every container
-# runs non-root, read-only, without capabilities and with limits. Then `down -v`, and the swarm stack on a
+# runs non-root, read-only, without capabilities and with limits. Then `down -v`; the development stack
+# (compose.dev.yaml) with hot reload proven in Chromium through the edge (an edited component and a new API route,
+# each seen within 10 s); and the swarm stack on a
 # single-node swarm (deployed, serves HTTPS, removed, swarm left).
 #
 # Every wait is bounded, and everything it made is removed on exit (trap), also on failure. It uses a project name,

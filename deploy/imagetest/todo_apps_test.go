@@ -89,7 +89,7 @@ func TestAppImages(t *testing.T) {
 	}
 	for _, base := range []string{"debian:bookworm-slim", gatewayImage()} {
 		if err := exec.Command("docker", "image", "inspect", base).Run(); err != nil {
-			t.Fatalf("image %s is missing (deploy/images/bootstrap.sh; the gateway image: docker compose -f deploy/compose.yaml build edge)", base)
+			t.Fatalf("image %s is missing (deploy/images/bootstrap.sh; the gateway image: run TestImage first, or docker compose -f deploy/compose.yaml build edge)", base)
 		}
 	}
 	root := repoRoot(t)
@@ -109,10 +109,14 @@ func TestAppImages(t *testing.T) {
 	}
 }
 
-// gatewayImage is the drawbridge image the web image copies its server from (the web Dockerfile's DRAWBRIDGE_IMAGE).
+// gatewayImage is the drawbridge image the web image copies its server from (the web Dockerfile's DRAWBRIDGE_IMAGE):
+// $DRAWBRIDGE_IMAGETEST_GATEWAY, else the one TestImage built, else drawbridge:latest.
 func gatewayImage() string {
 	if ref := os.Getenv("DRAWBRIDGE_IMAGETEST_GATEWAY"); ref != "" {
 		return ref
+	}
+	if exec.Command("docker", "image", "inspect", imageRepo+":latest").Run() == nil {
+		return imageRepo + ":latest"
 	}
 	return "drawbridge:latest"
 }
