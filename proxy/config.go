@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"os"
 	"strconv"
 	"time"
 
@@ -52,7 +53,8 @@ type ListenerConfig struct {
 	// HTTP1 picks the HTTP/1.x engine of an http listener: "native"
 	// (drawbridge's own strict RFC 9112 engine, proxy/engine) or "std"
 	// (net/http's server, the way out for an incompatibility). HTTP/2 is
-	// always net/http's. Zero means native.
+	// always net/http's. Zero means native, or std when the environment
+	// has DRAWBRIDGE_HTTP1=std (how CI runs every test on both engines).
 	HTTP1 string `yaml:"http1"`
 	// TLS of the listener. Zero: plain text.
 	TLS ListenerTLS `yaml:"tls"`
@@ -236,7 +238,8 @@ type UpstreamConfig struct {
 	// HTTP1 picks the HTTP/1.1 client of an http or https upstream:
 	// "native" (drawbridge's synchronous transport, proxy/transport; HTTP/1.1
 	// only) or "std" (net/http's Transport, which negotiates HTTP/2 over
-	// TLS). h2c upstreams always use std. Zero means native.
+	// TLS). h2c upstreams always use std. Zero means native, or std with
+	// DRAWBRIDGE_HTTP1=std in the environment.
 	HTTP1 string `yaml:"http1"`
 	// MaxIdlePerTarget is the keep-alive pool size per target. Zero means 256.
 	MaxIdlePerTarget int `yaml:"max_idle_per_target"`
@@ -322,6 +325,15 @@ const (
 	HTTP1Std    = "std"
 )
 
+// defaultHTTP1 is the engine of listeners and upstreams that name none:
+// native, unless DRAWBRIDGE_HTTP1=std asks for net/http's everywhere.
+func defaultHTTP1() string {
+	if os.Getenv("DRAWBRIDGE_HTTP1") == HTTP1Std {
+		return HTTP1Std
+	}
+	return HTTP1Native
+}
+
 // isStream reports a protocol whose listeners relay bytes rather than HTTP requests.
 func isStream(protocol string) bool { return protocol == ProtocolTCP || protocol == ProtocolPostgres }
 
@@ -353,7 +365,7 @@ func (c *Config) Defaults() {
 func (l *ListenerConfig) defaults() {
 	setDefault(&l.Protocol, ProtocolHTTP)
 	if l.Protocol == ProtocolHTTP {
-		setDefault(&l.HTTP1, HTTP1Native)
+		setDefault(&l.HTTP1, defaultHTTP1())
 	}
 	l.TLS.defaults(l.Name)
 	setDefault(&l.Timeouts.ReadHeader, 10*time.Second)
@@ -400,7 +412,7 @@ func (u *UpstreamConfig) defaults() {
 	setDefault(&u.Timeouts.TLSHandshake, 5*time.Second)
 	setDefault(&u.Timeouts.ResponseHeader, 30*time.Second)
 	if u.Protocol == ProtocolHTTP || u.Protocol == ProtocolHTTPS {
-		setDefault(&u.HTTP1, HTTP1Native)
+		setDefault(&u.HTTP1, defaultHTTP1())
 	}
 	setDefault(&u.Timeouts.IdleConn, 90*time.Second)
 	setDefault(&u.MaxIdlePerTarget, 256)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -37,7 +38,7 @@ type conn struct {
 	date dateCache
 
 	hijacked bool
-	tlsLike  bool // the socket cannot be waited on: keep br while idle
+	refused  bool // the strict profile refused a request: linger before closing
 }
 
 // bufferPools are shared by every Server of a size, so an idle connection
@@ -88,13 +89,33 @@ func (c *conn) close() {
 		return
 	}
 	c.flush()
+	if c.refused {
+		c.linger()
+	}
 	_ = c.rwc.Close()
 	c.releaseReader()
 }
 
+// linger half-closes after a refusal and reads what the client still
+// sends for a moment, so the kernel does not answer unread bytes with a
+// reset that would destroy the refusal before the client reads it.
+func (c *conn) linger() {
+	cw, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, _ = io.CopyN(io.Discard, c.rwc, 256<<10)
+}
+
+// hotWait is how long an idle connection waits for its next request with
+// a read buffer: a busy client's next request comes sooner, and costs one
+// read. Past it the buffer goes back to the pool and the wait goes on
+// without one (proxy/netpoll), so idle connections hold no buffer.
+const hotWait = time.Second
+
 // await waits for the next request unless one is already buffered
-// (pipelining). On a plain socket the wait holds no buffer and costs no
-// read: the poller says when bytes are there. TLS keeps its buffer.
+// (pipelining).
 func (c *conn) await(first bool) bool {
 	if c.br != nil && c.br.Buffered() > 0 {
 		return !c.srv.draining.Load()
@@ -103,27 +124,39 @@ func (c *conn) await(first bool) bool {
 	if first {
 		wait = c.srv.cfg.ReadHeaderTimeout
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
-	if c.tls == nil && !c.tlsLike {
-		c.releaseReader()
-	}
+	deadline := time.Now().Add(wait)
 	c.idle.Store(true)
+	defer c.idle.Store(false)
 	if c.srv.draining.Load() {
 		return false
 	}
 	if c.br == nil {
-		if ok, err := netpoll.WaitReadable(c.rwc); err != nil {
-			c.idle.Store(false)
-			return false
-		} else if !ok {
-			c.tlsLike = true
-		}
 		c.br = readerPool(c.readSize()).Get().(*bufio.Reader)
 		c.br.Reset(c.rwc)
 	}
+	hot := deadline
+	if c.tls == nil && wait > hotWait {
+		hot = time.Now().Add(hotWait)
+	}
+	_ = c.rwc.SetReadDeadline(hot)
 	_, err := c.br.Peek(1)
-	c.idle.Store(false)
+	if err == nil || hot.Equal(deadline) || !isTimeout(err) {
+		return err == nil
+	}
+	c.releaseReader()
+	_ = c.rwc.SetReadDeadline(deadline)
+	if ok, err := netpoll.WaitReadable(c.rwc); ok && err != nil {
+		return false
+	}
+	c.br = readerPool(c.readSize()).Get().(*bufio.Reader)
+	c.br.Reset(c.rwc)
+	_, err = c.br.Peek(1)
 	return err == nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (c *conn) releaseReader() {
@@ -282,6 +315,7 @@ func parseTarget(h *http1.Request, target, path string) (*url.URL, error) {
 // refuse answers a request the strict profile refused and ends the
 // connection: its framing is in doubt.
 func (c *conn) refuse(status int, reason string) {
+	c.refused = true
 	if f := c.srv.cfg.OnRefuse; f != nil {
 		f(c.remote, status, reason)
 	}

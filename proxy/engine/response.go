@@ -174,7 +174,7 @@ func (w *response) commit(final bool) {
 		delete(h, "Content-Length")
 		w.framing, w.closeAfter = frameClose, true
 	}
-	if hasToken(h["Connection"], "close") {
+	if hasToken(h["Connection"], "close") || w.c.srv.draining.Load() {
 		w.closeAfter = true
 	}
 	w.writeHead(extra)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
-	"github.com/drawbridge-proxy/drawbridge/proxy/netpoll"
 )
 
 // ErrBadResponse wraps a response head the strict profile refused; the
@@ -143,11 +142,6 @@ func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (in
 	for {
 		if wait > 0 && ex.ctx.Err() == nil {
 			_ = pc.conn.SetReadDeadline(time.Now().Add(wait))
-		}
-		if pc.tls == nil && pc.br.Buffered() == 0 {
-			// Wait for the response without a read that would only say
-			// EAGAIN; errors surface in the read that follows.
-			_, _ = netpoll.WaitReadable(pc.conn)
 		}
 		n, err := pc.readHead()
 		var ne net.Error
