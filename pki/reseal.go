@@ -63,19 +63,27 @@ func (s *SealedStorage) Reseal(ctx context.Context, passphrase []byte) error {
 	if err != nil {
 		return fmt.Errorf("re-sealing: reading keyring: %w", err)
 	}
-	if already, err := openKeyring(passphrase, oldData); err == nil {
-		// Sealed with this passphrase already: by us, or by another
-		// process on the same state dir (the CLI) that saw the same
-		// secret change first. Adopt its key.
-		s.setSealers(already, nil)
-		return nil
-	}
-	if err := checkKeyring(cur, oldData); err != nil {
-		return fmt.Errorf("re-sealing: the state dir's keyring matches neither the passphrase it was opened with nor the new one: %w", err)
-	}
 	var kf keyringFile
 	if err := json.Unmarshal(oldData, &kf); err != nil {
 		return fmt.Errorf("re-sealing: %w", err)
+	}
+	// Each argon2id derivation costs its 64 MiB: derive once per new
+	// passphrase. The keyring on disk is still the one this process holds (a
+	// cheap check) and derived from this passphrase: nothing to do. Still
+	// ours, another passphrase: derive the new key, once, for the new
+	// keyring below. Not ours: another process on the same state dir (the
+	// CLI) saw the same secret change first and re-sealed; adopt its key
+	// if the passphrase opens it.
+	ours := checkKeyring(cur, oldData) == nil
+	if ours && cur.derivedFrom(passphrase, kf.KDF.Salt) {
+		return nil
+	}
+	if !ours {
+		if already, err := openKeyring(passphrase, oldData); err == nil {
+			s.setSealers(already, nil)
+			return nil
+		}
+		return fmt.Errorf("re-sealing: the state dir's keyring matches neither the passphrase it was opened with nor the new one")
 	}
 	next, newData, err := newKeyring(passphrase, kf.KDF)
 	if err != nil {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -61,6 +64,29 @@ const (
 type sealer struct {
 	aead cipher.AEAD
 	key  []byte // the derived key, kept to wrap it during a re-seal
+	// passSum is SHA-256 of the salt and the passphrase the key was derived
+	// from (zero for a key read from a re-seal journal): a re-seal to the
+	// same passphrase is then known without deriving again. It reveals no
+	// more than the key beside it.
+	passSum [sha256.Size]byte
+}
+
+// derivedFrom reports whether s's key was derived from passphrase.
+func (s *sealer) derivedFrom(passphrase []byte, salt []byte) bool {
+	if s.passSum == ([sha256.Size]byte{}) {
+		return false
+	}
+	sum := passphraseSum(passphrase, salt)
+	return subtle.ConstantTimeCompare(sum[:], s.passSum[:]) == 1
+}
+
+func passphraseSum(passphrase, salt []byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(passphrase)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 func newSealer(passphrase []byte, p kdfParams) (*sealer, error) {
@@ -70,8 +96,23 @@ func newSealer(passphrase []byte, p kdfParams) (*sealer, error) {
 	if len(p.Salt) < 16 || p.Time == 0 || p.Threads == 0 || p.MemoryKiB < 8*uint32(p.Threads) {
 		return nil, errors.New("keyring: key derivation parameters are out of range")
 	}
-	return sealerFromKey(argon2.IDKey(passphrase, p.Salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize))
+	key := argon2.IDKey(passphrase, p.Salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize)
+	releaseKDFMemory()
+	s, err := sealerFromKey(key)
+	if err == nil {
+		s.passSum = passphraseSum(passphrase, p.Salt)
+	}
+	return s, err
 }
+
+// releaseKDFMemory hands argon2id's work area (MemoryKiB, 64 MiB by
+// default) back to the operating system now. It is garbage once the key
+// is derived, but the runtime would keep it mapped until its scavenger got
+// round to it (minutes) or reuse it as heap: the gateway's resident set
+// would stay 64 MiB above what it uses, and a second derivation before
+// the next GC would double it. One forced GC per derivation, which happens
+// once per start and per passphrase change.
+func releaseKDFMemory() { debug.FreeOSMemory() }
 
 func sealerFromKey(key []byte) (*sealer, error) {
 	aead, err := chacha20poly1305.NewX(key)
