@@ -32,10 +32,7 @@ import (
 func redirectConfig(webPort, edgePort int, backend string) proxy.Config {
 	return proxy.Config{
 		Listeners: map[string]proxy.ListenerConfig{
-			// std: with the native engine the first connection to this
-			// listener was sometimes never served in this session (see
-			// notes/h14.md); the redirect handler is the same on both.
-			"web": {HTTP1: proxy.HTTP1Std, Address: "127.0.0.1:" + strconv.Itoa(webPort), RedirectToHTTPS: &redirect.Config{Port: edgePort}},
+			"web": {Address: "127.0.0.1:" + strconv.Itoa(webPort), RedirectToHTTPS: &redirect.Config{Port: edgePort}},
 			"edge": {Address: "127.0.0.1:" + strconv.Itoa(edgePort), TLS: proxy.ListenerTLS{Mode: proxy.TLSServer},
 				Routes: []proxy.RouteConfig{{Name: "all", Upstream: "app"}}},
 		},
@@ -59,9 +56,7 @@ func TestRedirectToHTTPS(t *testing.T) {
 	if resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
 		t.Fatalf("got %d Location %q, want 308 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
-	// Following it reaches the route over TLS. (GET: a POST followed
-	// through the native engine and transport hung in this session; see
-	// notes/h14.md.)
+	// Following it reaches the route over TLS.
 	webClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tt.pool},
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			_, port, _ := net.SplitHostPort(addr)
