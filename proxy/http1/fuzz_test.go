@@ -267,7 +267,7 @@ func FuzzResponse(f *testing.F) {
 // The harness is not vacuous: the well-formed seeds pass both parsers,
 // compare equal and take bytes of the input.
 func TestDifferentialHarness(t *testing.T) {
-	for _, in := range requestSeeds[:10] {
+	for _, in := range requestSeeds[:goodRequestSeeds] {
 		got, err := codecRequest([]byte(in))
 		if err != nil {
 			t.Fatalf("codec refuses the good seed %q: %v", in, err)
@@ -283,7 +283,7 @@ func TestDifferentialHarness(t *testing.T) {
 			t.Errorf("seed %q: consumed %d of %d bytes", in, got.Consumed, len(in))
 		}
 	}
-	for _, in := range responseSeeds[:10] {
+	for _, in := range responseSeeds[:goodResponseSeeds] {
 		for _, method := range []string{"GET", "HEAD"} {
 			got, err := codecResponse([]byte(in), method)
 			if err != nil {
