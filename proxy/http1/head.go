@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // Field is one header field. Name and Value point into the parsed buffer:
 // they are valid until that buffer is reused.
@@ -67,7 +70,7 @@ func parseFields(buf []byte, off int, fields []Field, lim Limits) ([]Field, int,
 		}
 		line, next, err := nextLine(buf, off)
 		if err != nil {
-			if err == ErrIncomplete && len(buf) > lim.MaxHead {
+			if errors.Is(err, ErrIncomplete) && len(buf) > lim.MaxHead {
 				return fields, 0, errHeadTooLarge
 			}
 			return fields, 0, err
