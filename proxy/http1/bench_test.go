@@ -1,11 +1,6 @@
 package http1
 
-import (
-	"bufio"
-	"bytes"
-	"net/http"
-	"testing"
-)
+import "testing"
 
 // browserGET is the head a desktop browser sends for a page.
 var browserGET = []byte(head(
@@ -32,22 +27,6 @@ func BenchmarkParseRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseRequest(browserGET, &r, Limits{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkParseRequestStd is the baseline: net/http's ReadRequest of the
-// same head.
-func BenchmarkParseRequestStd(b *testing.B) {
-	src := bytes.NewReader(browserGET)
-	br := bufio.NewReader(src)
-	b.SetBytes(int64(len(browserGET)))
-	b.ReportAllocs()
-	for b.Loop() {
-		src.Reset(browserGET)
-		br.Reset(src)
-		if _, err := http.ReadRequest(br); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,9 +1,6 @@
 package http1
 
-import (
-	"bytes"
-	"errors"
-)
+import "bytes"
 
 // Target forms of RFC 9112 section 3.2.
 const (
@@ -61,7 +58,7 @@ func ParseRequest(buf []byte, r *Request, lim Limits) (int, error) {
 	}
 	line, next, err := nextLine(buf, off)
 	if err != nil {
-		if errors.Is(err, ErrIncomplete) && len(buf)-off > lim.MaxLine {
+		if err == ErrIncomplete && len(buf)-off > lim.MaxLine {
 			return 0, errURITooLong
 		}
 		return 0, err

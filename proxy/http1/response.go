@@ -1,9 +1,6 @@
 package http1
 
-import (
-	"bytes"
-	"errors"
-)
+import "bytes"
 
 // Response is a parsed response head. Byte slices point into the buffer
 // given to ParseResponse.
@@ -34,7 +31,7 @@ func ParseResponse(buf []byte, r *Response, lim Limits) (int, error) {
 	r.Reset()
 	line, next, err := nextLine(buf, 0)
 	if err != nil {
-		if errors.Is(err, ErrIncomplete) && len(buf) > lim.MaxHead {
+		if err == ErrIncomplete && len(buf) > lim.MaxHead {
 			return 0, errHeadTooLarge
 		}
 		return 0, err
