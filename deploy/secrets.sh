@@ -25,7 +25,8 @@ secrets=(
   "ca_passphrase 48"          # seals the CA's keys at rest and the backup archives; >= 16 bytes
   "sidecar_passphrase 48"     # seals the sidecars' enrolled keys (tmpfs)
   "db_password 32"            # the todo role's password; the db and the api read it
-  "enroll_token_api 48"       # bootstrap token of the api's sidecar; >= 32 bytes
+  "enroll_token_edge 48"      # bootstrap token of the swarm edge replicas (stack.yaml); >= 32 bytes
+  "enroll_token_api 48"       # bootstrap token of the api's sidecar
   "enroll_token_web 48"       # bootstrap token of the web's sidecar
   "drawbridge_admin_token 32" # /metrics and /status on the edge's admin port; Prometheus sends it
 )

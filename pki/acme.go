@@ -29,7 +29,8 @@ type ACMEConfig struct {
 	TrustedRootsFile string `yaml:"trusted_roots_file"`
 	// TLSALPNPort is the port where the ACME CA reaches this gateway for
 	// the tls-alpn-01 challenge: the edge listener's port, answered by
-	// GetCertificate. Zero: 443.
+	// GetCertificate. Zero: 443; negative: tls-alpn-01 disabled (http-01
+	// only, through a redirect_to_https listener).
 	TLSALPNPort int `yaml:"tls_alpn_port"`
 	// HTTPPort is where the http-01 challenge is answered, through
 	// HTTPChallengeHandler on the plain-HTTP listener. Zero: 80;
@@ -54,11 +55,14 @@ func (c *ACMEConfig) Validate() error {
 	if !c.AgreeToTerms {
 		errs = append(errs, errors.New("agree_to_terms: must be true to use an ACME CA"))
 	}
-	if c.TLSALPNPort < 0 || c.TLSALPNPort > 65535 {
+	if c.TLSALPNPort > 65535 {
 		errs = append(errs, fmt.Errorf("tls_alpn_port: must be a port, got %d", c.TLSALPNPort))
 	}
 	if c.HTTPPort > 65535 {
 		errs = append(errs, fmt.Errorf("http_port: must be a port, got %d", c.HTTPPort))
+	}
+	if c.HTTPPort < 0 && c.TLSALPNPort < 0 {
+		errs = append(errs, errors.New("tls_alpn_port: http-01 is disabled too (http_port < 0); leave one challenge on"))
 	}
 	return errors.Join(errs...)
 }
@@ -91,9 +95,11 @@ func NewACME(cfg ACMEConfig, storage certmagic.Storage, checkInterval time.Durat
 		CA:                   cfg.CA,
 		Email:                cfg.Email,
 		Agreed:               cfg.AgreeToTerms,
-		AltTLSALPNPort:       cfg.TLSALPNPort,
+		AltTLSALPNPort:       max(cfg.TLSALPNPort, 0),
 		Logger:               zl,
 		DisableHTTPChallenge: cfg.HTTPPort < 0,
+		// Nothing listens for it: http-01 only.
+		DisableTLSALPNChallenge: cfg.TLSALPNPort < 0,
 	}
 	if cfg.HTTPPort > 0 {
 		tmpl.AltHTTPPort = cfg.HTTPPort

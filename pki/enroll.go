@@ -68,6 +68,7 @@ type EnrollHandler struct {
 	now     func() time.Time
 
 	refusals telemetry.LogLimiter // holds back floods of refusal lines
+	guesses  *guessGuard          // locks out sources that guess tokens
 }
 
 // NewEnrollHandler returns the enrollment handler of ca for cfg (already
@@ -83,6 +84,7 @@ func NewEnrollHandler(ca *CA, cfg EnrollmentConfig, deps Deps) (*EnrollHandler, 
 		log:     deps.logger().With("component", "pki.enroll"),
 		metrics: m,
 		now:     deps.clock(),
+		guesses: newGuessGuard(deps.clock()),
 	}, nil
 }
 
@@ -95,6 +97,10 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.reason }
 
+// errUnknownToken is a bearer token that matches no configured one: a
+// guess, counted against its source (guessGuard).
+var errUnknownToken = &refusal{http.StatusForbidden, "unknown bootstrap token"}
+
 func (h *EnrollHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -105,7 +111,20 @@ func (h *EnrollHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		method = "certificate"
 	}
+	src := sourceOf(r.RemoteAddr)
+	if method == "token" {
+		if until, locked := h.guesses.lockedOut(src); locked {
+			h.metrics.enrollment(method, "locked_out")
+			w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(h.now()).Seconds())+1))
+			writeJSON(w, http.StatusTooManyRequests, enrollError{Error: "too many requests"})
+			return
+		}
+	}
 	resp, err := h.enroll(r, method)
+	if errors.Is(err, errUnknownToken) && h.guesses.failed(src) {
+		h.log.Warn("enrollment source locked out after guessing tokens", "remote", r.RemoteAddr,
+			"failures", guessFailures, "within", guessWindow.String(), "for", guessLockout.String())
+	}
 	if err != nil {
 		var rf *refusal
 		if !errors.As(err, &rf) {
@@ -202,7 +221,7 @@ func (h *EnrollHandler) byToken(r *http.Request, id identity.ID) ([]string, erro
 	}
 	switch {
 	case match == nil:
-		return nil, &refusal{http.StatusForbidden, "unknown bootstrap token"}
+		return nil, errUnknownToken
 	case match.Identity != id.String():
 		return nil, &refusal{http.StatusForbidden, fmt.Sprintf("bootstrap token of %s used for %s", match.Identity, id)}
 	case !match.Expires.IsZero() && !h.now().Before(match.Expires):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -134,6 +135,7 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 		routes: newRouter(routes), unknown: lc.UnknownHostStatus, allow: newAllowList(lc.TLS.Allow),
 		access: newAccessLog(cfg.AccessLog, s.access, s.deps.Observer),
 	}
+	p.redirect = s.redirectHandler(lc)
 	for _, c := range lc.TrustedProxies {
 		pfx, _ := parsePrefix(c) // validated
 		p.trusted = append(p.trusted, pfx)
@@ -155,6 +157,8 @@ type listenerPolicy struct {
 	allow   *identity.AllowList // the listener's tls.allow; nil: any identity
 	hsts    string              // Strict-Transport-Security value; "" for none
 	access  *accessLog
+
+	redirect http.Handler // redirect_to_https (redirectlistener.go); nil: the listener routes
 }
 
 func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, ups map[string]*upstream) (*streamListener, error) {

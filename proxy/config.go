@@ -10,6 +10,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy/compress"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 	"github.com/drawbridge-proxy/drawbridge/proxy/ratelimit"
+	"github.com/drawbridge-proxy/drawbridge/proxy/redirect"
 	"github.com/drawbridge-proxy/drawbridge/proxy/static"
 )
 
@@ -89,6 +90,11 @@ type ListenerConfig struct {
 	// Routes are matched by host, then the longest path prefix, then method
 	// and headers.
 	Routes []RouteConfig `yaml:"routes"`
+	// RedirectToHTTPS makes a plain-HTTP listener answer every request with
+	// 308 to the https URL (see proxy/redirect), except ACME http-01
+	// challenges when the TLS provider runs ACME. It then has no routes.
+	// Zero (absent): the listener routes.
+	RedirectToHTTPS *redirect.Config `yaml:"redirect_to_https"`
 }
 
 // ServerTimeouts are the listener's http.Server timeouts.
@@ -382,6 +388,9 @@ func (l *ListenerConfig) defaults() {
 	setDefault(&l.Limits.MaxConnections, 10000)
 	setDefault(&l.Limits.MaxStreamsPerSecond, 1000)
 	setDefault(&l.UnknownHostStatus, 404)
+	if l.RedirectToHTTPS != nil {
+		l.RedirectToHTTPS.Defaults()
+	}
 	for i := range l.Routes {
 		r := &l.Routes[i]
 		if r.Name == "" {

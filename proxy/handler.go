@@ -72,6 +72,11 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.errs.write(rec, status, ex.requestID)
 		return
 	}
+	if p.redirect != nil {
+		ex.route = routeRedirect
+		p.redirect.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+		return
+	}
 	if p.allow != nil && !h.authorize(ex, p.allow) {
 		h.errs.write(rec, http.StatusForbidden, ex.requestID)
 		return

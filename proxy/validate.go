@@ -128,9 +128,10 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 	default:
 		p.add(path+".security_headers", "must be off or recommended, got %q", l.SecurityHeaders)
 	}
-	if len(l.Routes) == 0 {
+	if len(l.Routes) == 0 && l.RedirectToHTTPS == nil {
 		p.add(path+".routes", "at least one route is required")
 	}
+	l.validateRedirect(path, p)
 	seen := map[string]int{}
 	for i := range l.Routes {
 		r := &l.Routes[i]

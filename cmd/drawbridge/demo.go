@@ -26,10 +26,11 @@ var demoConfigTemplate string
 
 type demoOptions struct {
 	edge, admin, stateDir string
+	http                  string // the plain-HTTP listener that redirects to the edge; "" means a free loopback port
 }
 
 func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo [--edge ADDR] [--admin ADDR] [--state-dir DIR]",
+	fs := newFlagSet("demo [--edge ADDR] [--http ADDR] [--admin ADDR] [--state-dir DIR]",
 		"Run a complete gateway on loopback with built-in demo services: a web page\n"+
 			"and a JSON API, each behind drawbridge. No files are needed. Logs go to\n"+
 			"stdout (text on a terminal, JSON lines otherwise); what to open is printed\n"+
@@ -37,6 +38,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var o demoOptions
 	fs.StringVar(&o.edge, "edge", "127.0.0.1:8443", "edge listener address")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9090", "admin listener address (/livez, /readyz)")
+	fs.StringVar(&o.http, "http", "127.0.0.1:8080", "plain-HTTP listener address, which redirects to the edge")
 	fs.StringVar(&o.stateDir, "state-dir", "", "where state is kept (default: a per-user state directory)")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -83,6 +85,7 @@ func runDemo(ctx context.Context, o demoOptions, logOut, banner io.Writer) error
 			go func() {
 				if waitServing(ctx, gw) {
 					printBanner(banner, gw.proxy.Addr("edge").String(), gw.admin.Addr().String(), o.stateDir, caFile)
+					printRedirectBanner(banner, gw.proxy.Addr("redirect").String())
 				}
 			}()
 		},
@@ -156,8 +159,17 @@ func demoConfig(o demoOptions, apps *demoapp.Apps) (*config.File, error) {
 		return nil, err
 	}
 	var b strings.Builder
+	httpAddr := o.http
+	if httpAddr == "" {
+		httpAddr = "127.0.0.1:0"
+	}
+	_, edgePort, err := net.SplitHostPort(o.edge)
+	if err != nil {
+		return nil, fmt.Errorf("--edge %q: %w", o.edge, err)
+	}
 	err = tmpl.Execute(&b, map[string]string{
 		"Edge": o.edge, "Admin": o.admin, "Web": apps.WebAddr, "API": apps.APIAddr, "StateDir": o.stateDir,
+		"HTTP": httpAddr, "EdgePort": edgePort,
 	})
 	if err != nil {
 		return nil, err
@@ -196,6 +208,16 @@ otherwise). Status page: http://%[2]s/status, or 'drawbridge status --admin http
 Press Ctrl-C to stop.
 
 `, base, admin, stateDir, caFile, curl)
+}
+
+// printRedirectBanner adds the plain-HTTP listener and compression to the
+// banner, once its address is known.
+func printRedirectBanner(w io.Writer, httpAddr string) {
+	_, port, _ := net.SplitHostPort(httpAddr)
+	fmt.Fprintf(w, `  HTTP to HTTPS:       curl -si http://localhost:%[1]s/api/todos?done=1   (308 to the edge, path and query kept)
+  Compression:         add -H 'Accept-Encoding: zstd' or --compressed to a curl line above (zstd, gzip)
+
+`, port)
 }
 
 // defaultStateDir is $XDG_STATE_HOME/drawbridge, else ~/.local/state/drawbridge:

@@ -261,7 +261,7 @@ upstreams:
 func TestDemoServesWebAndAPI(t *testing.T) {
 	edge, admin := freeAddr(t), freeAddr(t)
 	state := t.TempDir()
-	p := startProcess(t, "demo", "--edge", edge, "--admin", admin, "--state-dir", state)
+	p := startProcess(t, "demo", "--edge", edge, "--http", "127.0.0.1:0", "--admin", admin, "--state-dir", state)
 	waitHTTP(t, "http://"+admin+"/readyz", p)
 
 	// The banner says where the root certificate is and gives a curl line.

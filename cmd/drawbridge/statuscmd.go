@@ -55,6 +55,9 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	url := strings.TrimSuffix(o.admin, "/") + "/status.json"
 	for {
 		snap, err := fetchStatus(ctx, client, url, token)
+		if o.watch && ctx.Err() != nil {
+			return 0 // interrupted mid-fetch: leave the last screen as it was
+		}
 		if err != nil && !o.watch {
 			fmt.Fprintf(stderr, "status: %v\n", err)
 			return 1

@@ -385,8 +385,12 @@ func checkServices(name string, f *file, m mode) (problems []string) {
 			}
 		}
 	}
-	// Only the edge joins more than one network.
+	// Only the edge joins more than one network, and the swarm CA the two
+	// tiers whose sidecars enroll with it (it serves enrollment only).
 	for sn, nets := range multi {
+		if sn == "ca" && m == swarmMode && slices.Equal(nets, []string{"backend", "frontend"}) {
+			continue
+		}
 		if sn != "edge" {
 			problems = append(problems, fmt.Sprintf("%s: service %s is on %d networks %v; only the edge may join more than one", name, sn, len(nets), nets))
 		}

@@ -16,17 +16,16 @@ const maxDrain = 256 << 10
 // body is the request body: framed by Content-Length or chunked, with
 // 100 Continue sent on the first read when the client asked for it.
 type body struct {
-	c        *conn
-	req      *http.Request
-	length   http1.LengthReader
-	chunked  http1.ChunkedReader
-	isChunk  bool
-	has      bool
-	expect   bool // 100-continue still to be sent
-	closed   bool
-	read     bool // the handler read at least once
-	err      error
-	trailers http.Header
+	c       *conn
+	req     *http.Request
+	length  http1.LengthReader
+	chunked http1.ChunkedReader
+	isChunk bool
+	has     bool
+	expect  bool // 100-continue still to be sent
+	closed  bool
+	read    bool // the handler read at least once
+	err     error
 }
 
 func (b *body) reset(h *http1.Request, req *http.Request) {
@@ -83,7 +82,7 @@ func (b *body) Read(p []byte) (int, error) {
 	} else {
 		n, err = b.length.Read(p)
 	}
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		b.err = err // a broken body breaks the connection's framing
 	}
 	return n, err
@@ -117,5 +116,5 @@ func (b *body) finish() bool {
 	}
 	b.closed = false
 	_, err := io.CopyN(io.Discard, b, maxDrain)
-	return (err == io.EOF || err == nil) && b.done()
+	return (err == nil || errors.Is(err, io.EOF)) && b.done()
 }

@@ -63,12 +63,24 @@ func newConn(s *Server, c net.Conn) *conn {
 	return cn
 }
 
-func readerPool(size int) *sync.Pool {
-	if p, ok := readers.Load(size); ok {
-		return p.(*sync.Pool)
+// getReader lends a read buffer of size bytes reading from c.
+func getReader(size int, c net.Conn) *bufio.Reader {
+	p, ok := readers.Load(size)
+	if !ok {
+		p, _ = readers.LoadOrStore(size, &sync.Pool{})
 	}
-	p, _ := readers.LoadOrStore(size, &sync.Pool{New: func() any { return bufio.NewReaderSize(nil, size) }})
-	return p.(*sync.Pool)
+	if br, ok := p.(*sync.Pool).Get().(*bufio.Reader); ok { //nolint:errcheck // the pool holds only *sync.Pool
+		br.Reset(c)
+		return br
+	}
+	return bufio.NewReaderSize(c, size)
+}
+
+func putReader(size int, br *bufio.Reader) {
+	br.Reset(nil)
+	if p, ok := readers.Load(size); ok {
+		p.(*sync.Pool).Put(br) //nolint:errcheck // the pool holds only *sync.Pool
+	}
 }
 
 // readSize holds a whole head and a little more, so the head is parsed in
@@ -131,8 +143,7 @@ func (c *conn) await(first bool) bool {
 		return false
 	}
 	if c.br == nil {
-		c.br = readerPool(c.readSize()).Get().(*bufio.Reader)
-		c.br.Reset(c.rwc)
+		c.br = getReader(c.readSize(), c.rwc)
 	}
 	hot := deadline
 	if c.tls == nil && wait > hotWait {
@@ -148,8 +159,7 @@ func (c *conn) await(first bool) bool {
 	if ok, err := netpoll.WaitReadable(c.rwc); ok && err != nil {
 		return false
 	}
-	c.br = readerPool(c.readSize()).Get().(*bufio.Reader)
-	c.br.Reset(c.rwc)
+	c.br = getReader(c.readSize(), c.rwc)
 	_, err = c.br.Peek(1)
 	return err == nil
 }
@@ -161,8 +171,7 @@ func isTimeout(err error) bool {
 
 func (c *conn) releaseReader() {
 	if c.br != nil && !c.hijacked {
-		c.br.Reset(nil)
-		readerPool(c.readSize()).Put(c.br)
+		putReader(c.readSize(), c.br)
 	}
 	c.br = nil
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -329,7 +330,7 @@ func TestShutdownClosesIdleAndWaitsForBusy(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(t.Context()) }()
 	_ = idle.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+	if _, err := idle.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Errorf("idle connection: read %v, want EOF", err)
 	}
 	close(release)

@@ -261,7 +261,7 @@ func validName(s string) bool {
 }
 
 func writeValue(bw *bufio.Writer, v string) {
-	if strings.IndexAny(v, "\r\n\x00") < 0 {
+	if !strings.ContainsAny(v, "\r\n\x00") {
 		_, _ = bw.WriteString(strings.TrimSpace(v))
 		return
 	}
@@ -318,7 +318,7 @@ func (w *response) finish() bool {
 }
 
 func (w *response) addTrailer(name, value string) {
-	if validName(name) && strings.IndexAny(value, "\r\n\x00") < 0 {
+	if validName(name) && !strings.ContainsAny(value, "\r\n\x00") {
 		w.chunks.AddTrailer(name, value)
 	}
 }

@@ -1,6 +1,11 @@
 package http1
 
-import "testing"
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"testing"
+)
 
 // browserGET is the head a desktop browser sends for a page.
 var browserGET = []byte(head(
@@ -27,6 +32,22 @@ func BenchmarkParseRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseRequest(browserGET, &r, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseRequestStd is the baseline: net/http's ReadRequest of the
+// same head.
+func BenchmarkParseRequestStd(b *testing.B) {
+	src := bytes.NewReader(browserGET)
+	br := bufio.NewReader(src)
+	b.SetBytes(int64(len(browserGET)))
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(browserGET)
+		br.Reset(src)
+		if _, err := http.ReadRequest(br); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -171,7 +171,7 @@ func (cr *ChunkedReader) endChunk() error {
 func (cr *ChunkedReader) readLine() ([]byte, error) {
 	line, err := cr.br.ReadSlice('\n')
 	switch {
-	case err == bufio.ErrBufferFull || len(line) > maxChunkLine:
+	case errors.Is(err, bufio.ErrBufferFull) || len(line) > maxChunkLine:
 		return nil, errChunkExt
 	case err == io.EOF:
 		return nil, ErrTruncated
@@ -187,7 +187,7 @@ func (cr *ChunkedReader) readLine() ([]byte, error) {
 func (cr *ChunkedReader) readTrailers() error {
 	for {
 		line, err := cr.readLine()
-		if err == errChunkExt {
+		if errors.Is(err, errChunkExt) {
 			return errTrailer // a line over maxChunkLine is over maxTrailerBytes too
 		}
 		if err != nil {

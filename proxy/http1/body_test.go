@@ -140,13 +140,13 @@ func TestChunkedReaderRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cr := NewChunkedReader(bufio.NewReaderSize(strings.NewReader(tt.in), 64<<10))
 			_, err := io.ReadAll(cr)
-			if err != tt.want {
+			if !errors.Is(err, tt.want) {
 				t.Fatalf("got error %v, want %v", err, tt.want)
 			}
 			if cr.Done() {
 				t.Error("Done: got true, want false")
 			}
-			if _, again := cr.Read(make([]byte, 1)); again != tt.want {
+			if _, again := cr.Read(make([]byte, 1)); !errors.Is(again, tt.want) {
 				t.Errorf("read after the error: got %v, want the same error again", again)
 			}
 		})

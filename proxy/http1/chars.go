@@ -35,11 +35,18 @@ func isToken(b []byte) bool {
 	return true
 }
 
+var valueTable = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != 0x7f || c == '\t'
+	}
+	return t
+}()
+
 // validValue accepts field-content: HTAB, SP, VCHAR and obs-text; every
 // other control byte (NUL, CR, LF, DEL ...) is refused.
 func validValue(b []byte) bool {
 	for _, c := range b {
-		if c < 0x20 && c != '\t' || c == 0x7f {
+		if !valueTable[c] {
 			return false
 		}
 	}

@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // Field is one header field. Name and Value point into the parsed buffer:
 // they are valid until that buffer is reused.
@@ -67,7 +70,7 @@ func parseFields(buf []byte, off int, fields []Field, lim Limits) ([]Field, int,
 		}
 		line, next, err := nextLine(buf, off)
 		if err != nil {
-			if err == ErrIncomplete && len(buf) > lim.MaxHead {
+			if errors.Is(err, ErrIncomplete) && len(buf) > lim.MaxHead {
 				return fields, 0, errHeadTooLarge
 			}
 			return fields, 0, err
@@ -91,28 +94,34 @@ func parseFields(buf []byte, off int, fields []Field, lim Limits) ([]Field, int,
 }
 
 func parseField(line []byte) (Field, error) {
-	if bytes.IndexByte(line, '\r') >= 0 {
-		return Field{}, errBareCR
-	}
 	if line[0] == ' ' || line[0] == '\t' {
 		return Field{}, errObsFold
 	}
 	colon := bytes.IndexByte(line, ':')
 	if colon < 0 {
-		return Field{}, errNoColon
+		return Field{}, lineError(line, errNoColon)
 	}
 	name := line[:colon]
 	if n := len(name); n > 0 && (name[n-1] == ' ' || name[n-1] == '\t') {
 		return Field{}, errSpaceColon
 	}
 	if !isToken(name) {
-		return Field{}, errHeaderName
+		return Field{}, lineError(line, errHeaderName)
 	}
 	value := trimOWS(line[colon+1:])
 	if !validValue(value) {
-		return Field{}, errHeaderValue
+		return Field{}, lineError(line, errHeaderValue)
 	}
 	return Field{Name: name, Value: value}, nil
+}
+
+// lineError names a bare CR, the classic smuggling byte, when the line has
+// one; else err. Only refused lines pay for the scan.
+func lineError(line []byte, err error) error {
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return errBareCR
+	}
+	return err
 }
 
 // frame reads the framing fields: Content-Length, Transfer-Encoding and

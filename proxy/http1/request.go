@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // Target forms of RFC 9112 section 3.2.
 const (
@@ -58,7 +61,7 @@ func ParseRequest(buf []byte, r *Request, lim Limits) (int, error) {
 	}
 	line, next, err := nextLine(buf, off)
 	if err != nil {
-		if err == ErrIncomplete && len(buf)-off > lim.MaxLine {
+		if errors.Is(err, ErrIncomplete) && len(buf)-off > lim.MaxLine {
 			return 0, errURITooLong
 		}
 		return 0, err

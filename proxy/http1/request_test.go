@@ -264,7 +264,7 @@ func TestParseRequestIncomplete(t *testing.T) {
 	in := "\r\n" + head("POST http://a/x HTTP/1.1", "Host: a", "Transfer-Encoding: chunked", "X: y")
 	var r Request
 	for i := 0; i < len(in); i++ {
-		if _, err := ParseRequest([]byte(in[:i]), &r, Limits{}); err != ErrIncomplete {
+		if _, err := ParseRequest([]byte(in[:i]), &r, Limits{}); !errors.Is(err, ErrIncomplete) {
 			t.Fatalf("prefix of %d bytes %q: got %v, want ErrIncomplete", i, in[:i], err)
 		}
 	}

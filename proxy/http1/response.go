@@ -1,6 +1,9 @@
 package http1
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // Response is a parsed response head. Byte slices point into the buffer
 // given to ParseResponse.
@@ -31,7 +34,7 @@ func ParseResponse(buf []byte, r *Response, lim Limits) (int, error) {
 	r.Reset()
 	line, next, err := nextLine(buf, 0)
 	if err != nil {
-		if err == ErrIncomplete && len(buf) > lim.MaxHead {
+		if errors.Is(err, ErrIncomplete) && len(buf) > lim.MaxHead {
 			return 0, errHeadTooLarge
 		}
 		return 0, err

@@ -117,7 +117,7 @@ func TestParseResponseIncomplete(t *testing.T) {
 	in := head("HTTP/1.1 200 OK", "Content-Length: 0")
 	var r Response
 	for i := 0; i < len(in); i++ {
-		if _, err := ParseResponse([]byte(in[:i]), &r, Limits{}); err != ErrIncomplete {
+		if _, err := ParseResponse([]byte(in[:i]), &r, Limits{}); !errors.Is(err, ErrIncomplete) {
 			t.Fatalf("prefix of %d bytes: got %v, want ErrIncomplete", i, err)
 		}
 	}

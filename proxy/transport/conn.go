@@ -369,7 +369,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	switch {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		b.end(!b.untilClose)
 	case err != nil:
 		b.end(false)

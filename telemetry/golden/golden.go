@@ -107,6 +107,9 @@ func (g *Rings) get(k key) *series {
 		return s
 	}
 	if len(g.series) >= MaxSeries-2 { // two kept for the overflow series
+		g.evictStaleLocked()
+	}
+	if len(g.series) >= MaxSeries-2 {
 		k.group, k.name = Overflow, ""
 		if s = g.series[k]; s != nil {
 			return s
@@ -115,6 +118,32 @@ func (g *Rings) get(k key) *series {
 	s = &series{}
 	g.series[k] = s
 	return s
+}
+
+// evictStaleLocked drops the series without a request in the last 15
+// minutes (a route removed by a reload, a target discovery replaced), so
+// new ones get a series of their own instead of the overflow.
+func (g *Rings) evictStaleLocked() {
+	oldest := g.now().UnixNano()/int64(BucketWidth) - Buckets
+	for k, s := range g.series {
+		if k.group == Overflow {
+			continue
+		}
+		if s.latest() <= oldest {
+			delete(g.series, k)
+		}
+	}
+}
+
+// latest is the epoch of the newest bucket written.
+func (s *series) latest() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var e int64
+	for i := range s.ring {
+		e = max(e, s.ring[i].epoch)
+	}
+	return e
 }
 
 func bin(d time.Duration) int {

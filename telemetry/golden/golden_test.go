@@ -79,6 +79,22 @@ func TestSeriesAreBounded(t *testing.T) {
 	}
 }
 
+// TestStaleSeriesMakeRoom: once the series that filled the rings have been
+// quiet for 15 minutes, new ones get series of their own again.
+func TestStaleSeriesMakeRoom(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	g := New(c.now)
+	for i := range MaxSeries {
+		g.Observe(Target, "old", fmt.Sprint(i), 200, time.Millisecond)
+	}
+	c.t = c.t.Add(16 * time.Minute)
+	g.Observe(Target, "new", "10.0.0.1:80", 200, time.Millisecond)
+	snap := g.Snapshot()
+	if len(snap) != 1 || snap[0].Group != "new" {
+		t.Errorf("after the old series went quiet: %+v, want the new target's own series", snap)
+	}
+}
+
 func TestConcurrentObserve(t *testing.T) {
 	g := New(nil)
 	var wg sync.WaitGroup

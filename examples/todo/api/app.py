@@ -54,6 +54,18 @@ def pool():
 
 
 def query(sql, args=(), fetch=True):
+    try:
+        return _query(sql, args, fetch)
+    except psycopg2.OperationalError:
+        # A pooled connection can die under us (the edge replica carrying the
+        # database hop was replaced): a read is safe to try once more, on a
+        # fresh connection. A write is not (it may have committed).
+        if not sql.lstrip().upper().startswith("SELECT"):
+            raise
+        return _query(sql, args, fetch)
+
+
+def _query(sql, args, fetch):
     p = pool()
     conn = p.getconn()
     try:

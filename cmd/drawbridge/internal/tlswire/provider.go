@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -358,6 +359,18 @@ func (p *Provider) Proxy() proxy.TLSProvider {
 		return filesOnly{p}
 	}
 	return p
+}
+
+var _ proxy.HTTPChallenger = (*Provider)(nil)
+
+// HTTPChallengeHandler implements proxy.HTTPChallenger: with ACME on, a
+// redirect_to_https listener answers http-01 challenges through it, and
+// passes everything else to next (the redirect).
+func (p *Provider) HTTPChallengeHandler(next http.Handler) http.Handler {
+	if p.acme == nil {
+		return next
+	}
+	return p.acme.HTTPChallengeHandler(next)
 }
 
 // filesOnly hides the Provider's HandshakeObserver methods.
