@@ -38,7 +38,7 @@ type conn struct {
 	date dateCache
 
 	hijacked bool
-	refused  bool // the strict profile refused a request: linger before closing
+	refused  bool // a request was refused or its body left unread: linger before closing
 }
 
 // bufferPools are shared by every Server of a size, so an idle connection
@@ -212,6 +212,11 @@ func (c *conn) serveRequest(last bool) bool {
 		return false
 	}
 	keep := c.res.finish() && c.body.finish()
+	if !keep && !c.body.done() {
+		// Body bytes are still coming: a plain close would answer them
+		// with a reset that can destroy the response (a 400 or 413).
+		c.refused = true
+	}
 	if !keep || c.br.Buffered() == 0 {
 		c.flush()
 	}

@@ -372,3 +372,18 @@ func TestIdleConnectionServedAfterReleasingItsBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A handler that refuses a large body without reading it still gets its
+// response to the client: the connection lingers instead of resetting.
+func TestRefusedBodyResponseSurvivesUnreadBytes(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
+	addr := serve(t, engine.Config{}, h)
+	body := strings.Repeat("x", 4<<20)
+	got, _ := exchange(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body[:1<<20])
+	if !strings.HasPrefix(got, "HTTP/1.1 413 ") {
+		t.Fatalf("got %q, want 413", firstLine(got))
+	}
+}
