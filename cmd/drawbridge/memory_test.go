@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,4 +99,45 @@ upstreams:
 	if pkiPeak > 112*1024 {
 		t.Errorf("peak RSS with pki %d KiB: too close to the edge's mem_limit of 128m (two derivations at once?)", pkiPeak)
 	}
+}
+
+// TestRestoreFitsTheEdgeMemoryLimit runs the real binary's backup and
+// restore: a restore derives the archive's key and then the CA's, and the
+// two argon2id work areas must not add up, since the e2e runs restore in
+// the edge's container (mem_limit 128m; it was killed at 151 MB).
+func TestRestoreFitsTheEdgeMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildPlainBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := caConfig(t)
+	archive := filepath.Join(t.TempDir(), "ca.backup")
+	for _, args := range [][]string{{"ca", "init", "--config", cfg}, {"backup", "--config", cfg, "--out", archive}} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", args[0], err, out)
+		}
+	}
+	pass := strings.Split(strings.Split(string(mustRead(t, cfg)), "passphrase_file: ")[1], "\n")[0]
+	pass, _ = strconv.Unquote(pass)
+	cmd := exec.Command(bin, "restore", archive, "--state-dir", filepath.Join(t.TempDir(), "state"), "--passphrase-file", pass)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	peakKiB := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	t.Logf("restore peak RSS: %d KiB", peakKiB)
+	if peakKiB > 112*1024 {
+		t.Errorf("restore peak RSS %d KiB: too close to the edge's mem_limit of 128m (two derivations held at once?)", peakKiB)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

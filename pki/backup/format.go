@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -137,6 +138,10 @@ func parseHeader(b []byte, maxMemoryKiB uint32) (header, error) {
 func deriveKeys(passphrase, salt []byte, k KDF) (key, check []byte, err error) {
 	master := argon2.IDKey(passphrase, salt, k.Time, k.MemoryKiB, k.Threads, 32)
 	defer clear(master)
+	// argon2id's work area (64 MiB by default) is garbage now: hand it back
+	// before a restore derives the CA's own key, so the two never add up
+	// (a restore inside the edge's 128 MiB container limit).
+	debug.FreeOSMemory()
 	if key, err = hkdf.Expand(sha256.New, master, infoKey, chacha20poly1305.KeySize); err != nil {
 		return nil, nil, err
 	}
