@@ -102,9 +102,9 @@ type encoder interface {
 func getEncoder(coding string, w io.Writer) encoder {
 	var e encoder
 	if coding == Zstd {
-		e = zstdPool.Get().(*zstd.Encoder)
+		e = zstdPool.Get().(*zstd.Encoder) //nolint:errcheck // the pool holds only *zstd.Encoder
 	} else {
-		e = gzipPool.Get().(*gzip.Writer)
+		e = gzipPool.Get().(*gzip.Writer) //nolint:errcheck // the pool holds only *gzip.Writer
 	}
 	e.Reset(w)
 	return e

@@ -77,14 +77,14 @@ func (l *Limiter) bucket(key string) *rate.Limiter {
 	defer s.mu.Unlock()
 	if el, ok := s.keys[key]; ok {
 		s.order.MoveToFront(el)
-		return el.Value.(*entry).bucket
+		return el.Value.(*entry).bucket //nolint:errcheck // the list holds only *entry
 	}
 	var e *entry
 	if len(s.keys) >= s.max {
 		// Reuse the oldest entry's list element; the bucket is new, since a
 		// request may still hold the old one.
 		el := s.order.Back()
-		e = el.Value.(*entry)
+		e = el.Value.(*entry) //nolint:errcheck // the list holds only *entry
 		delete(s.keys, e.key)
 		e.key, e.bucket = key, rate.NewLimiter(l.limit, l.burst)
 		s.order.MoveToFront(el)
