@@ -230,7 +230,7 @@ func (c *conn) readHead() (int, error) {
 	scanned := 0
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		if i := headEnd(buf, scanned); i >= 0 || len(buf) > c.lim.MaxHead || firstLineTooLong(buf) {
+		if i := http1.HeadEnd(buf, scanned); i >= 0 || len(buf) > c.lim.MaxHead || firstLineTooLong(buf) {
 			return http1.ParseRequest(buf, &c.head, c.lim)
 		}
 		scanned = max(0, len(buf)-3)
@@ -241,20 +241,6 @@ func (c *conn) readHead() (int, error) {
 			return 0, err
 		}
 	}
-}
-
-// headEnd finds the blank line that ends a head ("\n\r\n", or "\n\n" for
-// the parser to refuse) at or after from.
-func headEnd(buf []byte, from int) int {
-	for i := from; i < len(buf); i++ {
-		if buf[i] != '\n' {
-			continue
-		}
-		if i+1 < len(buf) && buf[i+1] == '\n' || i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // maxRequestLine mirrors http1's default request line limit, so a request

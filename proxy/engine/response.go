@@ -174,7 +174,7 @@ func (w *response) commit(final bool) {
 		delete(h, "Content-Length")
 		w.framing, w.closeAfter = frameClose, true
 	}
-	if hasToken(h["Connection"], "close") || w.c.srv.draining.Load() {
+	if http1.HasToken(h["Connection"], "close") || w.c.srv.draining.Load() {
 		w.closeAfter = true
 	}
 	w.writeHead(extra)
@@ -214,7 +214,7 @@ func (w *response) writeHead(extra string) {
 		_, _ = bw.WriteString("\r\n")
 	}
 	_, _ = bw.WriteString(extra)
-	if w.closeAfter && !hasToken(w.header["Connection"], "close") {
+	if w.closeAfter && !http1.HasToken(w.header["Connection"], "close") {
 		_, _ = bw.WriteString("Connection: close\r\n")
 	}
 	_, _ = bw.WriteString("\r\n")
@@ -235,7 +235,7 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 // handler can never split the response.
 func writeFields(bw *bufio.Writer, h http.Header) {
 	for name, values := range h {
-		if name == "Transfer-Encoding" || strings.HasPrefix(name, http.TrailerPrefix) || !validName(name) {
+		if name == "Transfer-Encoding" || strings.HasPrefix(name, http.TrailerPrefix) || !http1.ValidName(name) {
 			continue
 		}
 		for _, v := range values {
@@ -245,19 +245,6 @@ func writeFields(bw *bufio.Writer, h http.Header) {
 			_, _ = bw.WriteString("\r\n")
 		}
 	}
-}
-
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func writeValue(bw *bufio.Writer, v string) {
@@ -272,17 +259,6 @@ func writeValue(bw *bufio.Writer, v string) {
 		}
 		_ = bw.WriteByte(c)
 	}
-}
-
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // finish completes the response after the handler returned and reports
@@ -318,7 +294,7 @@ func (w *response) finish() bool {
 }
 
 func (w *response) addTrailer(name, value string) {
-	if validName(name) && !strings.ContainsAny(value, "\r\n\x00") {
+	if http1.ValidName(name) && !strings.ContainsAny(value, "\r\n\x00") {
 		w.chunks.AddTrailer(name, value)
 	}
 }

@@ -1,5 +1,7 @@
 package http1
 
+import "strings"
+
 import (
 	"bytes"
 	"net/netip"
@@ -207,4 +209,31 @@ func parseDigits(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// ValidName reports whether s is a field name (a token): what a writer
+// checks before putting a header map on the wire.
+func ValidName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tcharTable[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// HasToken reports whether a comma-separated field (Connection, Expect)
+// lists token, ignoring case and whitespace.
+func HasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -259,3 +259,19 @@ func parseVersion(v []byte) (minor int, err error) {
 	}
 	return int(v[7] - '0'), nil
 }
+
+// HeadEnd returns the index of the LF that starts the blank line ending a
+// head in buf ("\n\r\n", or "\n\n" for the parser to refuse), searching
+// from from, or -1. Readers call it on each new read before parsing, so a
+// head that trickles in byte by byte is parsed once, not once per byte.
+func HeadEnd(buf []byte, from int) int {
+	for i := from; i < len(buf); i++ {
+		if buf[i] != '\n' {
+			continue
+		}
+		if i+1 < len(buf) && buf[i+1] == '\n' || i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
+			return i
+		}
+	}
+	return -1
+}

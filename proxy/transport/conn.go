@@ -83,7 +83,7 @@ func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*ht
 	ex := &exchange{pc: pc, req: req, ctx: ctx}
 	ex.stop = context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(past) })
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	expect := hasBody && hasToken(req.Header["Expect"], "100-continue")
+	expect := hasBody && http1.HasToken(req.Header["Expect"], "100-continue")
 	if err := writeHead(pc.bw, req, hasBody); err != nil {
 		return ex.fail(err)
 	}
@@ -198,7 +198,7 @@ func (pc *pconn) readHead() (int, error) {
 	scanned := 0
 	for {
 		buf, _ := pc.br.Peek(pc.br.Buffered())
-		if headEnd(buf, scanned) >= 0 || len(buf) > pc.lim.MaxHead {
+		if http1.HeadEnd(buf, scanned) >= 0 || len(buf) > pc.lim.MaxHead {
 			n, err := http1.ParseResponse(buf, &pc.head, pc.lim)
 			if err != nil {
 				return 0, fmt.Errorf("%w: %w", ErrBadResponse, err)
@@ -219,18 +219,6 @@ func (pc *pconn) readHead() (int, error) {
 			return 0, err
 		}
 	}
-}
-
-func headEnd(buf []byte, from int) int {
-	for i := from; i < len(buf); i++ {
-		if buf[i] != '\n' {
-			continue
-		}
-		if i+1 < len(buf) && buf[i+1] == '\n' || i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // fieldsHeader copies parsed fields into a header map; every string is cut
@@ -256,17 +244,6 @@ func fieldsHeader(head []byte, fields []http1.Field) http.Header {
 		h[name] = values[i : i+1 : i+1]
 	}
 	return h
-}
-
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 var chunkedTE = []string{"chunked"}

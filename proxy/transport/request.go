@@ -40,7 +40,7 @@ func writeHead(bw *bufio.Writer, req *http.Request, hasBody bool) error {
 				continue // ReverseProxy's way of saying "send none"
 			}
 		}
-		if !validName(name) {
+		if !http1.ValidName(name) {
 			return fmt.Errorf("%w: name %q", errBadHeader, name)
 		}
 		for _, v := range values {
@@ -78,18 +78,6 @@ func writeHead(bw *bufio.Writer, req *http.Request, hasBody bool) error {
 	}
 	_, err := bw.WriteString("\r\n")
 	return err
-}
-
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func validValue(s string) bool {
@@ -151,7 +139,7 @@ func (ex *exchange) writeBody() error {
 	if cw != nil {
 		for name, vs := range req.Trailer {
 			for _, v := range vs {
-				if validName(name) && validValue(v) {
+				if http1.ValidName(name) && validValue(v) {
 					cw.AddTrailer(name, v)
 				}
 			}
