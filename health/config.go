@@ -1,7 +1,6 @@
 package health
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Check types.
@@ -82,54 +83,51 @@ func (c *CheckConfig) Defaults() {
 
 // Validate reports every problem at once, each starting with its key.
 func (c *CheckConfig) Validate() error {
-	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
+	var errs configerr.List
 	switch c.Type {
 	case "":
 		if c.Path != "/" || c.Host != "" || len(c.Headers) > 0 || c.ExpectBody != "" {
-			add("type", "is required: http check keys are set but no check type (want http)")
+			errs.Add("type", "is required: http check keys are set but no check type (want http)")
 		}
 	case TypeHTTP, TypeTCP, TypeTLS, TypePostgres:
 	default:
-		add("type", "unknown check type %q (want http, tcp, tls or postgres)", c.Type)
+		errs.Add("type", "unknown check type %q (want http, tcp, tls or postgres)", c.Type)
 	}
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsAny(c.Path, " \r\n\x00#") {
-		add("path", "%q must be an absolute path without spaces or a fragment", c.Path)
+		errs.Add("path", "%q must be an absolute path without spaces or a fragment", c.Path)
 	}
 	if c.Method != strings.ToUpper(c.Method) || strings.ContainsAny(c.Method, " \r\n") {
-		add("method", "%q is not an upper-case HTTP method", c.Method)
+		errs.Add("method", "%q is not an upper-case HTTP method", c.Method)
 	}
 	if strings.ContainsAny(c.Host, " /\r\n\x00@") {
-		add("host", "%q is not a host name", c.Host)
+		errs.Add("host", "%q is not a host name", c.Host)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if v := c.Headers[name]; name == "" || strings.ContainsAny(name, " :\r\n\x00") || strings.ContainsAny(v, "\r\n\x00") {
-			add("headers", "%q is not a valid header", name)
+			errs.Add("headers", "%q is not a valid header", name)
 		}
 	}
 	if _, _, err := ParseStatusRange(c.ExpectStatus); err != nil {
-		add("expect_status", "%v", err)
+		errs.Add("expect_status", "%v", err)
 	}
 	for _, d := range []struct {
 		key string
 		val time.Duration
 	}{{"interval", c.Interval}, {"unhealthy_interval", c.UnhealthyInterval}, {"timeout", c.Timeout}} {
 		if d.val <= 0 {
-			add(d.key, "must be > 0")
+			errs.Add(d.key, "must be > 0")
 		}
 	}
 	if c.Jitter < 0 || (c.Interval > 0 && c.Jitter >= c.Interval) {
-		add("jitter", "must be >= 0 and shorter than interval, got %s", c.Jitter)
+		errs.Add("jitter", "must be >= 0 and shorter than interval, got %s", c.Jitter)
 	}
 	if c.HealthyThreshold < 1 || c.HealthyThreshold > 100 {
-		add("healthy_threshold", "must be between 1 and 100, got %d", c.HealthyThreshold)
+		errs.Add("healthy_threshold", "must be between 1 and 100, got %d", c.HealthyThreshold)
 	}
 	if c.UnhealthyThreshold < 1 || c.UnhealthyThreshold > 100 {
-		add("unhealthy_threshold", "must be between 1 and 100, got %d", c.UnhealthyThreshold)
+		errs.Add("unhealthy_threshold", "must be between 1 and 100, got %d", c.UnhealthyThreshold)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // ParseStatusRange reads "200-399", "2xx" or "204" as an inclusive range.
@@ -184,20 +182,20 @@ func (c *OutlierConfig) Defaults() {
 
 // Validate reports every problem at once, each starting with its key.
 func (c *OutlierConfig) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.ConsecutiveFailures < 1 {
-		errs = append(errs, fmt.Errorf("consecutive_failures: must be >= 1, got %d", c.ConsecutiveFailures))
+		errs.Add("consecutive_failures", "must be >= 1, got %d", c.ConsecutiveFailures)
 	}
 	if c.BaseEjectionTime <= 0 {
-		errs = append(errs, errors.New("base_ejection_time: must be > 0"))
+		errs.Add("base_ejection_time", "must be > 0")
 	}
 	if c.MaxEjectionTime < c.BaseEjectionTime {
-		errs = append(errs, fmt.Errorf("max_ejection_time: must be >= base_ejection_time (%s)", c.BaseEjectionTime))
+		errs.Add("max_ejection_time", "must be >= base_ejection_time (%s)", c.BaseEjectionTime)
 	}
 	if c.MaxEjectedPercent < 1 || c.MaxEjectedPercent > 100 {
-		errs = append(errs, fmt.Errorf("max_ejected_percent: must be between 1 and 100, got %d", c.MaxEjectedPercent))
+		errs.Add("max_ejected_percent", "must be between 1 and 100, got %d", c.MaxEjectedPercent)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func setDefault[T comparable](field *T, def T) {

@@ -3,17 +3,19 @@ package proxy
 import (
 	"sync"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
-func (b RetryBudgetConfig) validate(path string, p *problems) {
+func (b RetryBudgetConfig) validate(path string, p *configerr.List) {
 	if b.Ratio <= 0 || b.Ratio > 1 {
-		p.add(path+".ratio", "must be > 0 and <= 1, got %g", b.Ratio)
+		p.Add(path+".ratio", "must be > 0 and <= 1, got %g", b.Ratio)
 	}
 	if b.MinPerSecond <= 0 {
-		p.add(path+".min_per_second", "must be > 0")
+		p.Add(path+".min_per_second", "must be > 0")
 	}
 	if b.Window < time.Second {
-		p.add(path+".window", "must be at least 1s, got %s", b.Window)
+		p.Add(path+".window", "must be at least 1s, got %s", b.Window)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy/ratelimit"
 	"github.com/drawbridge-proxy/drawbridge/proxy/redirect"
 	"github.com/drawbridge-proxy/drawbridge/proxy/static"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Config is the data plane's part of the configuration file: listeners with
@@ -229,8 +230,8 @@ type UpstreamConfig struct {
 	// TargetSpecs are the targets as YAML writes them, each "host:port" or
 	// {address: host:port, weight: N}; Defaults moves them into Targets
 	// and Weights. Go callers set Targets and Weights instead.
-	TargetSpecs  []TargetSpec `yaml:"targets"`
-	specProblems []string     // bad TargetSpecs entries, for Validate
+	TargetSpecs  []TargetSpec   `yaml:"targets"`
+	specProblems configerr.List // bad TargetSpecs entries, for Validate
 	// Protocol toward the targets: "http", "https" or "h2c" (HTTP/2
 	// without TLS) for http listeners; "tcp", "tls" (TLS originated by
 	// drawbridge) or "postgres" (SSLRequest, then TLS) for tcp and postgres

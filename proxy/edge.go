@@ -10,6 +10,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy/compress"
 	"github.com/drawbridge-proxy/drawbridge/proxy/ratelimit"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // wrapEdge builds what answers the route's requests once the listener has
@@ -115,28 +116,28 @@ func (l *routeLimits) refuse(w http.ResponseWriter, ex *exchange, status int, re
 }
 
 // validateEdge checks the route's edge features against its listener.
-func (r *RouteConfig) validateEdge(l *ListenerConfig, path string, p *problems) {
+func (r *RouteConfig) validateEdge(l *ListenerConfig, path string, p *configerr.List) {
 	if isStream(l.Protocol) {
 		for _, f := range []struct {
 			key string
 			set bool
 		}{{"compression", r.Compression != nil}, {"rate_limit", r.RateLimit != nil}, {"max_in_flight", r.MaxInFlight != 0}} {
 			if f.set {
-				p.add(path+"."+f.key, "only http routes have %s", f.key)
+				p.Add(path+"."+f.key, "only http routes have %s", f.key)
 			}
 		}
 		return
 	}
 	if r.Compression != nil {
-		p.nest(path+".compression", r.Compression.Validate())
+		p.Nest(path+".compression", r.Compression.Validate())
 	}
 	if r.RateLimit != nil {
-		p.nest(path+".rate_limit", r.RateLimit.Validate())
+		p.Nest(path+".rate_limit", r.RateLimit.Validate())
 		if r.RateLimit.Key == ratelimit.KeyIdentity && l.TLS.Mode != TLSMutual {
-			p.add(path+".rate_limit.key", "identity needs a listener with tls.mode: mutual")
+			p.Add(path+".rate_limit.key", "identity needs a listener with tls.mode: mutual")
 		}
 	}
 	if r.MaxInFlight < 0 {
-		p.add(path+".max_in_flight", "must be >= 0, got %d", r.MaxInFlight)
+		p.Add(path+".max_in_flight", "must be >= 0, got %d", r.MaxInFlight)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // FallbackConfig is what a route answers when no target of its upstream is
@@ -29,25 +30,25 @@ type FallbackConfig struct {
 
 func (f *FallbackConfig) set() bool { return f.Upstream != "" || f.Status != 0 }
 
-func (f *FallbackConfig) validate(path, primary string, ups map[string]UpstreamConfig, p *problems) {
+func (f *FallbackConfig) validate(path, primary string, ups map[string]UpstreamConfig, p *configerr.List) {
 	switch {
 	case f.Upstream != "" && f.Status != 0:
-		p.add(path, "set either upstream or status, not both")
+		p.Add(path, "set either upstream or status, not both")
 	case f.Upstream != "":
 		if _, ok := ups[f.Upstream]; !ok {
-			p.add(path+".upstream", "unknown upstream %q", f.Upstream)
+			p.Add(path+".upstream", "unknown upstream %q", f.Upstream)
 		} else if f.Upstream == primary {
-			p.add(path+".upstream", "is the route's own upstream; name another one")
+			p.Add(path+".upstream", "is the route's own upstream; name another one")
 		}
 		if len(f.Headers) > 0 || f.Body != "" {
-			p.add(path, "headers and body belong to a static response (status); remove them or the upstream")
+			p.Add(path, "headers and body belong to a static response (status); remove them or the upstream")
 		}
 	case f.Status != 0:
 		if f.Status < 200 || f.Status > 599 {
-			p.add(path+".status", "must be between 200 and 599, got %d", f.Status)
+			p.Add(path+".status", "must be between 200 and 599, got %d", f.Status)
 		}
 	case len(f.Headers) > 0 || f.Body != "":
-		p.add(path+".status", "is required for a static response")
+		p.Add(path+".status", "is required for a static response")
 	}
 	HeaderOps{Set: f.Headers}.validate(path+".headers", p)
 }

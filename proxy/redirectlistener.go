@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"net/http"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // routeRedirect is the route label of a redirect_to_https listener's requests.
@@ -31,15 +33,15 @@ func (s *Server) redirectHandler(lc ListenerConfig) http.Handler {
 }
 
 // validateRedirect checks a redirect_to_https listener.
-func (l *ListenerConfig) validateRedirect(path string, p *problems) {
+func (l *ListenerConfig) validateRedirect(path string, p *configerr.List) {
 	if l.RedirectToHTTPS == nil {
 		return
 	}
-	p.nest(path+".redirect_to_https", l.RedirectToHTTPS.Validate())
+	p.Nest(path+".redirect_to_https", l.RedirectToHTTPS.Validate())
 	if l.Protocol != ProtocolHTTP || l.TLS.Mode != TLSNone {
-		p.add(path+".redirect_to_https", "needs a plain-HTTP listener (protocol http, no tls)")
+		p.Add(path+".redirect_to_https", "needs a plain-HTTP listener (protocol http, no tls)")
 	}
 	if len(l.Routes) > 0 {
-		p.add(path+".routes", "a redirect_to_https listener answers every request itself; remove its routes")
+		p.Add(path+".routes", "a redirect_to_https listener answers every request itself; remove its routes")
 	}
 }

@@ -1,12 +1,11 @@
 package proxy
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/static"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // serveStatic makes r serve files by cfg instead of forwarding. Problems
@@ -29,7 +28,9 @@ func (r *route) serveStatic(cfg static.Config, errs *errorWriter, m *metrics, ke
 		},
 	})
 	if err != nil {
-		return prefixed(key, err)
+		var l configerr.List
+		l.Nest(key, err)
+		return l.Err()
 	}
 	r.static = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ex := exchangeFrom(req.Context())
@@ -53,33 +54,21 @@ func withURL(req *http.Request, u *url.URL) *http.Request {
 	return out
 }
 
-// prefixed puts key in front of each of err's joined errors.
-func prefixed(key string, err error) error {
-	var out []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			out = append(out, fmt.Errorf("%s.%w", key, e))
-		}
-		return errors.Join(out...)
-	}
-	return fmt.Errorf("%s.%w", key, err)
-}
-
 // validateStatic checks a static route: its section, and that nothing
 // only a forwarding route uses is set.
-func (r *RouteConfig) validateStatic(path string, p *problems) {
-	p.nest(path+".static", r.Static.Validate())
+func (r *RouteConfig) validateStatic(path string, p *configerr.List) {
+	p.Nest(path+".static", r.Static.Validate())
 	if r.Upstream != "" {
-		p.add(path+".upstream", "a static route serves files; remove upstream or static")
+		p.Add(path+".upstream", "a static route serves files; remove upstream or static")
 	}
 	if r.Fallback.set() {
-		p.add(path+".fallback", "a static route has no upstream to fall back from")
+		p.Add(path+".fallback", "a static route has no upstream to fall back from")
 	}
 	if r.Breaker != nil {
-		p.add(path+".breaker", "a static route has no upstream to break")
+		p.Add(path+".breaker", "a static route has no upstream to break")
 	}
 	if len(r.RequestHeaders.Set)+len(r.RequestHeaders.SetSecret)+len(r.RequestHeaders.Remove) > 0 {
-		p.add(path+".request_headers", "a static route sends no request upstream")
+		p.Add(path+".request_headers", "a static route sends no request upstream")
 	}
 }
 

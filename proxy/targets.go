@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // TargetSpec is one entry of an upstream's targets in YAML: "host:port",
@@ -59,7 +60,7 @@ func (u *UpstreamConfig) takeSpecs() {
 	u.Targets, u.Weights = nil, nil
 	for i, t := range u.TargetSpecs {
 		if t.problem != "" {
-			u.specProblems = append(u.specProblems, fmt.Sprintf("targets[%d]: %s", i, t.problem))
+			u.specProblems.Add(fmt.Sprintf("targets[%d]", i), "%s", t.problem)
 		}
 		u.Targets = append(u.Targets, t.Address)
 		if weighted {
@@ -82,26 +83,24 @@ func (u *UpstreamConfig) weightOf(i int) int {
 }
 
 // validateWeights checks Weights against Targets.
-func (u *UpstreamConfig) validateWeights(path string, p *problems) {
-	for _, msg := range u.specProblems {
-		*p = append(*p, fmt.Errorf("%s.%s", path, msg))
-	}
+func (u *UpstreamConfig) validateWeights(path string, p *configerr.List) {
+	p.Nest(path, u.specProblems.Err())
 	if len(u.Weights) == 0 {
 		return
 	}
 	if len(u.Weights) != len(u.Targets) {
-		p.add(path+".weights", "has %d weights for %d targets; give one per target", len(u.Weights), len(u.Targets))
+		p.Add(path+".weights", "has %d weights for %d targets; give one per target", len(u.Weights), len(u.Targets))
 		return
 	}
 	positive := false
 	for i, w := range u.Weights {
 		if w < 0 || w > balancer.MaxWeight {
-			p.add(fmt.Sprintf("%s.targets[%d].weight", path, i), "must be between 0 and %d, got %d", balancer.MaxWeight, w)
+			p.Add(fmt.Sprintf("%s.targets[%d].weight", path, i), "must be between 0 and %d, got %d", balancer.MaxWeight, w)
 		}
 		positive = positive || w > 0
 	}
 	if !positive {
-		p.add(path+".targets", "every weight is 0, so no request could be served; give one target a weight above 0")
+		p.Add(path+".targets", "every weight is 0, so no request could be served; give one target a weight above 0")
 	}
 }
 

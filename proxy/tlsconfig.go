@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // TLS modes of a listener.
@@ -125,19 +126,19 @@ func (t *ListenerTLS) defaults(listener string) {
 	}
 }
 
-func (t *ListenerTLS) validate(path, protocol string, p *problems) {
+func (t *ListenerTLS) validate(path, protocol string, p *configerr.List) {
 	switch t.Mode {
 	case TLSNone, TLSServer, TLSMutual:
 	case TLSPassthrough:
 		if protocol != ProtocolTCP {
-			p.add(path+".mode", "passthrough needs a tcp listener (an http or postgres listener must see inside TLS)")
+			p.Add(path+".mode", "passthrough needs a tcp listener (an http or postgres listener must see inside TLS)")
 		}
 	default:
-		p.add(path+".mode", "unknown mode %q (want none, server, mutual or passthrough)", t.Mode)
+		p.Add(path+".mode", "unknown mode %q (want none, server, mutual or passthrough)", t.Mode)
 	}
 	if t.Mode == TLSNone || t.Mode == TLSPassthrough {
 		if len(t.Allow) > 0 {
-			p.add(path+".allow", "identities can only be checked with mode: mutual")
+			p.Add(path+".allow", "identities can only be checked with mode: mutual")
 		}
 		return
 	}
@@ -145,48 +146,48 @@ func (t *ListenerTLS) validate(path, protocol string, p *problems) {
 	case "internal", "acme":
 	case "files":
 		if t.CertFile == "" || t.KeyFile == "" {
-			p.add(path, "certificate: files needs cert_file and key_file")
+			p.Add(path, "certificate: files needs cert_file and key_file")
 		}
 	default:
-		p.add(path+".certificate", "unknown source %q (want internal, acme or files)", t.Certificate)
+		p.Add(path+".certificate", "unknown source %q (want internal, acme or files)", t.Certificate)
 	}
 	if t.ClientCAFile != "" && t.Mode != TLSMutual {
-		p.add(path+".client_ca_file", "only for mode: mutual (it verifies client certificates)")
+		p.Add(path+".client_ca_file", "only for mode: mutual (it verifies client certificates)")
 	}
 	if t.Certificate == "acme" && t.Mode == TLSMutual {
-		p.add(path+".certificate", "acme is for public edge names; a mutual listener uses the internal CA")
+		p.Add(path+".certificate", "acme is for public edge names; a mutual listener uses the internal CA")
 	}
 	if t.Profile != ProfileInternal && t.Profile != ProfileEdge {
-		p.add(path+".profile", "unknown profile %q (want internal or edge)", t.Profile)
+		p.Add(path+".profile", "unknown profile %q (want internal or edge)", t.Profile)
 	}
 	if len(t.Allow) > 0 && t.Mode != TLSMutual {
-		p.add(path+".allow", "identities can only be checked with mode: mutual")
+		p.Add(path+".allow", "identities can only be checked with mode: mutual")
 	}
 	checkAllow(path+".allow", t.Allow, p)
 	if t.HSTSMaxAge < 0 {
-		p.add(path+".hsts_max_age", "must be >= 0")
+		p.Add(path+".hsts_max_age", "must be >= 0")
 	}
 }
 
-func (t *UpstreamTLS) validate(path string, p *problems) {
+func (t *UpstreamTLS) validate(path string, p *configerr.List) {
 	for _, kv := range [][2]string{{"identity", t.Identity}, {"client_identity", t.ClientIdentity}} {
 		key, v := kv[0], kv[1]
 		if v == "" {
 			continue
 		}
 		if id, err := identity.Parse(v); err != nil {
-			p.add(path+"."+key, "%q is not a SPIFFE ID (spiffe://trust-domain/path): %v", v, err)
+			p.Add(path+"."+key, "%q is not a SPIFFE ID (spiffe://trust-domain/path): %v", v, err)
 		} else if id.Path() == "" {
-			p.add(path+"."+key, "%q names no service (spiffe://trust-domain/service)", v)
+			p.Add(path+"."+key, "%q names no service (spiffe://trust-domain/service)", v)
 		}
 	}
 }
 
 // checkAllow validates allow-list patterns.
-func checkAllow(path string, patterns []string, p *problems) {
+func checkAllow(path string, patterns []string, p *configerr.List) {
 	for i, pat := range patterns {
 		if err := identity.CheckPattern(pat); err != nil {
-			p.add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+			p.Add(fmt.Sprintf("%s[%d]", path, i), "%v", err)
 		}
 	}
 }

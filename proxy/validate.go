@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -15,43 +14,22 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
-
-// problems collects validation errors, each prefixed with its key path.
-type problems []error
-
-func (p *problems) add(path, format string, args ...any) {
-	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
-}
-
-// nest adds the problems a section's own Validate returned, whose paths
-// are relative to the section, under path.
-func (p *problems) nest(path string, err error) {
-	if err == nil {
-		return
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			p.nest(path, e)
-		}
-		return
-	}
-	*p = append(*p, fmt.Errorf("%s.%w", path, err))
-}
 
 // Validate reports every problem in c at once, each naming its key path
 // (e.g. "upstreams.api.targets[1]: ..."). Call it after Defaults. No
 // listener at all is valid here: whether a configuration must serve
 // something is up to the command that loads it.
 func (c *Config) Validate() error {
-	var p problems
+	var p configerr.List
 	if c.ShutdownGrace < 0 {
-		p.add("shutdown_grace", "must be >= 0, got %s", c.ShutdownGrace)
+		p.Add("shutdown_grace", "must be >= 0, got %s", c.ShutdownGrace)
 	}
 	for i, h := range c.AccessLog.Headers {
 		switch http.CanonicalHeaderKey(h) {
 		case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie":
-			p.add(fmt.Sprintf("access_log.headers[%d]", i), "%s carries credentials and is never logged; remove it", h)
+			p.Add(fmt.Sprintf("access_log.headers[%d]", i), "%s carries credentials and is never logged; remove it", h)
 		}
 	}
 	addrs := map[string]string{}
@@ -59,10 +37,10 @@ func (c *Config) Validate() error {
 		l := c.Listeners[name]
 		path := "listeners." + name
 		if !validName(name) {
-			p.add(path, "name must be letters, digits, - or _ (it becomes a metric label)")
+			p.Add(path, "name must be letters, digits, - or _ (it becomes a metric label)")
 		}
 		if other, dup := addrs[l.Address]; dup && l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
-			p.add(path+".address", "%s is also used by listener %q", l.Address, other)
+			p.Add(path+".address", "%s is also used by listener %q", l.Address, other)
 		}
 		addrs[l.Address] = name
 		l.validate(path, c.Upstreams, &p)
@@ -70,34 +48,34 @@ func (c *Config) Validate() error {
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		u := c.Upstreams[name]
 		if !validName(name) {
-			p.add("upstreams."+name, "name must be letters, digits, - or _ (it becomes a metric label)")
+			p.Add("upstreams."+name, "name must be letters, digits, - or _ (it becomes a metric label)")
 		}
 		u.validate("upstreams."+name, &p)
 	}
-	return errors.Join(p...)
+	return p.Err()
 }
 
-func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p *problems) {
+func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p *configerr.List) {
 	if err := checkHostPort(l.Address, true); err != nil {
-		p.add(path+".address", "%v", err)
+		p.Add(path+".address", "%v", err)
 	}
 	switch l.Protocol {
 	case ProtocolHTTP, ProtocolTCP, ProtocolPostgres:
 	default:
-		p.add(path+".protocol", "unknown protocol %q (want http, tcp or postgres)", l.Protocol)
+		p.Add(path+".protocol", "unknown protocol %q (want http, tcp or postgres)", l.Protocol)
 	}
 	switch {
 	case l.Protocol != ProtocolHTTP && l.HTTP1 != "":
-		p.add(path+".http1", "only http listeners have an HTTP/1 engine")
+		p.Add(path+".http1", "only http listeners have an HTTP/1 engine")
 	case l.Protocol == ProtocolHTTP && l.HTTP1 != HTTP1Native && l.HTTP1 != HTTP1Std:
-		p.add(path+".http1", "unknown engine %q (want native or std)", l.HTTP1)
+		p.Add(path+".http1", "unknown engine %q (want native or std)", l.HTTP1)
 	}
 	l.TLS.validate(path+".tls", l.Protocol, p)
 	if l.Protocol == ProtocolHTTP && l.TLS.Mode == TLSNone && l.TLS.HSTSMaxAge > 0 {
-		p.add(path+".tls.hsts_max_age", "HSTS needs TLS on the listener")
+		p.Add(path+".tls.hsts_max_age", "HSTS needs TLS on the listener")
 	}
 	if l.Timeouts.MaxLifetime < 0 {
-		p.add(path+".timeouts.max_lifetime", "must be >= 0")
+		p.Add(path+".timeouts.max_lifetime", "must be >= 0")
 	}
 	for _, d := range []struct {
 		key string
@@ -111,25 +89,25 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		{"limits.max_streams_per_second", int64(l.Limits.MaxStreamsPerSecond)},
 	} {
 		if d.val <= 0 {
-			p.add(path+"."+d.key, "must be > 0")
+			p.Add(path+"."+d.key, "must be > 0")
 		}
 	}
 	if l.UnknownHostStatus != 404 && l.UnknownHostStatus != 421 {
-		p.add(path+".unknown_host_status", "must be 404 or 421, got %d", l.UnknownHostStatus)
+		p.Add(path+".unknown_host_status", "must be 404 or 421, got %d", l.UnknownHostStatus)
 	}
 	for i, cidr := range l.TrustedProxies {
 		if _, err := parsePrefix(cidr); err != nil {
-			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%v", err)
+			p.Add(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%v", err)
 		}
 	}
 	validateStripHeaders(path, l, p)
 	switch l.SecurityHeaders {
 	case "", SecurityHeadersOff, SecurityHeadersRecommended:
 	default:
-		p.add(path+".security_headers", "must be off or recommended, got %q", l.SecurityHeaders)
+		p.Add(path+".security_headers", "must be off or recommended, got %q", l.SecurityHeaders)
 	}
 	if len(l.Routes) == 0 && l.RedirectToHTTPS == nil {
-		p.add(path+".routes", "at least one route is required")
+		p.Add(path+".routes", "at least one route is required")
 	}
 	l.validateRedirect(path, p)
 	seen := map[string]int{}
@@ -142,85 +120,85 @@ func (l *ListenerConfig) validate(path string, ups map[string]UpstreamConfig, p 
 		if len(r.Allow) > 0 {
 			checkAllow(rpath+".allow", r.Allow, p)
 			if l.Protocol != ProtocolHTTP || l.TLS.Mode != TLSMutual {
-				p.add(rpath+".allow", "identities can only be checked on an http listener with tls.mode: mutual (tcp and postgres listeners use tls.allow)")
+				p.Add(rpath+".allow", "identities can only be checked on an http listener with tls.mode: mutual (tcp and postgres listeners use tls.allow)")
 			}
 		}
 		key := r.matchKey()
 		if j, dup := seen[key]; dup {
-			p.add(rpath+".match", "matches the same requests as routes[%d]; the second could never be used", j)
+			p.Add(rpath+".match", "matches the same requests as routes[%d]; the second could never be used", j)
 		}
 		seen[key] = i
 	}
 }
 
-func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *problems) {
+func (r *RouteConfig) validate(path string, ups map[string]UpstreamConfig, p *configerr.List) {
 	if r.Static != nil {
 		r.validateStatic(path, p)
 	} else if r.Upstream == "" {
-		p.add(path+".upstream", "is required")
+		p.Add(path+".upstream", "is required")
 	} else if _, ok := ups[r.Upstream]; !ok {
-		p.add(path+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, strings.Join(slices.Sorted(maps.Keys(ups)), ", "))
+		p.Add(path+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, strings.Join(slices.Sorted(maps.Keys(ups)), ", "))
 	}
 	for i, h := range r.Match.Hosts {
 		if err := checkHostPattern(h); err != nil {
-			p.add(fmt.Sprintf("%s.match.hosts[%d]", path, i), "%v", err)
+			p.Add(fmt.Sprintf("%s.match.hosts[%d]", path, i), "%v", err)
 		}
 	}
 	if err := checkPathPrefix(r.Match.PathPrefix); err != nil {
-		p.add(path+".match.path_prefix", "%v", err)
+		p.Add(path+".match.path_prefix", "%v", err)
 	}
 	for i, m := range r.Match.Methods {
 		if !isToken(m) || strings.ToUpper(m) != m {
-			p.add(fmt.Sprintf("%s.match.methods[%d]", path, i), "%q is not an upper-case HTTP method", m)
+			p.Add(fmt.Sprintf("%s.match.methods[%d]", path, i), "%q is not an upper-case HTTP method", m)
 		}
 	}
 	for _, h := range slices.Sorted(maps.Keys(r.Match.Headers)) {
 		if !isToken(h) {
-			p.add(path+".match.headers", "%q is not a valid header name", h)
+			p.Add(path+".match.headers", "%q is not a valid header name", h)
 		}
 	}
 	if r.StripPrefix && r.RewritePrefix != "" {
-		p.add(path+".rewrite_prefix", "cannot be combined with strip_prefix; use one")
+		p.Add(path+".rewrite_prefix", "cannot be combined with strip_prefix; use one")
 	}
 	if r.RewritePrefix != "" {
 		if err := checkPathPrefix(r.RewritePrefix); err != nil {
-			p.add(path+".rewrite_prefix", "%v", err)
+			p.Add(path+".rewrite_prefix", "%v", err)
 		}
 	}
 	r.RequestHeaders.validate(path+".request_headers", p)
 	r.ResponseHeaders.validate(path+".response_headers", p)
 	if len(r.ResponseHeaders.SetSecret) > 0 {
-		p.add(path+".response_headers.set_secret", "secrets are only sent upstream; a response header would hand them to every client")
+		p.Add(path+".response_headers.set_secret", "secrets are only sent upstream; a response header would hand them to every client")
 	}
 	if r.MaxBodyBytes <= 0 {
-		p.add(path+".max_body_bytes", "must be > 0")
+		p.Add(path+".max_body_bytes", "must be > 0")
 	}
 	for i, u := range r.Upgrades {
 		if !isToken(u) {
-			p.add(fmt.Sprintf("%s.upgrades[%d]", path, i), "%q is not a valid protocol token", u)
+			p.Add(fmt.Sprintf("%s.upgrades[%d]", path, i), "%q is not a valid protocol token", u)
 		}
 	}
 	r.Fallback.validate(path+".fallback", r.Upstream, ups, p)
 	if r.Breaker != nil {
-		p.nest(path+".breaker", r.Breaker.Validate())
+		p.Nest(path+".breaker", r.Breaker.Validate())
 	}
 }
 
 // validateFor checks that a route uses only what its listener's protocol
 // understands, and an upstream that speaks a matching protocol.
-func (r *RouteConfig) validateFor(protocol, path string, ups map[string]UpstreamConfig, p *problems) {
+func (r *RouteConfig) validateFor(protocol, path string, ups map[string]UpstreamConfig, p *configerr.List) {
 	if isStream(protocol) && r.Static != nil {
-		p.add(path+".static", "only http listeners serve files")
+		p.Add(path+".static", "only http listeners serve files")
 	}
 
 	if isStream(protocol) {
 		m := r.Match
 		if trimPrefix(m.PathPrefix) != "/" || len(m.Methods) > 0 || len(m.Headers) > 0 || r.StripPrefix || r.RewritePrefix != "" ||
 			len(r.RequestHeaders.Set)+len(r.RequestHeaders.Remove)+len(r.ResponseHeaders.Set)+len(r.ResponseHeaders.Remove) > 0 {
-			p.add(path, "a %s listener routes on match.hosts (TLS SNI) only; remove the HTTP conditions and edits", protocol)
+			p.Add(path, "a %s listener routes on match.hosts (TLS SNI) only; remove the HTTP conditions and edits", protocol)
 		}
 		if r.Fallback.set() {
-			p.add(path+".fallback", "only http routes have fallbacks; a %s connection is closed when no target is available", protocol)
+			p.Add(path+".fallback", "only http routes have fallbacks; a %s connection is closed when no target is available", protocol)
 		}
 	}
 	up, ok := ups[r.Upstream]
@@ -233,73 +211,73 @@ func (r *RouteConfig) validateFor(protocol, path string, ups map[string]Upstream
 	}
 	switch {
 	case isStream(protocol) && !slices.Contains([]string{ProtocolTCP, ProtocolTLS, ProtocolPostgres}, upProto):
-		p.add(path+".upstream", "upstream %q speaks %s; a %s listener needs a tcp, tls or postgres upstream", r.Upstream, upProto, protocol)
+		p.Add(path+".upstream", "upstream %q speaks %s; a %s listener needs a tcp, tls or postgres upstream", r.Upstream, upProto, protocol)
 	case !isStream(protocol) && !slices.Contains([]string{ProtocolHTTP, ProtocolHTTPS, ProtocolH2C}, upProto):
-		p.add(path+".upstream", "upstream %q speaks %s; an http listener needs an http, https or h2c upstream", r.Upstream, upProto)
+		p.Add(path+".upstream", "upstream %q speaks %s; an http listener needs an http, https or h2c upstream", r.Upstream, upProto)
 	}
 }
 
-func (h HeaderOps) validate(path string, p *problems) {
+func (h HeaderOps) validate(path string, p *configerr.List) {
 	for _, name := range slices.Sorted(maps.Keys(h.Set)) {
 		switch {
 		case !isToken(name):
-			p.add(path+".set", "%q is not a valid header name", name)
+			p.Add(path+".set", "%q is not a valid header name", name)
 		case isHopByHop(name) || isForwardingHeader(name) || isIdentityHeader(name):
-			p.add(path+".set", "%s is managed by drawbridge and cannot be set", name)
+			p.Add(path+".set", "%s is managed by drawbridge and cannot be set", name)
 		case strings.ContainsAny(h.Set[name], "\r\n\x00"):
-			p.add(path+".set."+name, "value must not contain CR, LF or NUL")
+			p.Add(path+".set."+name, "value must not contain CR, LF or NUL")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(h.SetSecret)) {
 		switch {
 		case !isToken(name):
-			p.add(path+".set_secret", "%q is not a valid header name", name)
+			p.Add(path+".set_secret", "%q is not a valid header name", name)
 		case isHopByHop(name) || isForwardingHeader(name) || isIdentityHeader(name) || http.CanonicalHeaderKey(name) == "Host":
-			p.add(path+".set_secret", "%s is managed by drawbridge and cannot be set", name)
+			p.Add(path+".set_secret", "%s is managed by drawbridge and cannot be set", name)
 		}
 		if _, err := secret.ParseRef(h.SetSecret[name]); err != nil {
-			p.add(path+".set_secret."+name, "%v", err)
+			p.Add(path+".set_secret."+name, "%v", err)
 		}
 		if _, dup := h.Set[name]; dup {
-			p.add(path+".set_secret."+name, "is also in set; use one")
+			p.Add(path+".set_secret."+name, "is also in set; use one")
 		}
 	}
 	for i, name := range h.Remove {
 		if !isToken(name) {
-			p.add(fmt.Sprintf("%s.remove[%d]", path, i), "%q is not a valid header name", name)
+			p.Add(fmt.Sprintf("%s.remove[%d]", path, i), "%q is not a valid header name", name)
 		}
 	}
 }
 
-func (u *UpstreamConfig) validate(path string, p *problems) {
+func (u *UpstreamConfig) validate(path string, p *configerr.List) {
 	switch {
 	case u.Protocol != ProtocolHTTP && u.Protocol != ProtocolHTTPS && u.HTTP1 != "":
-		p.add(path+".http1", "only http and https upstreams have an HTTP/1 client")
+		p.Add(path+".http1", "only http and https upstreams have an HTTP/1 client")
 	case u.HTTP1 != "" && u.HTTP1 != HTTP1Native && u.HTTP1 != HTTP1Std:
-		p.add(path+".http1", "unknown client %q (want native or std)", u.HTTP1)
+		p.Add(path+".http1", "unknown client %q (want native or std)", u.HTTP1)
 	}
 	if len(u.Targets) == 0 {
-		p.add(path+".targets", "at least one target (host:port) is required")
+		p.Add(path+".targets", "at least one target (host:port) is required")
 	}
 	u.validateWeights(path, p)
 	seen := map[string]bool{}
 	for i, t := range u.Targets {
 		tpath := fmt.Sprintf("%s.targets[%d]", path, i)
 		if err := checkHostPort(t, false); err != nil {
-			p.add(tpath, "%v", err)
+			p.Add(tpath, "%v", err)
 		}
 		if seen[t] {
-			p.add(tpath, "%s is listed twice", t)
+			p.Add(tpath, "%s is listed twice", t)
 		}
 		seen[t] = true
 	}
 	switch u.Protocol {
 	case ProtocolHTTP, ProtocolHTTPS, ProtocolH2C, ProtocolTCP, ProtocolTLS, ProtocolPostgres:
 	default:
-		p.add(path+".protocol", "unknown protocol %q (want http, https, h2c, tcp, tls or postgres)", u.Protocol)
+		p.Add(path+".protocol", "unknown protocol %q (want http, https, h2c, tcp, tls or postgres)", u.Protocol)
 	}
 	if !slices.Contains(balancer.Policies, u.Balance) {
-		p.add(path+".balance", "unknown policy %q (want one of %s)", u.Balance, strings.Join(balancer.Policies, ", "))
+		p.Add(path+".balance", "unknown policy %q (want one of %s)", u.Balance, strings.Join(balancer.Policies, ", "))
 	}
 	for _, d := range []struct {
 		key string
@@ -311,34 +289,34 @@ func (u *UpstreamConfig) validate(path string, p *problems) {
 		{"retries.backoff_base", int64(u.Retries.BackoffBase)}, {"retries.backoff_max", int64(u.Retries.BackoffMax)},
 	} {
 		if d.val <= 0 {
-			p.add(path+"."+d.key, "must be > 0")
+			p.Add(path+"."+d.key, "must be > 0")
 		}
 	}
 	u.TLS.validate(path+".tls", p)
 	if u.Retries.Attempts < 1 || u.Retries.Attempts > 10 {
-		p.add(path+".retries.attempts", "must be between 1 and 10, got %d", u.Retries.Attempts)
+		p.Add(path+".retries.attempts", "must be between 1 and 10, got %d", u.Retries.Attempts)
 	}
 	if u.Retries.PerTryTimeout < 0 {
-		p.add(path+".retries.per_try_timeout", "must be >= 0")
+		p.Add(path+".retries.per_try_timeout", "must be >= 0")
 	}
 	for i, s := range u.Retries.OnStatus {
 		if s < 500 || s > 599 {
-			p.add(fmt.Sprintf("%s.retries.on_status[%d]", path, i), "%d is not a 5xx status", s)
+			p.Add(fmt.Sprintf("%s.retries.on_status[%d]", path, i), "%d is not a 5xx status", s)
 		}
 	}
 	u.Retries.Budget.validate(path+".retries.budget", p)
-	p.nest(path+".health", u.Health.Validate())
+	p.Nest(path+".health", u.Health.Validate())
 	switch stream := isStream(u.Protocol) || u.Protocol == ProtocolTLS; {
 	case stream && u.Health.Type == health.TypeHTTP:
-		p.add(path+".health.type", "http checks need an http, https or h2c upstream; use tcp, tls or postgres")
+		p.Add(path+".health.type", "http checks need an http, https or h2c upstream; use tcp, tls or postgres")
 	case !stream && u.Health.Type == health.TypePostgres:
-		p.add(path+".health.type", "postgres checks need a tcp, tls or postgres upstream")
+		p.Add(path+".health.type", "postgres checks need a tcp, tls or postgres upstream")
 	case (u.Protocol == ProtocolHTTP || u.Protocol == ProtocolH2C) && u.Health.Type == health.TypeTLS:
-		p.add(path+".health.type", "the targets of a %s upstream do not speak TLS; use http or tcp", u.Protocol)
+		p.Add(path+".health.type", "the targets of a %s upstream do not speak TLS; use http or tcp", u.Protocol)
 	}
-	p.nest(path+".outlier", u.Outlier.Validate())
-	p.nest(path+".breaker", u.Breaker.Validate())
-	p.nest(path+".discovery", u.Discovery.Validate())
+	p.Nest(path+".outlier", u.Outlier.Validate())
+	p.Nest(path+".breaker", u.Breaker.Validate())
+	p.Nest(path+".discovery", u.Discovery.Validate())
 }
 
 // matchKey identifies what a route matches, to find routes that shadow each other.
@@ -441,16 +419,16 @@ func isToken(s string) bool {
 
 // validateStripHeaders checks strip_headers and keep_headers: header names,
 // and keep_headers only among the defaults it exempts.
-func validateStripHeaders(path string, l *ListenerConfig, p *problems) {
+func validateStripHeaders(path string, l *ListenerConfig, p *configerr.List) {
 	for i, name := range l.StripHeaders {
 		if !isToken(name) {
-			p.add(fmt.Sprintf("%s.strip_headers[%d]", path, i), "%q is not a valid header name", name)
+			p.Add(fmt.Sprintf("%s.strip_headers[%d]", path, i), "%q is not a valid header name", name)
 		}
 	}
 	defaults := newStripSet(nil, nil)
 	for i, name := range l.KeepHeaders {
 		if !defaults[foldName(name)] {
-			p.add(fmt.Sprintf("%s.keep_headers[%d]", path, i), "%q is not one of the default stripped headers (%s)",
+			p.Add(fmt.Sprintf("%s.keep_headers[%d]", path, i), "%q is not one of the default stripped headers (%s)",
 				name, strings.Join(DefaultStripHeaders, ", "))
 		}
 	}

@@ -1,13 +1,14 @@
 package telemetry
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // LogConfig is the logging section of the configuration file.
@@ -71,19 +72,19 @@ func IsTerminal(w io.Writer) bool {
 
 // Validate reports every problem in c, each naming its key.
 func (c *LogConfig) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if _, err := parseLevel(c.Level); err != nil {
-		errs = append(errs, fmt.Errorf("level: %w", err))
+		errs.Add("level", "%v", err)
 	}
 	switch c.Format {
 	case FormatJSON, FormatText, FormatAuto:
 	default:
-		errs = append(errs, fmt.Errorf("format: unknown format %q (want json, text or auto)", c.Format))
+		errs.Add("format", "unknown format %q (want json, text or auto)", c.Format)
 	}
 	if c.FlushInterval < 0 || c.FlushInterval > 10*time.Second {
-		errs = append(errs, fmt.Errorf("flush_interval: must be between 0 and 10s, got %s", c.FlushInterval))
+		errs.Add("flush_interval", "must be between 0 and 10s, got %s", c.FlushInterval)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func parseLevel(s string) (slog.Level, error) {

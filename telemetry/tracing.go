@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -18,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Tracing exporters and OTLP protocols, as the OpenTelemetry environment
@@ -73,29 +74,29 @@ func (c *TracingConfig) Defaults() {
 
 // Validate reports every problem in c, each naming its key.
 func (c *TracingConfig) Validate() error {
-	var errs []error
+	var errs configerr.List
 	switch c.Exporter {
 	case "", ExporterNone, ExporterOTLP:
 	default:
-		errs = append(errs, fmt.Errorf("exporter: %q is not one of none, otlp", c.Exporter))
+		errs.Add("exporter", "%q is not one of none, otlp", c.Exporter)
 	}
 	switch c.Protocol {
 	case "", ProtocolHTTP, ProtocolGRPC:
 	default:
-		errs = append(errs, fmt.Errorf("protocol: %q is not one of http/protobuf, grpc", c.Protocol))
+		errs.Add("protocol", "%q is not one of http/protobuf, grpc", c.Protocol)
 	}
 	if c.Endpoint != "" {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("endpoint: %q is not an http:// or https:// URL", c.Endpoint))
+			errs.Add("endpoint", "%q is not an http:// or https:// URL", c.Endpoint)
 		}
 	}
 	if r := c.SampleRatio; r != nil && (*r < 0 || *r > 1) {
-		errs = append(errs, fmt.Errorf("sample_ratio: %v is not between 0 and 1", *r))
+		errs.Add("sample_ratio", "%v is not between 0 and 1", *r)
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout: must not be negative"))
+		errs.Add("timeout", "must not be negative")
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // resolve fills what the file left open from the environment.

@@ -1,10 +1,11 @@
 package breaker
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Config shapes the breakers of one upstream (or of one route's view of it).
@@ -72,24 +73,24 @@ func (c *Config) Inherit(from Config) {
 
 // Validate reports every problem at once, each starting with its key.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.FailureRatio <= 0 || c.FailureRatio > 1 {
-		errs = append(errs, fmt.Errorf("failure_ratio: must be > 0 and <= 1, got %g", c.FailureRatio))
+		errs.Add("failure_ratio", "must be > 0 and <= 1, got %g", c.FailureRatio)
 	}
 	if c.Window <= 0 {
-		errs = append(errs, errors.New("window: must be > 0"))
+		errs.Add("window", "must be > 0")
 	} else if c.Window < 10*time.Millisecond {
-		errs = append(errs, fmt.Errorf("window: must be at least 10ms, got %s", c.Window))
+		errs.Add("window", "must be at least 10ms, got %s", c.Window)
 	}
 	if c.OpenTimeout <= 0 {
-		errs = append(errs, errors.New("open_timeout: must be > 0"))
+		errs.Add("open_timeout", "must be > 0")
 	}
 	for i, f := range c.FailureOn {
 		if _, err := parseFailure(f); err != nil {
-			errs = append(errs, fmt.Errorf("failure_on[%d]: %w", i, err))
+			errs.Add(fmt.Sprintf("failure_on[%d]", i), "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Kind is what became of one attempt.

@@ -1,11 +1,12 @@
 package compress
 
 import (
-	"errors"
 	"fmt"
 	"mime"
 	"slices"
 	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Codings drawbridge can encode with, in its order of preference.
@@ -52,26 +53,26 @@ func (c *Config) Defaults() {
 // Validate reports every problem at once, each naming its key relative to
 // the section.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	seen := map[string]bool{}
 	for i, e := range c.Encodings {
 		if e != Zstd && e != Gzip {
-			errs = append(errs, fmt.Errorf("encodings[%d]: unknown encoding %q (want zstd or gzip)", i, e))
+			errs.Add(fmt.Sprintf("encodings[%d]", i), "unknown encoding %q (want zstd or gzip)", e)
 		}
 		if seen[e] {
-			errs = append(errs, fmt.Errorf("encodings[%d]: %s is listed twice", i, e))
+			errs.Add(fmt.Sprintf("encodings[%d]", i), "%s is listed twice", e)
 		}
 		seen[e] = true
 	}
 	for i, t := range c.Types {
 		if err := checkType(t); err != nil {
-			errs = append(errs, fmt.Errorf("types[%d]: %w", i, err))
+			errs.Add(fmt.Sprintf("types[%d]", i), "%v", err)
 		}
 	}
 	if c.MinSize < 0 {
-		errs = append(errs, fmt.Errorf("min_size: must be >= 0, got %d", c.MinSize))
+		errs.Add("min_size", "must be >= 0, got %d", c.MinSize)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func checkType(t string) error {

@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Config says how names are followed.
@@ -41,17 +42,17 @@ func (c *Config) Defaults() {
 
 // Validate reports every problem at once, each starting with its key.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.Interval <= 0 {
-		errs = append(errs, errors.New("interval: must be > 0"))
+		errs.Add("interval", "must be > 0")
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, errors.New("timeout: must be > 0"))
+		errs.Add("timeout", "must be > 0")
 	}
 	if c.Network != "ip" && c.Network != "ip4" && c.Network != "ip6" {
-		errs = append(errs, fmt.Errorf("network: %q is not ip, ip4 or ip6", c.Network))
+		errs.Add("network", "%q is not ip, ip4 or ip6", c.Network)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Resolver looks names up; *net.Resolver satisfies it. Tests inject their own.

@@ -1,10 +1,10 @@
 package ratelimit
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"net/http"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Keys a bucket can be chosen by.
@@ -50,29 +50,29 @@ func (c *Config) Defaults() {
 // Validate reports every problem at once, each naming its key relative to
 // the section.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if !(c.Rate > 0) || math.IsInf(c.Rate, 0) {
-		errs = append(errs, fmt.Errorf("rate: must be > 0 requests per second, got %v", c.Rate))
+		errs.Add("rate", "must be > 0 requests per second, got %v", c.Rate)
 	}
 	if c.Burst < 0 {
-		errs = append(errs, fmt.Errorf("burst: must be >= 0, got %d", c.Burst))
+		errs.Add("burst", "must be >= 0, got %d", c.Burst)
 	}
 	switch c.Key {
 	case KeyClientIP, KeyIdentity, KeyRoute:
 		if c.Header != "" {
-			errs = append(errs, fmt.Errorf("header: only used with key: header"))
+			errs.Add("header", "only used with key: header")
 		}
 	case KeyHeader:
 		if c.Header == "" || http.CanonicalHeaderKey(c.Header) == "" || !validHeaderName(c.Header) {
-			errs = append(errs, fmt.Errorf("header: key: header needs a valid header name, got %q", c.Header))
+			errs.Add("header", "key: header needs a valid header name, got %q", c.Header)
 		}
 	default:
-		errs = append(errs, fmt.Errorf("key: unknown key %q (want client_ip, identity, header or route)", c.Key))
+		errs.Add("key", "unknown key %q (want client_ip, identity, header or route)", c.Key)
 	}
 	if c.MaxKeys < 0 || c.MaxKeys > 10_000_000 {
-		errs = append(errs, fmt.Errorf("max_keys: must be between 1 and 10000000, got %d", c.MaxKeys))
+		errs.Add("max_keys", "must be between 1 and 10000000, got %d", c.MaxKeys)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func validHeaderName(s string) bool {

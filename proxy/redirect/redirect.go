@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Config is a listener's `redirect_to_https` section.
@@ -26,7 +28,7 @@ func (c *Config) Defaults() {
 // Validate reports every problem, each naming its key relative to the section.
 func (c *Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
-		return fmt.Errorf("port: must be a port (1-65535), got %d", c.Port)
+		return configerr.List{{Path: "port", Msg: fmt.Sprintf("must be a port (1-65535), got %d", c.Port)}}
 	}
 	return nil
 }

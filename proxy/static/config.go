@@ -1,11 +1,12 @@
 package static
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Config is a route's `static` section.
@@ -38,21 +39,21 @@ func (c *Config) Defaults() {
 // to the section ("root: is required"). It does not look at the file
 // system; New does.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.Root == "" {
-		errs = append(errs, errors.New("root: is required"))
+		errs.Add("root", "is required")
 	} else if !filepath.IsAbs(c.Root) {
-		errs = append(errs, fmt.Errorf("root: %q must be an absolute path", c.Root))
+		errs.Add("root", "%q must be an absolute path", c.Root)
 	}
 	for _, f := range []struct{ key, val string }{{"index", c.Index}, {"spa_fallback", c.SPAFallback}, {"not_found", c.NotFound}} {
 		if f.val == "" {
 			continue
 		}
 		if err := checkName(f.val, f.key == "index"); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
+			errs.Add(f.key, "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // checkName accepts a clean relative file name with no dot segment or

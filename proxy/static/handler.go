@@ -1,7 +1,6 @@
 package static
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/accept"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Results of a request, for logs and metrics: a bounded set.
@@ -45,18 +45,18 @@ type Handler struct {
 func New(cfg Config, deps Deps) (*Handler, error) {
 	root, err := os.OpenRoot(cfg.Root)
 	if err != nil {
-		return nil, fmt.Errorf("root: %w", err)
+		return nil, configerr.List{{Path: "root", Msg: err.Error()}}
 	}
 	defer root.Close()
-	var errs []error
+	var errs configerr.List
 	for _, f := range []struct{ key, name string }{{"spa_fallback", cfg.SPAFallback}, {"not_found", cfg.NotFound}} {
 		if f.name == "" {
 			continue
 		}
 		if fi, err := root.Stat(strings.TrimPrefix(f.name, "/")); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
+			errs.Add(f.key, "%v", err)
 		} else if !fi.Mode().IsRegular() {
-			errs = append(errs, fmt.Errorf("%s: %q is not a regular file", f.key, f.name))
+			errs.Add(f.key, "%q is not a regular file", f.name)
 		}
 	}
 	if deps.Error == nil {
@@ -64,7 +64,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 			http.Error(w, http.StatusText(status), status)
 		}
 	}
-	return &Handler{cfg: cfg, deps: deps}, errors.Join(errs...)
+	return &Handler{cfg: cfg, deps: deps}, errs.Err()
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

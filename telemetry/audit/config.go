@@ -1,9 +1,9 @@
 package audit
 
 import (
-	"errors"
-	"fmt"
 	"path/filepath"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Config is the audit section of the configuration file.
@@ -24,15 +24,15 @@ func (c *Config) Defaults() {}
 
 // Validate reports every problem in c, each naming its key.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.Path != "" && !filepath.IsAbs(c.Path) {
-		errs = append(errs, fmt.Errorf("path: %q must be absolute", c.Path))
+		errs.Add("path", "%q must be absolute", c.Path)
 	}
 	if c.FingerprintKeyFile != "" && !filepath.IsAbs(c.FingerprintKeyFile) {
-		errs = append(errs, fmt.Errorf("fingerprint_key_file: %q must be absolute", c.FingerprintKeyFile))
+		errs.Add("fingerprint_key_file", "%q must be absolute", c.FingerprintKeyFile)
 	}
 	if c.FingerprintKeyFile != "" && c.Path == "" {
-		errs = append(errs, errors.New("fingerprint_key_file: set, but path is empty so the audit log is off"))
+		errs.Add("fingerprint_key_file", "set, but path is empty so the audit log is off")
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }

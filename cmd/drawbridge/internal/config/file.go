@@ -1,15 +1,15 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // File is the whole configuration file.
@@ -71,62 +71,55 @@ func (f *File) Defaults() {
 	}
 }
 
-// Validate returns every problem of every section, each with its full key path.
+// Validate returns every problem of every section, each with its full key
+// path, as a configerr.List.
 func (f *File) Validate() error {
-	var errs []error
-	errs = append(errs, flatten(f.Config.Validate())...)
+	var errs configerr.List
+	errs.Nest("", f.Config.Validate())
 	if _, _, err := net.SplitHostPort(f.Admin.Address); err != nil {
-		errs = append(errs, fmt.Errorf("admin.address: %q is not host:port", f.Admin.Address))
+		errs.Add("admin.address", "%q is not host:port", f.Admin.Address)
 	}
 	if f.ShutdownDelay < 0 {
-		errs = append(errs, fmt.Errorf("shutdown_delay: must be >= 0, got %s", f.ShutdownDelay))
+		errs.Add("shutdown_delay", "must be >= 0, got %s", f.ShutdownDelay)
 	}
 	for _, l := range f.Listeners {
 		if l.Address == f.Admin.Address {
-			errs = append(errs, fmt.Errorf("admin.address: %s is also used by listener %q", f.Admin.Address, l.Name))
+			errs.Add("admin.address", "%s is also used by listener %q", f.Admin.Address, l.Name)
 		}
 	}
-	errs = append(errs, prefixed("logging", f.Logging.Validate())...)
-	errs = append(errs, prefixed("tracing", f.Tracing.Validate())...)
-	errs = append(errs, prefixed("audit", f.Audit.Validate())...)
-	errs = append(errs, prefixed("secrets", f.Secrets.Validate())...)
+	errs.Nest("logging", f.Logging.Validate())
+	errs.Nest("tracing", f.Tracing.Validate())
+	errs.Nest("audit", f.Audit.Validate())
+	errs.Nest("secrets", untyped(f.Secrets.Validate()))
 	if f.PKI != nil {
-		errs = append(errs, prefixed("pki", f.PKI.Validate())...)
+		errs.Nest("pki", f.PKI.Validate())
 		if a := f.PKI.EnrollmentListener.Address; a != "" {
 			if a == f.Admin.Address {
-				errs = append(errs, fmt.Errorf("pki.enrollment_listener.address: %s is also the admin address", a))
+				errs.Add("pki.enrollment_listener.address", "%s is also the admin address", a)
 			}
 			for _, l := range f.Listeners {
 				if l.Address == a {
-					errs = append(errs, fmt.Errorf("pki.enrollment_listener.address: %s is also used by listener %q", a, l.Name))
+					errs.Add("pki.enrollment_listener.address", "%s is also used by listener %q", a, l.Name)
 				}
 			}
 		}
 	}
-	errs = append(errs, validateTLSUse(f)...)
-	return errors.Join(errs...)
+	validateTLSUse(f, &errs)
+	return errs.Err()
 }
 
-// flatten turns an errors.Join tree into its leaves.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+// untyped reads the problems of a validator that still returns plain
+// "key: message" errors (pki's, until they return a configerr.List) as
+// typed ones; typed problems pass through unchanged.
+func untyped(err error) configerr.List {
+	l := configerr.Of(err)
+	for i, e := range l {
+		if e.Path != "" {
+			continue
 		}
-		return out
+		if path, msg, ok := strings.Cut(e.Msg, ": "); ok && !strings.ContainsAny(path, " \"") {
+			l[i] = configerr.FieldError{Path: path, Msg: msg}
+		}
 	}
-	return []error{err}
-}
-
-// prefixed puts a section's key in front of each of its errors' paths.
-func prefixed(section string, err error) []error {
-	var out []error
-	for _, e := range flatten(err) {
-		out = append(out, fmt.Errorf("%s.%w", section, e))
-	}
-	return out
+	return l
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Problem is one thing wrong with a configuration file.
@@ -226,16 +228,15 @@ func friendlyType(goType string) string {
 	return "value here"
 }
 
-// validationProblems places each "path: message" error at its line.
+// validationProblems places each problem at the line of its key path.
 func validationProblems(err error, root *yaml.Node) []Problem {
 	var out []Problem
-	for _, e := range flatten(err) {
-		path, msg, ok := strings.Cut(e.Error(), ": ")
-		if !ok || strings.ContainsAny(path, " \"") {
-			out = append(out, Problem{Message: e.Error()})
+	for _, e := range configerr.Of(err) {
+		if e.Path == "" {
+			out = append(out, Problem{Message: e.Msg})
 			continue
 		}
-		out = append(out, Problem{Line: lineOf(root, path), Path: path, Message: msg})
+		out = append(out, Problem{Line: lineOf(root, e.Path), Path: e.Path, Message: e.Msg})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out

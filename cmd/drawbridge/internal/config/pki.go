@@ -12,6 +12,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // DefaultIdentity is the service name drawbridge presents as unless
@@ -72,27 +73,27 @@ func (c *PKIConfig) OwnID() identity.ID {
 
 // Validate returns every problem of the section, keys relative to it.
 func (c *PKIConfig) Validate() error {
-	errs := flatten(c.Config.Validate())
+	errs := untyped(c.Config.Validate())
 	if c.PassphraseFile != "" && !filepath.IsAbs(c.PassphraseFile) {
-		errs = append(errs, fmt.Errorf("passphrase_file: must be an absolute path (a Docker secret such as /run/secrets/ca_passphrase), got %q", c.PassphraseFile))
+		errs.Add("passphrase_file", "must be an absolute path (a Docker secret such as /run/secrets/ca_passphrase), got %q", c.PassphraseFile)
 	}
 	if _, err := identity.New(c.TrustDomain, c.Identity); err != nil {
-		errs = append(errs, fmt.Errorf("identity: %q is not a SPIFFE path: %w", c.Identity, err))
+		errs.Add("identity", "%q is not a SPIFFE path: %v", c.Identity, err)
 	}
 	if el := c.EnrollmentListener; el.Address != "" {
 		if _, _, err := net.SplitHostPort(el.Address); err != nil {
-			errs = append(errs, fmt.Errorf("enrollment_listener.address: %q is not host:port", el.Address))
+			errs.Add("enrollment_listener.address", "%q is not host:port", el.Address)
 		}
 		if c.Enroll != nil {
-			errs = append(errs, errors.New("enrollment_listener.address: an enrolling instance (enroll is set) has no CA to serve enrollment"))
+			errs.Add("enrollment_listener.address", "an enrolling instance (enroll is set) has no CA to serve enrollment")
 		}
 		for i, n := range el.Names {
 			if !c.DNSPermitted(n) {
-				errs = append(errs, fmt.Errorf("enrollment_listener.names[%d]: %q is not a DNS name within permitted_dns_domains %v", i, n, c.PermittedDNSDomains))
+				errs.Add(fmt.Sprintf("enrollment_listener.names[%d]", i), "%q is not a DNS name within permitted_dns_domains %v", n, c.PermittedDNSDomains)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // DNSPermitted reports whether name may be a DNS name of a certificate
@@ -118,8 +119,8 @@ func (c *PKIConfig) CertNames(names []string) (identity.ID, []string, error) {
 	}
 	id, err := identity.New(c.TrustDomain, names[0])
 	if err != nil {
-		return identity.ID{}, nil, fmt.Errorf("names[0]: %q names the certificate's identity spiffe://%s/%s, which is not a valid SPIFFE ID: %w",
-			names[0], c.TrustDomain, names[0], err)
+		return identity.ID{}, nil, configerr.FieldError{Path: "names[0]", Msg: fmt.Sprintf(
+			"%q names the certificate's identity spiffe://%s/%s, which is not a valid SPIFFE ID: %v", names[0], c.TrustDomain, names[0], err)}
 	}
 	var dns []string
 	for i, n := range names {
@@ -129,7 +130,8 @@ func (c *PKIConfig) CertNames(names []string) (identity.ID, []string, error) {
 				dns = append(dns, n)
 			}
 		case i > 0:
-			return identity.ID{}, nil, fmt.Errorf("names[%d]: %q is not a DNS name within pki.permitted_dns_domains %v", i, n, c.PermittedDNSDomains)
+			return identity.ID{}, nil, configerr.FieldError{Path: fmt.Sprintf("names[%d]", i),
+				Msg: fmt.Sprintf("%q is not a DNS name within pki.permitted_dns_domains %v", n, c.PermittedDNSDomains)}
 		}
 	}
 	return id, dns, nil
@@ -138,9 +140,7 @@ func (c *PKIConfig) CertNames(names []string) (identity.ID, []string, error) {
 // validateTLSUse checks the data plane's TLS settings against the pki
 // section: that one exists when TLS is used, and that identities are in
 // its trust domain.
-func validateTLSUse(f *File) []error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+func validateTLSUse(f *File, errs *configerr.List) {
 	var acmeNames []string
 	for _, name := range slices.Sorted(maps.Keys(f.Listeners)) {
 		l := f.Listeners[name]
@@ -149,33 +149,33 @@ func validateTLSUse(f *File) []error {
 			continue
 		}
 		if f.PKI == nil {
-			errs = append(errs, ownCAUse(path, l.TLS)...)
+			ownCAUse(path, l.TLS, errs)
 			continue
 		}
 		switch l.TLS.Certificate {
 		case "internal":
 			if _, _, err := f.PKI.CertNames(l.TLS.Names); err != nil {
-				add("%s.%v", path, err)
+				errs.Nest(path, err)
 			}
 		case "acme":
 			if f.PKI.ACME == nil {
-				add("%s.certificate: acme needs a pki.acme section (email, agree_to_terms, ...)", path)
+				errs.Add(path+".certificate", "acme needs a pki.acme section (email, agree_to_terms, ...)")
 			}
 			acmeNames = append(acmeNames, l.TLS.Names...)
 		}
 		if l.TLS.ClientCAFile != "" {
 			continue // identities from the operator's CA may be in any trust domain
 		}
-		errs = append(errs, checkPatternsIn(f.PKI.TrustDomain, path+".allow", l.TLS.Allow)...)
+		checkPatternsIn(f.PKI.TrustDomain, path+".allow", l.TLS.Allow, errs)
 		for i, r := range l.Routes {
-			errs = append(errs, checkPatternsIn(f.PKI.TrustDomain, fmt.Sprintf("listeners.%s.routes[%d].allow", name, i), r.Allow)...)
+			checkPatternsIn(f.PKI.TrustDomain, fmt.Sprintf("listeners.%s.routes[%d].allow", name, i), r.Allow, errs)
 		}
 	}
 	if f.PKI != nil && f.PKI.ACME != nil {
 		// The names come from the listeners using acme, and pki.acme.names.
 		ac := *f.PKI.ACME
 		ac.Names = append(slices.Clone(ac.Names), acmeNames...)
-		errs = append(errs, prefixed("pki.acme", ac.Validate())...)
+		errs.Nest("pki.acme", untyped(ac.Validate()))
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u := f.Upstreams[name]
@@ -184,7 +184,7 @@ func validateTLSUse(f *File) []error {
 			continue
 		}
 		if f.PKI == nil {
-			add("upstreams.%s.protocol: %s needs a pki section (drawbridge's own certificate, the trust bundle)", name, u.Protocol)
+			errs.Add("upstreams."+name+".protocol", "%s needs a pki section (drawbridge's own certificate, the trust bundle)", u.Protocol)
 			continue
 		}
 		for _, kv := range [][2]string{{"identity", u.TLS.Identity}, {"client_identity", u.TLS.ClientIdentity}} {
@@ -192,30 +192,27 @@ func validateTLSUse(f *File) []error {
 				if kv[0] == "identity" && u.TLS.CAFile != "" {
 					continue // verified against ca_file, outside the trust domain
 				}
-				add("%s.%s: %q is outside pki.trust_domain %q", path, kv[0], kv[1], f.PKI.TrustDomain)
+				errs.Add(path+"."+kv[0], "%q is outside pki.trust_domain %q", kv[1], f.PKI.TrustDomain)
 			}
 		}
 		if u.TLS.Identity == "" && u.TLS.ServerName == "" && UpstreamHost(u.Targets) == "" {
-			add("%s: set identity (the SPIFFE ID the targets present) or server_name: the targets are IP addresses or several names, so there is no name to verify", path)
+			errs.Add(path, "set identity (the SPIFFE ID the targets present) or server_name: the targets are IP addresses or several names, so there is no name to verify")
 		}
 	}
-	return errs
 }
 
 // ownCAUse names what a listener's TLS would need drawbridge's own CA for,
 // in a file without a pki section: an internal or ACME certificate, or
 // client certificates verified without client_ca_file.
-func ownCAUse(path string, t proxy.ListenerTLS) []error {
-	var errs []error
+func ownCAUse(path string, t proxy.ListenerTLS, errs *configerr.List) {
 	if t.Certificate != "files" {
-		errs = append(errs, fmt.Errorf("%s.certificate: %s needs a pki section (drawbridge's own CA, or ACME's storage); "+
-			"without one, use certificate: files with cert_file and key_file", path, t.Certificate))
+		errs.Add(path+".certificate", "%s needs a pki section (drawbridge's own CA, or ACME's storage); "+
+			"without one, use certificate: files with cert_file and key_file", t.Certificate)
 	}
 	if t.Mode == proxy.TLSMutual && t.ClientCAFile == "" {
-		errs = append(errs, fmt.Errorf("%s.client_ca_file: mode mutual without a pki section needs client_ca_file "+
-			"(the CA that issued the client certificates)", path))
+		errs.Add(path+".client_ca_file", "mode mutual without a pki section needs client_ca_file "+
+			"(the CA that issued the client certificates)")
 	}
-	return errs
 }
 
 // UpstreamHost returns the host name all targets share, or "" when they
@@ -232,13 +229,11 @@ func UpstreamHost(targets []string) string {
 	return host
 }
 
-func checkPatternsIn(td, path string, patterns []string) []error {
-	var errs []error
+func checkPatternsIn(td, path string, patterns []string, errs *configerr.List) {
 	for i, p := range patterns {
 		id, err := identity.Parse(strings.TrimSuffix(p, "/*"))
 		if err == nil && id.TrustDomain() != td {
-			errs = append(errs, fmt.Errorf("%s[%d]: %q is outside pki.trust_domain %q: it could never match", path, i, p, td))
+			errs.Add(fmt.Sprintf("%s[%d]", path, i), "%q is outside pki.trust_domain %q: it could never match", p, td)
 		}
 	}
-	return errs
 }
