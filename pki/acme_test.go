@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/pem"
@@ -19,7 +20,10 @@ import (
 	pebbleva "github.com/letsencrypt/pebble/v2/va"
 	pebblewfe "github.com/letsencrypt/pebble/v2/wfe"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+	"github.com/drawbridge-proxy/drawbridge/pki/source"
 )
 
 // startPebble runs Pebble (Let's Encrypt's test ACME server) in process on
@@ -69,20 +73,20 @@ func TestACMEWithPebble(t *testing.T) {
 	port, _ := strconv.Atoi(portStr)
 	dirURL, rootsFile, issuingRoot := startPebble(t, port)
 
-	acfg := ACMEConfig{Names: []string{"localhost"}, CA: dirURL, TrustedRootsFile: rootsFile, TLSALPNPort: port, HTTPPort: -1, AgreeToTerms: true, Email: "ops@example.test"}
+	acfg := source.ACMEConfig{Names: []string{"localhost"}, CA: dirURL, TrustedRootsFile: rootsFile, TLSALPNPort: port, HTTPPort: -1, AgreeToTerms: true, Email: "ops@example.test"}
 	if err := acfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewACME(acfg, p.storage, time.Minute, Deps{})
+	a, err := source.NewACME(acfg, p.storage, time.Minute, part.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
-	srv, err := p.mgr.ServerConfig(ServerOptions{Certificates: a, Profile: Edge, NextProtos: []string{"http/1.1"}})
+	srv, err := p.mgr.ServerConfig(cert.ServerOptions{Certificates: a, Profile: cert.Edge, NextProtos: []string{"http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := p.mgr.Listener(edgeLn, srv, ListenerOptions{})
+	ln := p.mgr.Listener(edgeLn, srv, cert.ListenerOptions{})
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "edge") }), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close() })
@@ -127,7 +131,7 @@ func TestACMEWithPebble(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !isSealed(raw) {
+		if !bytes.HasPrefix(raw, []byte("drawbridge-sealed-v1\n")) { // the sealed format's magic
 			t.Errorf("%s is not sealed", k)
 		}
 		sealed++

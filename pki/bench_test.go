@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 )
 
 // handshakeServer accepts on 127.0.0.1:0 and completes the server side of
@@ -95,11 +97,11 @@ func BenchmarkHandshake(b *testing.B) {
 		benchHandshakes(b, handshakeServer(b, srv), cli)
 	})
 	b.Run("internal/manager", func(b *testing.B) {
-		srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true})
+		srv, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		cli, err := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerID: api})
+		cli, err := p.mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerID: api})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +113,7 @@ func BenchmarkHandshake(b *testing.B) {
 		benchHandshakes(b, handshakeServer(b, srv), cli)
 	})
 	b.Run("edge/manager", func(b *testing.B) {
-		srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Profile: Edge})
+		srv, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: api, Profile: cert.Edge})
 		if err != nil {
 			b.Fatal(err)
 		}

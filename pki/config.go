@@ -4,24 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // Defaults for Config fields left at their zero value.
 const (
 	DefaultStateDir             = "/var/lib/drawbridge/pki"
-	DefaultTrustDomain          = "drawbridge.internal"
+	DefaultTrustDomain          = identity.DefaultTrustDomain
 	DefaultRootLifetime         = 10 * 365 * 24 * time.Hour
 	DefaultIntermediateLifetime = 30 * 24 * time.Hour
 	DefaultLeafLifetime         = 24 * time.Hour
 	DefaultRenewalRatio         = 1.0 / 3
 	DefaultRootRotateBefore     = 365 * 24 * time.Hour
 	DefaultCheckInterval        = time.Minute
-	// MinPassphraseLength is the shortest passphrase accepted, in bytes.
-	MinPassphraseLength = 16
 )
 
 // Config configures the PKI: where its state lives, how it is sealed, and
@@ -69,35 +70,14 @@ type Config struct {
 	// Zero: one minute.
 	CheckInterval time.Duration `yaml:"check_interval"`
 
-	// Enrollment configures the enrollment endpoint this CA serves.
+	// EnrollServer configures the enrollment endpoint this CA serves.
 	// Zero: no bootstrap tokens (renewal by certificate still works).
-	Enrollment EnrollmentConfig `yaml:"enrollment"`
+	EnrollServer enroll.ServerConfig `yaml:"enrollment"`
 
-	// Enroll makes this instance one without the CA key (a sidecar, a
-	// second gateway): its certificates come from another instance's
+	// EnrollClient makes this instance one without the CA key (a sidecar,
+	// a second gateway): its certificates come from another instance's
 	// enrollment endpoint. Zero (absent): this instance is the CA.
-	Enroll *EnrollClientConfig `yaml:"enroll"`
-}
-
-// EnrollmentConfig lists the bootstrap tokens the CA accepts.
-type EnrollmentConfig struct {
-	// Tokens that may enroll. Zero: none.
-	Tokens []TokenConfig `yaml:"tokens"`
-}
-
-// TokenConfig is one bootstrap token, bound to one identity.
-type TokenConfig struct {
-	// Identity is the only SPIFFE ID this token can get a certificate for,
-	// e.g. spiffe://drawbridge.internal/sidecar-api. Zero: invalid.
-	Identity string `yaml:"identity"`
-	// TokenFile holds the token (a Docker secret); at least 32 bytes.
-	// Zero: invalid.
-	TokenFile string `yaml:"token_file"`
-	// Expires is when the token stops working. Zero: never.
-	Expires time.Time `yaml:"expires"`
-	// DNSNames are the DNS names the enrolled certificate may carry.
-	// Zero: none.
-	DNSNames []string `yaml:"dns_names"`
+	EnrollClient *enroll.ClientConfig `yaml:"enroll"`
 }
 
 // Defaults fills every zero field with its default.
@@ -129,11 +109,11 @@ func (c *Config) Defaults() {
 	if c.CheckInterval == 0 {
 		c.CheckInterval = DefaultCheckInterval
 	}
-	if c.Enroll != nil {
-		if c.Enroll.TrustDomain == "" {
-			c.Enroll.TrustDomain = c.TrustDomain
+	if c.EnrollClient != nil {
+		if c.EnrollClient.TrustDomain == "" {
+			c.EnrollClient.TrustDomain = c.TrustDomain
 		}
-		c.Enroll.Defaults()
+		c.EnrollClient.Defaults()
 	}
 }
 
@@ -149,7 +129,7 @@ func (c *Config) Validate() error {
 		add("state_dir: must be an absolute path, got %q", c.StateDir)
 	}
 	if c.PassphraseFile == "" {
-		add("passphrase_file: required: the path of a file holding at least %d bytes that seal the CA keys", MinPassphraseLength)
+		add("passphrase_file: required: the path of a file holding at least %d bytes that seal the CA keys", store.MinPassphraseLength)
 	}
 	if err := identity.CheckTrustDomain(c.TrustDomain); err != nil {
 		add("trust_domain: %v", err)
@@ -179,24 +159,24 @@ func (c *Config) Validate() error {
 			c.IntermediateLifetime, c.RootLifetime, c.RootRotateBefore)
 	}
 	for i, d := range c.PermittedDNSDomains {
-		if err := checkDNSName(d); err != nil {
+		if err := ca.CheckDNSName(d); err != nil {
 			add("permitted_dns_domains[%d]: %v", i, err)
 		}
 	}
-	errs = append(errs, c.Enrollment.validate("enrollment", c.TrustDomain)...)
-	if c.Enroll != nil {
-		errs = append(errs, c.Enroll.problems("enroll.")...)
-		if c.Enroll.TrustDomain != c.TrustDomain {
-			add("enroll.trust_domain: %q differs from trust_domain %q", c.Enroll.TrustDomain, c.TrustDomain)
+	errs = append(errs, validateEnrollServer(&c.EnrollServer, "enrollment", c.TrustDomain)...)
+	if c.EnrollClient != nil {
+		errs = append(errs, c.EnrollClient.Problems("enroll.")...)
+		if c.EnrollClient.TrustDomain != c.TrustDomain {
+			add("enroll.trust_domain: %q differs from trust_domain %q", c.EnrollClient.TrustDomain, c.TrustDomain)
 		}
-		if len(c.Enrollment.Tokens) > 0 {
+		if len(c.EnrollServer.Tokens) > 0 {
 			add("enrollment.tokens: an enrolling instance (enroll is set) has no CA to serve enrollment")
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e *EnrollmentConfig) validate(prefix, trustDomain string) []error {
+func validateEnrollServer(e *enroll.ServerConfig, prefix, trustDomain string) []error {
 	var errs []error
 	seen := map[string]int{}
 	for i, t := range e.Tokens {
@@ -218,7 +198,7 @@ func (e *EnrollmentConfig) validate(prefix, trustDomain string) []error {
 			seen[t.TokenFile] = i
 		}
 		for k, d := range t.DNSNames {
-			if err := checkDNSName(d); err != nil {
+			if err := ca.CheckDNSName(d); err != nil {
 				errs = append(errs, fmt.Errorf("%s.dns_names[%d]: %w", p, k, err))
 			}
 		}
@@ -226,19 +206,16 @@ func (e *EnrollmentConfig) validate(prefix, trustDomain string) []error {
 	return errs
 }
 
-// checkDNSName accepts a lower-case host name without a trailing dot.
-func checkDNSName(d string) error {
-	if d == "" {
-		return errors.New("empty name")
+// CA is the CA's part of the configuration.
+func (c *Config) CA() ca.Config {
+	return ca.Config{
+		TrustDomain: c.TrustDomain, RootLifetime: c.RootLifetime, IntermediateLifetime: c.IntermediateLifetime,
+		LeafLifetime: c.LeafLifetime, RenewalRatio: c.RenewalRatio, RootRotateBefore: c.RootRotateBefore,
+		PermittedDNSDomains: c.PermittedDNSDomains, CheckInterval: c.CheckInterval,
 	}
-	if len(d) > 253 || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..") {
-		return fmt.Errorf("%q is not a DNS name", d)
-	}
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return fmt.Errorf("%q is not a lower-case DNS name", d)
-		}
-	}
-	return nil
+}
+
+// Manager is the certificate Manager's part of the configuration.
+func (c *Config) Manager() cert.Config {
+	return cert.Config{CheckInterval: c.CheckInterval, RenewalRatio: c.RenewalRatio}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 )
 
 func TestConfigDefaultsValid(t *testing.T) {
@@ -25,7 +27,7 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 		LeafLifetime:         30 * time.Second,
 		RenewalRatio:         1.5,
 		PermittedDNSDomains:  []string{"ok.internal", "Not OK"},
-		Enrollment: EnrollmentConfig{Tokens: []TokenConfig{
+		EnrollServer: enroll.ServerConfig{Tokens: []enroll.Token{
 			{Identity: "spiffe://other/x", TokenFile: "/t"},
 			{Identity: "not an id"},
 		}},
@@ -50,13 +52,13 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 }
 
 func TestConfigEnroll(t *testing.T) {
-	cfg := Config{PassphraseFile: "/run/secrets/p", Enroll: &EnrollClientConfig{URL: "http://ca:8443/x"}}
+	cfg := Config{PassphraseFile: "/run/secrets/p", EnrollClient: &enroll.ClientConfig{URL: "http://ca:8443/x"}}
 	cfg.Defaults()
 	err := cfg.Validate()
 	if err == nil || !strings.Contains(err.Error(), "enroll.url: ") || !strings.Contains(err.Error(), "enroll.ca_file: ") {
 		t.Fatalf("got %v, want enroll.url and enroll.ca_file problems", err)
 	}
-	cfg.Enroll = &EnrollClientConfig{URL: "https://ca:8443/v1/pki/enroll", CAFile: "/run/secrets/ca.pem"}
+	cfg.EnrollClient = &enroll.ClientConfig{URL: "https://ca:8443/v1/pki/enroll", CAFile: "/run/secrets/ca.pem"}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("valid enroll config: %v", err)

@@ -18,9 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 const (
@@ -52,7 +54,7 @@ type enrollFixture struct {
 	caFile  string
 	dir     string
 	logs    *syncBuffer
-	handler *EnrollHandler
+	handler *enroll.Handler
 	// away makes the endpoint drop every connection without an answer, as
 	// a CA that is down; requests counts what reached it.
 	away     atomic.Bool
@@ -73,18 +75,18 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 		return p
 	}
 	cfg := testConfig(t)
-	cfg.Enrollment.Tokens = []TokenConfig{
+	cfg.EnrollServer.Tokens = []enroll.Token{
 		{Identity: "spiffe://drawbridge.internal/sidecar-api", TokenFile: write("tok-api", tokenAPI+"\n"), DNSNames: []string{"api.drawbridge.internal"}},
 		{Identity: "spiffe://drawbridge.internal/sidecar-old", TokenFile: write("tok-old", tokenExpired), Expires: time.Now().Add(-time.Hour)},
 	}
 	logs := &syncBuffer{}
 	p := newTestPKI(t, cfg, nil)
 	gw := p.manage(t, "gateway", "localhost")
-	h, err := NewEnrollHandler(p.ca, cfg.Enrollment, Deps{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: p.reg})
+	h, err := enroll.NewHandler(p.ca, cfg.EnrollServer, part.Deps{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: p.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvCfg, err := p.mgr.ServerConfig(ServerOptions{Identity: gw, ClientCertOptional: true})
+	srvCfg, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: gw, ClientCertOptional: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +97,11 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 	_, port, _ := net.SplitHostPort(inner.Addr().String())
 	f := &enrollFixture{
 		ca: p, dir: dir, logs: logs, handler: h,
-		url:    "https://localhost:" + port + EnrollPath,
+		url:    "https://localhost:" + port + enroll.Path,
 		caFile: write("ca.pem", string(p.ca.TrustBundle().PEM())),
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc(EnrollPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(enroll.Path, func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
 		if f.away.Load() {
 			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
@@ -110,35 +112,35 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 		h.ServeHTTP(w, r)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(p.mgr.Listener(inner, srvCfg, ListenerOptions{})) }()
+	go func() { _ = srv.Serve(p.mgr.Listener(inner, srvCfg, cert.ListenerOptions{})) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return f
 }
 
 // sidecar makes an instance without the CA key, enrolling with tokenFile.
-func (f *enrollFixture) sidecar(t *testing.T, tokenFile string) (*Manager, *EnrollIssuer) {
+func (f *enrollFixture) sidecar(t *testing.T, tokenFile string) (*cert.Manager, *enroll.Client) {
 	t.Helper()
-	return f.sidecarWith(t, tokenFile, Deps{})
+	return f.sidecarWith(t, tokenFile, part.Deps{})
 }
 
 // sidecarWith is sidecar with deps (a clock, a registry).
-func (f *enrollFixture) sidecarWith(t *testing.T, tokenFile string, deps Deps) (*Manager, *EnrollIssuer) {
+func (f *enrollFixture) sidecarWith(t *testing.T, tokenFile string, deps part.Deps) (*cert.Manager, *enroll.Client) {
 	t.Helper()
 	cfg := testConfig(t)
-	ecfg := EnrollClientConfig{URL: f.url, TokenFile: tokenFile, CAFile: f.caFile}
+	ecfg := enroll.ClientConfig{URL: f.url, TokenFile: tokenFile, CAFile: f.caFile}
 	ecfg.Defaults()
 	if err := ecfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStorage(context.Background(), cfg.StateDir, []byte(testPassphrase), testKDF)
+	st, err := store.OpenStorageKDF(context.Background(), cfg.StateDir, []byte(testPassphrase), testKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ei, err := NewEnrollIssuer(context.Background(), ecfg, st, deps)
+	ei, err := enroll.NewClient(context.Background(), ecfg, st, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(cfg, ei, st, deps)
+	m, err := cert.NewManager(cfg.Manager(), ei, st, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,17 +179,17 @@ func TestEnrollWithTokenThenRenewWithCertificate(t *testing.T) {
 	if second.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
 		t.Error("renewal returned the same certificate")
 	}
-	if n := testutil.ToFloat64(f.handler.metrics.enrollments.WithLabelValues("token", "issued")); n != 1 {
+	if n := counterValue(t, f.ca.reg, "drawbridge_pki_enrollments_total", "token", "issued"); n != 1 {
 		t.Errorf("token enrollments: %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(f.handler.metrics.enrollments.WithLabelValues("certificate", "issued")); n != 1 {
+	if n := counterValue(t, f.ca.reg, "drawbridge_pki_enrollments_total", "certificate", "issued"); n != 1 {
 		t.Errorf("certificate renewals: %v, want 1", n)
 	}
 
 	// The sidecar's certificate works on an mTLS hop to the gateway.
 	api := f.ca.manage(t, "api")
-	srv, _ := f.ca.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true})
-	cli, _ := m.ClientConfig(ClientOptions{Identity: id, ServerID: api})
+	srv, _ := f.ca.mgr.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
+	cli, _ := m.ClientConfig(cert.ClientOptions{Identity: id, ServerID: api})
 	if err := roundTrip(serveTLS(t, f.ca.mgr, srv), cli); err != nil {
 		t.Errorf("sidecar to gateway over mTLS: %v", err)
 	}
@@ -239,7 +241,7 @@ func TestEnrollRefusals(t *testing.T) {
 		}
 		// Present sidecar-api's certificate while asking for sidecar-db.
 		cert, _ := m.Certificate(api)
-		ei.setCertificateSource(func(identity.ID) (*tls.Certificate, error) { return cert, nil })
+		ei.SetCertificateSource(func(identity.ID) (*tls.Certificate, error) { return cert, nil })
 		err := m.Manage(ctx, identity.MustNew("drawbridge.internal", "sidecar-db"), nil)
 		if err == nil || !strings.Contains(err.Error(), "403") {
 			t.Fatalf("got %v, want a 403 refusal", err)
@@ -260,7 +262,10 @@ func TestEnrollRefusals(t *testing.T) {
 func postEnroll(t *testing.T, f *enrollFixture, token, service string) (int, error) {
 	t.Helper()
 	csr := newCSR(t)
-	body, _ := json.Marshal(enrollRequest{
+	body, _ := json.Marshal(struct {
+		CSR      string `json:"csr"`
+		Identity string `json:"identity"`
+	}{
 		CSR:      string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw})),
 		Identity: "spiffe://drawbridge.internal/" + service,
 	})

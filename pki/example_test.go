@@ -10,12 +10,13 @@ import (
 	"path/filepath"
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
-// Example wires the PKI as the gateway does: open the sealed state dir,
-// open (or create) the CA, build a Manager, manage two identities and
-// connect them over mutual TLS.
+// Example wires the PKI as the gateway does: Open opens the sealed state
+// dir, opens (or creates) the CA and builds a Manager; the example manages
+// two identities and connects them over mutual TLS.
 func Example() {
 	dir, _ := os.MkdirTemp("", "drawbridge-example")
 	defer os.RemoveAll(dir)
@@ -28,23 +29,12 @@ func Example() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	pass, err := pki.ReadPassphrase(cfg.PassphraseFile)
+	p, err := pki.Open(ctx, cfg, pki.Deps{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	storage, err := pki.OpenStorage(ctx, cfg.StateDir, pass)
-	if err != nil {
-		log.Fatal(err)
-	}
-	ca, err := pki.OpenCA(ctx, cfg, storage, pki.Deps{}, pki.OpenOptions{Create: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	mgr, err := pki.NewManager(cfg, pki.NewIssuer(ca), storage, pki.Deps{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer mgr.Close()
+	defer p.Close()
+	mgr := p.Manager
 
 	api := identity.MustNew(cfg.TrustDomain, "api")
 	web := identity.MustNew(cfg.TrustDomain, "web")
@@ -53,11 +43,11 @@ func Example() {
 			log.Fatal(err)
 		}
 	}
-	srvCfg, _ := mgr.ServerConfig(pki.ServerOptions{Identity: api, Mutual: true})
-	cliCfg, _ := mgr.ClientConfig(pki.ClientOptions{Identity: web, ServerID: api})
+	srvCfg, _ := mgr.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
+	cliCfg, _ := mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerID: api})
 
 	inner, _ := net.Listen("tcp", "127.0.0.1:0")
-	ln := mgr.Listener(inner, srvCfg, pki.ListenerOptions{})
+	ln := mgr.Listener(inner, srvCfg, cert.ListenerOptions{})
 	defer ln.Close()
 	go func() {
 		c, err := ln.Accept()

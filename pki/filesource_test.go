@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+	"github.com/drawbridge-proxy/drawbridge/pki/source"
 )
 
 func writePair(t *testing.T, certFile, keyFile string, c tls.Certificate) {
@@ -42,16 +45,16 @@ func TestFileSourceHotReload(t *testing.T) {
 	first := ca.Leaf(t, "", "edge.example.test")
 	writePair(t, certFile, keyFile, first)
 
-	fcfg := FileSourceConfig{CertFile: certFile, KeyFile: keyFile}
+	fcfg := source.FileSourceConfig{CertFile: certFile, KeyFile: keyFile}
 	fcfg.Defaults()
 	if err := fcfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewFileSource(fcfg, Deps{})
+	src, err := source.NewFileSource(fcfg, part.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := p.mgr.ServerConfig(ServerOptions{Certificates: src, Profile: Edge})
+	srv, err := p.mgr.ServerConfig(cert.ServerOptions{Certificates: src, Profile: cert.Edge})
 	if err != nil {
 		t.Fatal(err)
 	}

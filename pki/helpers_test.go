@@ -12,12 +12,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // testKDF is cheap so tests open storage in milliseconds; production uses
 // defaultKDF.
-var testKDF = kdfParams{Algorithm: "argon2id", Time: 1, MemoryKiB: 64, Threads: 1}
+var testKDF = store.KDF{Time: 1, MemoryKiB: 64, Threads: 1}
 
 const testPassphrase = "correct horse battery staple"
 
@@ -55,35 +59,42 @@ func testConfig(t testing.TB) Config {
 
 type testPKI struct {
 	cfg     Config
-	storage *SealedStorage
-	ca      *CA
-	mgr     *Manager
+	storage *store.SealedStorage
+	ca      *ca.CA
+	mgr     *cert.Manager
 	reg     *prometheus.Registry
 }
 
 // newTestPKI opens storage, a CA and a Manager for cfg.
 func newTestPKI(t testing.TB, cfg Config, clock func() time.Time) *testPKI {
 	t.Helper()
+	return newTestPKIDeps(t, cfg, part.Deps{Clock: clock})
+}
+
+// newTestPKIDeps is newTestPKI with deps; a registry of its own replaces
+// their Registerer.
+func newTestPKIDeps(t testing.TB, cfg Config, d part.Deps) *testPKI {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	ctx := context.Background()
-	st, err := openStorage(ctx, cfg.StateDir, []byte(testPassphrase), testKDF)
+	st, err := store.OpenStorageKDF(ctx, cfg.StateDir, []byte(testPassphrase), testKDF)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	deps := Deps{Registerer: reg, Clock: clock}
-	ca, err := OpenCA(ctx, cfg, st, deps, OpenOptions{Create: true})
+	d.Registerer = reg
+	authority, err := ca.Open(ctx, cfg.CA(), st, d, ca.OpenOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := NewManager(cfg, NewIssuer(ca), st, deps)
+	mgr, err := cert.NewManager(cfg.Manager(), ca.NewIssuer(authority), st, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mgr.Close() })
-	return &testPKI{cfg: cfg, storage: st, ca: ca, mgr: mgr, reg: reg}
+	return &testPKI{cfg: cfg, storage: st, ca: authority, mgr: mgr, reg: reg}
 }
 
 func (p *testPKI) id(service string) identity.ID {
@@ -107,7 +118,7 @@ func (p *testPKI) serveMutual(t testing.TB, id identity.ID, allowed ...string) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: id, Mutual: true, Allow: allow})
+	srv, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: id, Mutual: true, Allow: allow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +127,13 @@ func (p *testPKI) serveMutual(t testing.TB, id identity.ID, allowed ...string) s
 
 // serveTLS serves cfg on 127.0.0.1:0 through the Manager's Listener; each
 // accepted connection gets "ok\n" and is closed. It returns the address.
-func serveTLS(t testing.TB, m *Manager, cfg *tls.Config) string {
+func serveTLS(t testing.TB, m *cert.Manager, cfg *tls.Config) string {
 	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := m.Listener(inner, cfg, ListenerOptions{HandshakeTimeout: 5 * time.Second})
+	ln := m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: 5 * time.Second})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -166,4 +177,32 @@ func roundTrip(addr string, cfg *tls.Config) error {
 		return &net.OpError{Op: "read", Err: os.ErrInvalid}
 	}
 	return nil
+}
+
+// counterValue reads the counter name with the label values labels from
+// reg; zero when it has not been counted yet.
+func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for i, l := range m.GetLabel() {
+				if l.GetValue() != labels[i] {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

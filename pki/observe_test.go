@@ -13,6 +13,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 )
 
@@ -21,7 +24,7 @@ import (
 func TestListenerCloseLeaksNothing(t *testing.T) {
 	p := newTestPKI(t, testConfig(t), nil)
 	api := p.manage(t, "api")
-	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true})
+	srv, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +33,7 @@ func TestListenerCloseLeaksNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := p.mgr.Listener(inner, srv, ListenerOptions{HandshakeTimeout: time.Minute})
+	ln := p.mgr.Listener(inner, srv, cert.ListenerOptions{HandshakeTimeout: time.Minute})
 	// A client that connects and never speaks: its handshake is pending.
 	stuck, err := net.Dial("tcp", inner.Addr().String())
 	if err != nil {
@@ -60,7 +63,7 @@ func TestMetricsAndLogs(t *testing.T) {
 	// Rebuild the Manager with a logger, on the same storage and CA.
 	_ = p.mgr.Close()
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := NewManager(cfg, NewIssuer(p.ca), p.storage, Deps{Logger: logger, Registerer: p.reg, Clock: clock.Now})
+	m, err := cert.NewManager(cfg.Manager(), ca.NewIssuer(p.ca), p.storage, part.Deps{Logger: logger, Registerer: p.reg, Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +74,13 @@ func TestMetricsAndLogs(t *testing.T) {
 	if err := p.ca.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := m.ServerConfig(ServerOptions{Identity: api, Mutual: true})
+	srv, _ := m.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
 	addr := serveTLS(t, m, srv)
 	other := pkitest.NewCA(t, "drawbridge.internal")
 	bad := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "x", InsecureSkipVerify: true, //nolint:gosec // test client
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { c := other.Leaf(t, "web"); return &c, nil }}
 	_ = roundTrip(addr, bad)
-	waitCount(t, p, ReasonUnknownAuthority, 1)
+	waitCount(t, p, cert.ReasonUnknownAuthority, 1)
 	_ = web
 
 	mfs, err := p.reg.Gather()
@@ -129,7 +132,7 @@ func TestMetricsAndLogs(t *testing.T) {
 func TestCertmagicStepsAtDebug(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		var b bytes.Buffer
-		z := newZapLogger(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: level}))).Named("obtain")
+		z := part.Zap(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: level}))).Named("obtain")
 		for _, msg := range []string{"acquiring lock", "lock acquired", "obtaining certificate", "certificate obtained successfully", "releasing lock"} {
 			z.Info(msg)
 		}

@@ -1,29 +1,62 @@
 package pki
 
 import (
+	"context"
 	"crypto/tls"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/caddyserver/certmagic"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/layout"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+	"github.com/drawbridge-proxy/drawbridge/pki/trust"
 )
 
 // signerFor wraps the CA's current intermediate for pkitest, so a test can
 // mint flawed leaves that still chain to the real root.
 func (p *testPKI) signerFor() *pkitest.CA {
-	s := p.ca.snap.Load()
-	return pkitest.Wrap(s.inter, s.interKey, p.cfg.TrustDomain, s.inter)
+	// The CA state names the intermediate and the storage key of its key
+	// (sealed; the storage opens it).
+	ctx := context.Background()
+	raw, err := p.storage.Load(ctx, layout.CAStateKey)
+	if err != nil {
+		panic(err)
+	}
+	var st struct {
+		Intermediate struct {
+			CertPEM []byte `json:"cert_pem"`
+			Key     string `json:"key"`
+		} `json:"intermediate"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		panic(err)
+	}
+	inter, err := trust.ParseCertPEM(st.Intermediate.CertPEM)
+	if err != nil {
+		panic(err)
+	}
+	keyPEM, err := p.storage.Load(ctx, st.Intermediate.Key)
+	if err != nil {
+		panic(err)
+	}
+	key, err := certmagic.PEMDecodePrivateKey(keyPEM)
+	if err != nil {
+		panic(err)
+	}
+	return pkitest.Wrap(inter, key, p.cfg.TrustDomain, inter)
 }
 
 func waitCount(t *testing.T, p *testPKI, reason string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := testutil.ToFloat64(p.mgr.metrics.handshakeFailures.WithLabelValues(reason))
+		got := counterValue(t, p.reg, "drawbridge_pki_handshake_failures_total", reason)
 		if got >= want {
 			return
 		}
@@ -43,7 +76,7 @@ func TestMutualRefusalMatrix(t *testing.T) {
 	web := p.manage(t, "web")
 	addr := p.serveMutual(t, api, web.String(), "spiffe://drawbridge.internal/ns/*")
 
-	good, err := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerID: api})
+	good, err := p.mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerID: api})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,19 +91,19 @@ func TestMutualRefusalMatrix(t *testing.T) {
 		name, reason string
 		cert         *tls.Certificate
 	}{
-		{"no certificate", ReasonNoCertificate, nil},
-		{"other CA", ReasonUnknownAuthority, ptr(other.Leaf(t, "web"))},
-		{"expired", ReasonExpired, ptr(ours.Expired(t, "web"))},
-		{"not yet valid", ReasonNotYetValid, ptr(ours.NotYetValid(t, "web"))},
-		{"wrong EKU", ReasonBadKeyUsage, ptr(ours.WrongEKU(t, "web"))},
-		{"CA as leaf", ReasonCAAsLeaf, ptr(ours.CAAsLeaf(t, "web"))},
-		{"wrong identity", ReasonIdentityNotAllowed, ptr(ours.Leaf(t, "db"))},
-		{"no SPIFFE ID", ReasonNoIdentity, ptr(ours.Issue(t, pkitest.LeafOptions{DNSNames: []string{"web.drawbridge.internal"}}))},
-		{"outside trust domain", ReasonNameConstraint, ptr(foreign.Leaf(t, "web"))},
+		{"no certificate", cert.ReasonNoCertificate, nil},
+		{"other CA", cert.ReasonUnknownAuthority, ptr(other.Leaf(t, "web"))},
+		{"expired", cert.ReasonExpired, ptr(ours.Expired(t, "web"))},
+		{"not yet valid", cert.ReasonNotYetValid, ptr(ours.NotYetValid(t, "web"))},
+		{"wrong EKU", cert.ReasonBadKeyUsage, ptr(ours.WrongEKU(t, "web"))},
+		{"CA as leaf", cert.ReasonCAAsLeaf, ptr(ours.CAAsLeaf(t, "web"))},
+		{"wrong identity", cert.ReasonIdentityNotAllowed, ptr(ours.Leaf(t, "db"))},
+		{"no SPIFFE ID", cert.ReasonNoIdentity, ptr(ours.Issue(t, pkitest.LeafOptions{DNSNames: []string{"web.drawbridge.internal"}}))},
+		{"outside trust domain", cert.ReasonNameConstraint, ptr(foreign.Leaf(t, "web"))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := testutil.ToFloat64(p.mgr.metrics.handshakeFailures.WithLabelValues(tc.reason))
+			before := counterValue(t, p.reg, "drawbridge_pki_handshake_failures_total", tc.reason)
 			cli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MinVersion: tls.VersionTLS13}
 			if tc.cert != nil {
 				// GetClientCertificate sends the certificate even when
@@ -97,7 +130,7 @@ func ptr[T any](v T) *T { return &v }
 func TestServerModeAsksNoClientCertificate(t *testing.T) {
 	p := newTestPKI(t, testConfig(t), nil)
 	api := p.manage(t, "api", "api.drawbridge.internal")
-	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Profile: Edge})
+	srv, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: api, Profile: cert.Edge})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +150,7 @@ func TestServerModeAsksNoClientCertificate(t *testing.T) {
 		t.Errorf("edge refused TLS 1.2 with a Mozilla suite: %v", err)
 	}
 	// Internal hops are TLS 1.3 only.
-	internal, err := p.mgr.ServerConfig(ServerOptions{Identity: api})
+	internal, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: api})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +165,7 @@ func TestClientVerifiesUpstream(t *testing.T) {
 	p := newTestPKI(t, testConfig(t), nil)
 	api := p.manage(t, "api", "api.drawbridge.internal")
 	web := p.manage(t, "web")
-	srv, err := p.mgr.ServerConfig(ServerOptions{Identity: api, Mutual: true})
+	srv, err := p.mgr.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +173,13 @@ func TestClientVerifiesUpstream(t *testing.T) {
 
 	cases := []struct {
 		name   string
-		opts   ClientOptions
+		opts   cert.ClientOptions
 		reason string
 	}{
-		{"by SPIFFE ID", ClientOptions{Identity: web, ServerID: api}, ""},
-		{"by DNS name", ClientOptions{Identity: web, ServerName: "api.drawbridge.internal"}, ""},
-		{"wrong SPIFFE ID", ClientOptions{Identity: web, ServerID: p.id("db")}, ReasonIdentityMismatch},
-		{"wrong DNS name", ClientOptions{Identity: web, ServerName: "db.drawbridge.internal"}, ReasonNameMismatch},
+		{"by SPIFFE ID", cert.ClientOptions{Identity: web, ServerID: api}, ""},
+		{"by DNS name", cert.ClientOptions{Identity: web, ServerName: "api.drawbridge.internal"}, ""},
+		{"wrong SPIFFE ID", cert.ClientOptions{Identity: web, ServerID: p.id("db")}, cert.ReasonIdentityMismatch},
+		{"wrong DNS name", cert.ClientOptions{Identity: web, ServerName: "db.drawbridge.internal"}, cert.ReasonNameMismatch},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +187,7 @@ func TestClientVerifiesUpstream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := testutil.ToFloat64(p.mgr.metrics.handshakeFailures.WithLabelValues(tc.reason))
+			before := counterValue(t, p.reg, "drawbridge_pki_handshake_failures_total", tc.reason)
 			err = roundTrip(addr, cli)
 			if tc.reason == "" {
 				if err != nil {
@@ -173,17 +206,17 @@ func TestClientVerifiesUpstream(t *testing.T) {
 	other := pkitest.NewCA(t, p.cfg.TrustDomain)
 	impostor := &tls.Config{Certificates: []tls.Certificate{other.Leaf(t, "api", "api.drawbridge.internal")}, MinVersion: tls.VersionTLS13}
 	iaddr := serveTLS(t, p.mgr, impostor)
-	cli, _ := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerID: api})
+	cli, _ := p.mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerID: api})
 	if err := roundTrip(iaddr, cli); err == nil {
 		t.Error("impostor upstream accepted")
 	}
-	waitCount(t, p, ReasonUnknownAuthority, 1)
+	waitCount(t, p, cert.ReasonUnknownAuthority, 1)
 	// With its own roots (an upstream outside the trust domain, verified by name).
-	outside, _ := p.mgr.ClientConfig(ClientOptions{Identity: web, ServerName: "api.drawbridge.internal", Roots: other.Pool()})
+	outside, _ := p.mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerName: "api.drawbridge.internal", Roots: other.Pool()})
 	if err := roundTrip(iaddr, outside); err != nil {
 		t.Errorf("upstream verified against its own CA file refused: %v", err)
 	}
-	if _, err := p.mgr.ClientConfig(ClientOptions{Identity: web}); err == nil {
+	if _, err := p.mgr.ClientConfig(cert.ClientOptions{Identity: web}); err == nil {
 		t.Error("client config without ServerID or ServerName accepted")
 	}
 }
@@ -191,9 +224,8 @@ func TestClientVerifiesUpstream(t *testing.T) {
 // TestRefusalFloodLogsBounded: a client that retries a refused handshake in
 // a loop is counted every time but logged only up to the limiter's budget.
 func TestRefusalFloodLogsBounded(t *testing.T) {
-	p := newTestPKI(t, testConfig(t), nil)
 	var logs syncBuffer
-	p.mgr.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	p := newTestPKIDeps(t, testConfig(t), part.Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	api := p.manage(t, "api", "api.drawbridge.internal")
 	addr := p.serveMutual(t, api, p.id("web").String())
 	stranger := p.signerFor().Leaf(t, "db") // ours, but not allowed here
@@ -205,7 +237,7 @@ func TestRefusalFloodLogsBounded(t *testing.T) {
 			t.Fatal("handshake with an identity the server does not allow succeeded")
 		}
 	}
-	waitCount(t, p, ReasonIdentityNotAllowed, attempts)
+	waitCount(t, p, cert.ReasonIdentityNotAllowed, attempts)
 	if n := strings.Count(logs.String(), `"msg":"TLS client refused"`); n == 0 || n > 10 {
 		t.Errorf("%d refusal lines for %d refused handshakes, want between 1 and 10 (the limiter's budget)", n, attempts)
 	}

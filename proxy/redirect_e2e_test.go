@@ -21,8 +21,9 @@ import (
 	pebbleva "github.com/letsencrypt/pebble/v2/va"
 	pebblewfe "github.com/letsencrypt/pebble/v2/wfe"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+	"github.com/drawbridge-proxy/drawbridge/pki/source"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/proxy/redirect"
 )
@@ -99,7 +100,7 @@ func TestRedirectValidation(t *testing.T) {
 
 // acmeTLS is a TLSProvider whose listeners serve ACME certificates and
 // whose redirect listeners answer http-01 challenges, as cmd's is.
-type acmeTLS struct{ a *pki.ACME }
+type acmeTLS struct{ a *source.ACME }
 
 func (p acmeTLS) ServerTLS(proxy.ListenerConfig) (*tls.Config, error) {
 	return &tls.Config{GetCertificate: p.a.GetCertificate, MinVersion: tls.VersionTLS12}, nil
@@ -147,12 +148,12 @@ func startPebbleHTTP01(t *testing.T, httpPort int) (string, string, *x509.CertPo
 func TestACMEHTTP01ThroughRedirectListener(t *testing.T) {
 	webPort, edgePort := freePort(t), freePort(t)
 	dirURL, roots, issuing := startPebbleHTTP01(t, webPort)
-	acfg := pki.ACMEConfig{Names: []string{"localhost"}, CA: dirURL, TrustedRootsFile: roots, TLSALPNPort: -1, HTTPPort: webPort,
+	acfg := source.ACMEConfig{Names: []string{"localhost"}, CA: dirURL, TrustedRootsFile: roots, TLSALPNPort: -1, HTTPPort: webPort,
 		AgreeToTerms: true, Email: "ops@example.test"}
 	if err := acfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := pki.NewACME(acfg, &certmagic.FileStorage{Path: t.TempDir()}, time.Minute, pki.Deps{})
+	a, err := source.NewACME(acfg, &certmagic.FileStorage{Path: t.TempDir()}, time.Minute, part.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

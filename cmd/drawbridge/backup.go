@@ -15,6 +15,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/backup"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
@@ -176,7 +177,7 @@ func runRestore(ctx context.Context, archive, passFile, auditLog string, opts ba
 		return err
 	}
 	defer closeAudit()
-	pass, err := pki.ReadPassphrase(passFile)
+	pass, err := store.ReadPassphrase(passFile)
 	if err != nil {
 		deps.Audit(ctx, backup.AuditEvent{Name: backup.EventRestore, Subject: archive, Result: backup.ResultFailure, Reason: err.Error()})
 		return err

@@ -14,6 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 const backupPassphrase = "a test passphrase, not a real one"
@@ -40,13 +43,13 @@ func newPKIFixture(t *testing.T) pkiFixture {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := pki.OpenStorage(ctx, f.stateDir, []byte(backupPassphrase))
+	st, err := store.OpenStorage(ctx, f.stateDir, []byte(backupPassphrase))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := pki.Config{StateDir: f.stateDir, PassphraseFile: f.passFile}
 	cfg.Defaults()
-	if _, err := pki.OpenCA(ctx, cfg, st, pki.Deps{}, pki.OpenOptions{Create: true}); err != nil {
+	if _, err := ca.Open(ctx, cfg.CA(), st, part.Deps{}, ca.OpenOptions{Create: true}); err != nil {
 		t.Fatal(err)
 	}
 	return f

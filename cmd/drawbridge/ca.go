@@ -10,7 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 const caSynopsis = `Manage drawbridge's internal CA, in the state dir of the configuration's pki
@@ -60,7 +62,7 @@ func caCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "ca %s: --config FILE is required\n", sub)
 		return 2
 	}
-	ca, err := openCLICA(ctx, *path, pki.OpenOptions{MustCreate: sub == "init"})
+	ca, err := openCLICA(ctx, *path, ca.OpenOptions{MustCreate: sub == "init"})
 	if err != nil {
 		fmt.Fprintf(stderr, "ca %s: %v\n", sub, err)
 		return 1
@@ -99,32 +101,32 @@ func caCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // openCLICA opens the CA of the configuration at path.
-func openCLICA(ctx context.Context, path string, opts pki.OpenOptions) (*pki.CA, error) {
+func openCLICA(ctx context.Context, path string, opts ca.OpenOptions) (*ca.CA, error) {
 	f, err := loadPKIConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	if f.PKI.Enroll != nil {
+	if f.PKI.EnrollClient != nil {
 		return nil, fmt.Errorf("%s: pki.enroll is set: this instance enrolls with a CA elsewhere (%s); run the ca commands with the CA's configuration",
-			path, f.PKI.Enroll.URL)
+			path, f.PKI.EnrollClient.URL)
 	}
-	pass, err := pki.ReadPassphrase(f.PKI.PassphraseFile)
+	pass, err := store.ReadPassphrase(f.PKI.PassphraseFile)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(pass)
-	st, err := pki.OpenStorage(ctx, f.PKI.StateDir, pass)
+	st, err := store.OpenStorage(ctx, f.PKI.StateDir, pass)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := pki.OpenCA(ctx, f.PKI.Config, st, pki.Deps{}, opts)
-	if errors.Is(err, pki.ErrNoCA) {
+	authority, err := ca.Open(ctx, f.PKI.Config.CA(), st, part.Deps{}, opts)
+	if errors.Is(err, ca.ErrNoCA) {
 		return nil, fmt.Errorf("%w (state dir %s)", err, f.PKI.StateDir)
 	}
-	return ca, err
+	return authority, err
 }
 
-func printCAStatus(w io.Writer, st pki.Status) {
+func printCAStatus(w io.Writer, st ca.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "trust domain\t%s\n", st.TrustDomain)
 	for _, r := range st.Roots {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
@@ -151,7 +152,7 @@ type certWriter struct {
 	certSum, bundleSum [32]byte
 }
 
-func (w *certWriter) write(m *pki.Manager, id identity.ID) error {
+func (w *certWriter) write(m *cert.Manager, id identity.ID) error {
 	bundle := m.TrustBundle().PEM()
 	if sum := sha256.Sum256(bundle); sum != w.bundleSum {
 		// The bundle first: peers' certificates may chain to a new root

@@ -17,7 +17,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/demoapp"
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
@@ -146,7 +146,7 @@ func startDemoApps(ctx context.Context, gp *gatewayPKI, apps *demoapp.Apps, caFi
 		if err := m.Manage(ctx, id, nil); err != nil {
 			return nil, err
 		}
-		return m.ServerConfig(pki.ServerOptions{Identity: id, Mutual: true, Allow: allow, Profile: pki.Internal,
+		return m.ServerConfig(cert.ServerOptions{Identity: id, Mutual: true, Allow: allow, Profile: cert.Internal,
 			NextProtos: []string{"h2", "http/1.1"}})
 	})
 }

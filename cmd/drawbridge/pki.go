@@ -12,6 +12,8 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/tlswire"
 	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
+	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
 )
@@ -202,7 +204,7 @@ type enrollServer struct {
 }
 
 func newEnrollServer(addr string, gp *gatewayPKI, log *slog.Logger) (*enrollServer, error) {
-	if gp.pki.Enroll == nil {
+	if gp.pki.EnrollHandler == nil {
 		return nil, errors.New("enrollment_listener: this instance holds no CA")
 	}
 	cfg, err := gp.tls.EnrollmentTLS()
@@ -215,9 +217,9 @@ func newEnrollServer(addr string, gp *gatewayPKI, log *slog.Logger) (*enrollServ
 		return nil, fmt.Errorf("enrollment_listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(pki.EnrollPath, gp.pki.Enroll)
+	mux.Handle(enroll.Path, gp.pki.EnrollHandler)
 	return &enrollServer{
-		ln: gp.pki.Manager.Listener(raw, cfg, pki.ListenerOptions{HandshakeTimeout: 10 * time.Second}),
+		ln: gp.pki.Manager.Listener(raw, cfg, cert.ListenerOptions{HandshakeTimeout: 10 * time.Second}),
 		srv: &http.Server{
 			Handler: http.MaxBytesHandler(mux, 1<<20), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,

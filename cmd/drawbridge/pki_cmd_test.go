@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // TestPassphraseRotationReseals: a new passphrase written to the secret
@@ -38,10 +38,10 @@ func TestPassphraseRotationReseals(t *testing.T) {
 		return string(now) != string(before) && journal != nil
 	})
 	ctx := context.Background()
-	if _, err := pki.OpenStorage(ctx, tg.stateDir, []byte(testPassphrase)); !errors.Is(err, pki.ErrWrongPassphrase) {
+	if _, err := store.OpenStorage(ctx, tg.stateDir, []byte(testPassphrase)); !errors.Is(err, store.ErrWrongPassphrase) {
 		t.Fatalf("the old passphrase after rotation: %v, want ErrWrongPassphrase", err)
 	}
-	if _, err := pki.OpenStorage(ctx, tg.stateDir, []byte(next)); err != nil {
+	if _, err := store.OpenStorage(ctx, tg.stateDir, []byte(next)); err != nil {
 		t.Fatalf("the new passphrase: %v", err)
 	}
 	if err := os.WriteFile(path, []byte("short\n"), 0o600); err != nil {
@@ -49,7 +49,7 @@ func TestPassphraseRotationReseals(t *testing.T) {
 	}
 	tg.gw.secrets.Check()
 	time.Sleep(200 * time.Millisecond)
-	if _, err := pki.OpenStorage(ctx, tg.stateDir, []byte(next)); err != nil {
+	if _, err := store.OpenStorage(ctx, tg.stateDir, []byte(next)); err != nil {
 		t.Fatalf("after a refused short passphrase, the previous one must still open the state dir: %v", err)
 	}
 	// The gateway keeps issuing and serving: renew everything under the

@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // tlsGateway is an in-process gateway whose data plane is mutual TLS end
@@ -113,16 +116,16 @@ func serveBackend(ctx context.Context, gp *gatewayPKI, ln net.Listener, client *
 		}
 	}
 	allow, _ := identity.NewAllowList([]string{gp.tls.Own().String()})
-	srvCfg, err := m.ServerConfig(pki.ServerOptions{Identity: backend, Mutual: true, Allow: allow, NextProtos: []string{"h2", "http/1.1"}})
+	srvCfg, err := m.ServerConfig(cert.ServerOptions{Identity: backend, Mutual: true, Allow: allow, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Header.Get("X-Drawbridge-Identity"))
 	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(m.Listener(ln, srvCfg, pki.ListenerOptions{})) }()
+	go func() { _ = srv.Serve(m.Listener(ln, srvCfg, cert.ListenerOptions{})) }()
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
-	*client, err = m.ClientConfig(pki.ClientOptions{Identity: clientID, ServerName: "localhost", NextProtos: []string{"h2", "http/1.1"}})
+	*client, err = m.ClientConfig(cert.ClientOptions{Identity: clientID, ServerName: "localhost", NextProtos: []string{"h2", "http/1.1"}})
 	return err
 }
 
@@ -201,13 +204,13 @@ func openRelay(t *testing.T, tg *tlsGateway) (check func() error) {
 	}
 }
 
-func leafOf(tg *tlsGateway, name string) pki.HeldCert {
+func leafOf(tg *tlsGateway, name string) cert.HeldCert {
 	for _, h := range tg.pki.pki.Manager.Held() {
 		if h.Identity == "spiffe://drawbridge.internal/"+name {
 			return h
 		}
 	}
-	return pki.HeldCert{}
+	return cert.HeldCert{}
 }
 
 // TestRenewalAndRotationUnderTraffic runs the composed gateway with
@@ -242,11 +245,11 @@ func TestRenewalAndRotationUnderTraffic(t *testing.T) {
 	tr = startTraffic(tg)
 	// Another process on the state dir rotates the root.
 	ctx := context.Background()
-	st, err := pki.OpenStorage(ctx, tg.stateDir, []byte(testPassphrase))
+	st, err := store.OpenStorage(ctx, tg.stateDir, []byte(testPassphrase))
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := pki.OpenCA(ctx, tg.cfg.PKI.Config, st, pki.Deps{}, pki.OpenOptions{})
+	other, err := ca.Open(ctx, tg.cfg.PKI.Config.CA(), st, part.Deps{}, ca.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
@@ -82,15 +82,15 @@ func (s secretSource) Secret(ref string, validate func([]byte) error) (proxy.Sec
 // only checks the length).
 type passphraseSecret struct {
 	s       *secret.Secret
-	storage atomic.Pointer[pki.SealedStorage]
+	storage atomic.Pointer[store.SealedStorage]
 }
 
 func watchPassphrase(w *secret.Watcher, path string, log *slog.Logger) (*passphraseSecret, error) {
 	ps := &passphraseSecret{}
 	var err error
 	ps.s, err = w.Add(filepath.Base(path), "file:"+path, func(v []byte) error {
-		if len(v) < pki.MinPassphraseLength {
-			return fmt.Errorf("the passphrase is %d bytes, need at least %d", len(v), pki.MinPassphraseLength)
+		if len(v) < store.MinPassphraseLength {
+			return fmt.Errorf("the passphrase is %d bytes, need at least %d", len(v), store.MinPassphraseLength)
 		}
 		st := ps.storage.Load()
 		if st == nil {

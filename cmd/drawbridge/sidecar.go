@@ -44,7 +44,7 @@ func checkSidecar(f *config.File) error {
 	case f.PKI == nil:
 		return fmt.Errorf("%s has no pki section: a sidecar enrolls with a CA; add pki.enroll {url, token_file, ca_file} "+
 			"(and pki.state_dir, pki.passphrase_file for its own sealed state)", f.Source)
-	case f.PKI.Enroll == nil:
+	case f.PKI.EnrollClient == nil:
 		return errors.New(f.Source + ": pki has no enroll block, so this instance would create and hold a CA key; " +
 			"a sidecar gets its certificates from a CA's enrollment endpoint: add pki.enroll {url, token_file, ca_file}, " +
 			"or run this configuration with 'drawbridge run'")

@@ -42,7 +42,7 @@ func writeTrustBundle(ctx context.Context, path, out string, watch bool, stdout,
 	if err != nil {
 		return err
 	}
-	if f.PKI.Enroll != nil {
+	if f.PKI.EnrollClient != nil {
 		return errors.New(path + ": pki has an enroll block; trust-bundle reads the bundle from the CA's own state dir")
 	}
 	p, log, err := openFilePKI(ctx, f, stderr)

@@ -14,7 +14,8 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/layout"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // Defaults for Config fields left at their zero value.
@@ -185,7 +186,7 @@ func (b *Backer) Backup(ctx context.Context, out string) error {
 }
 
 func (b *Backer) backup(ctx context.Context, out string) (files int, size int64, err error) {
-	pass, err := pki.ReadPassphrase(b.cfg.PassphraseFile)
+	pass, err := store.ReadPassphrase(b.cfg.PassphraseFile)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -214,7 +215,7 @@ func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 	if err := checkStateDir(dir); err != nil {
 		return nil, err // before Lock, which would create the directory
 	}
-	unlockReseal, err := b.lock(lctx, fsto, pki.ResealLock)
+	unlockReseal, err := b.lock(lctx, fsto, layout.ResealLock)
 	if err != nil {
 		return nil, err
 	}
@@ -225,12 +226,12 @@ func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 	// OpenStorage changes nothing when the keyring exists and no re-seal
 	// journal does; it fails on a passphrase other than the one sealing
 	// the keys, which must never seal a backup of them.
-	st, err := pki.OpenStorage(ctx, dir, pass)
+	st, err := store.OpenStorage(ctx, dir, pass)
 	if err != nil {
 		return nil, err
 	}
 	created := b.deps.now().UTC()
-	unlockState, err := b.lock(lctx, fsto, pki.StateLock)
+	unlockState, err := b.lock(lctx, fsto, layout.StateLock)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +240,7 @@ func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(files, func(f File) bool { return f.Name == pki.KeyringKey }) {
+	if !slices.ContainsFunc(files, func(f File) bool { return f.Name == layout.KeyringKey }) {
 		return nil, fmt.Errorf("state dir %s: the copy holds no keyring; nothing written", dir)
 	}
 	a := &Archive{Manifest: Manifest{Created: created, StateDir: dir}, State: files}
@@ -256,11 +257,11 @@ func (b *Backer) archive(ctx context.Context, pass []byte) (*Archive, error) {
 // was interrupted: opening it would finish the re-seal, a write the
 // gateway should make, not a backup.
 func checkStateDir(dir string) error {
-	keyring := filepath.Join(dir, filepath.FromSlash(pki.KeyringKey))
+	keyring := filepath.Join(dir, filepath.FromSlash(layout.KeyringKey))
 	if _, err := os.Stat(keyring); err != nil {
-		return fmt.Errorf("state dir %s: no keyring (%s): is state_dir right? %w", dir, pki.KeyringKey, err)
+		return fmt.Errorf("state dir %s: no keyring (%s): is state_dir right? %w", dir, layout.KeyringKey, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(pki.ResealJournalKey))); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(layout.ResealJournalKey))); err == nil {
 		return fmt.Errorf("state dir %s: a re-seal under a new passphrase was interrupted; start the gateway (it finishes the re-seal), then back up", dir)
 	}
 	return nil

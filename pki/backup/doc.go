@@ -41,7 +41,7 @@
 // # Consistency
 //
 // Backup copies a live state dir while the gateway runs: it takes the
-// CA's storage lock (pki.StateLock), so the CA state cannot change, then
+// CA's storage lock (layout.StateLock), so the CA state cannot change, then
 // reads every file twice and starts again if anything differs (certmagic
 // writes leaves under other locks, by rename). Two identical passes mean
 // every file held the same content at the moment between them: the copy is

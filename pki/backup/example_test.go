@@ -9,6 +9,9 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/backup"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // Example backs up a CA's state dir, loses it, and restores it: the CA
@@ -22,21 +25,21 @@ func Example() {
 	ctx := context.Background()
 
 	// A CA, as the gateway creates it on first start.
-	pass, err := pki.ReadPassphrase(passFile)
+	pass, err := store.ReadPassphrase(passFile)
 	if err != nil {
 		log.Fatal(err)
 	}
-	storage, err := pki.OpenStorage(ctx, stateDir, pass)
+	storage, err := store.OpenStorage(ctx, stateDir, pass)
 	if err != nil {
 		log.Fatal(err)
 	}
 	cfg := pki.Config{StateDir: stateDir, PassphraseFile: passFile}
 	cfg.Defaults()
-	ca, err := pki.OpenCA(ctx, cfg, storage, pki.Deps{}, pki.OpenOptions{Create: true})
+	authority, err := ca.Open(ctx, cfg.CA(), storage, part.Deps{}, ca.OpenOptions{Create: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	root := ca.Status().Roots[0].Fingerprint
+	root := authority.Status().Roots[0].Fingerprint
 
 	// drawbridge backup --state-dir ... --passphrase-file ... --out ...
 	b, err := backup.New(backup.Config{StateDir: stateDir, PassphraseFile: passFile}, backup.Deps{})

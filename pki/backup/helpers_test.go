@@ -15,7 +15,11 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // testKDF is cheap so tests seal and open archives in microseconds;
@@ -28,9 +32,9 @@ const testPassphrase = "correct horse battery staple"
 // holding leaves for two identities.
 type liveState struct {
 	cfg      pki.Config
-	storage  *pki.SealedStorage
-	ca       *pki.CA
-	mgr      *pki.Manager
+	storage  *store.SealedStorage
+	ca       *ca.CA
+	mgr      *cert.Manager
 	api, web identity.ID
 }
 
@@ -46,20 +50,20 @@ func newLiveState(t testing.TB) *liveState {
 	cfg := pki.Config{StateDir: filepath.Join(dir, "state"), PassphraseFile: pf}
 	cfg.Defaults()
 	ctx := context.Background()
-	st, err := pki.OpenStorage(ctx, cfg.StateDir, []byte(testPassphrase))
+	st, err := store.OpenStorage(ctx, cfg.StateDir, []byte(testPassphrase))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := pki.OpenCA(ctx, cfg, st, pki.Deps{}, pki.OpenOptions{Create: true})
+	authority, err := ca.Open(ctx, cfg.CA(), st, part.Deps{}, ca.OpenOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := pki.NewManager(cfg, pki.NewIssuer(ca), st, pki.Deps{})
+	mgr, err := cert.NewManager(cfg.Manager(), ca.NewIssuer(authority), st, part.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = mgr.Close() })
-	s := &liveState{cfg: cfg, storage: st, ca: ca, mgr: mgr,
+	s := &liveState{cfg: cfg, storage: st, ca: authority, mgr: mgr,
 		api: identity.MustNew(cfg.TrustDomain, "api"), web: identity.MustNew(cfg.TrustDomain, "web")}
 	if err := mgr.Manage(ctx, s.api, []string{"localhost"}); err != nil {
 		t.Fatal(err)
@@ -89,13 +93,13 @@ var stateFiles = sync.OnceValues(func() ([]File, error) {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	state := filepath.Join(dir, "state")
-	st, err := pki.OpenStorage(ctx, state, []byte(testPassphrase))
+	st, err := store.OpenStorage(ctx, state, []byte(testPassphrase))
 	if err != nil {
 		return nil, err
 	}
 	cfg := pki.Config{StateDir: state, PassphraseFile: "unused"}
 	cfg.Defaults()
-	if _, err := pki.OpenCA(ctx, cfg, st, pki.Deps{}, pki.OpenOptions{Create: true}); err != nil {
+	if _, err := ca.Open(ctx, cfg.CA(), st, part.Deps{}, ca.OpenOptions{Create: true}); err != nil {
 		return nil, err
 	}
 	return readTree(state)
@@ -234,7 +238,7 @@ func writeFile(t testing.TB, path, content string) {
 }
 
 // noVerify skips opening the staged state, for tests about the files.
-func noVerify(context.Context, string, []byte) (*pki.Status, error) { return nil, nil }
+func noVerify(context.Context, string, []byte) (*ca.Status, error) { return nil, nil }
 
 func jsonLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/layout"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // ErrNotEmpty means the restore target holds something already.
@@ -29,7 +32,7 @@ type RestoreOptions struct {
 
 	// verify checks the staged state; nil means verifyState (tests
 	// replace it).
-	verify func(ctx context.Context, dir string, passphrase []byte) (*pki.Status, error)
+	verify func(ctx context.Context, dir string, passphrase []byte) (*ca.Status, error)
 	// noSync skips syncing each staged file, which the fuzzer cannot
 	// afford on a busy disk; publishing is still synced.
 	noSync bool
@@ -40,7 +43,7 @@ type RestoreResult struct {
 	Manifest Manifest
 	// CA is the restored CA; nil when the state holds none (an enrolling
 	// instance). Its TrustDomain is empty: the archive does not say it.
-	CA *pki.Status
+	CA *ca.Status
 }
 
 // RestoreFile restores the archive at path with passphrase, as Restore
@@ -175,9 +178,9 @@ func checkEmpty(dir, except string) error {
 		ErrNotEmpty, dir, strings.Join(names, ", "))
 }
 
-func (t *target) restore(ctx context.Context, a *Archive, passphrase []byte, verify func(context.Context, string, []byte) (*pki.Status, error)) (res *RestoreResult, err error) {
-	if !slices.ContainsFunc(a.State, func(f File) bool { return f.Name == pki.KeyringKey }) {
-		return nil, fmt.Errorf("the archive holds no keyring (%s): it is not a drawbridge state dir", pki.KeyringKey)
+func (t *target) restore(ctx context.Context, a *Archive, passphrase []byte, verify func(context.Context, string, []byte) (*ca.Status, error)) (res *RestoreResult, err error) {
+	if !slices.ContainsFunc(a.State, func(f File) bool { return f.Name == layout.KeyringKey }) {
+		return nil, fmt.Errorf("the archive holds no keyring (%s): it is not a drawbridge state dir", layout.KeyringKey)
 	}
 	if t.configOut != "" && a.Config == nil {
 		return nil, errors.New("the archive holds no configuration file (it was made without one); leave out the config output")
@@ -341,7 +344,7 @@ func (t *target) moveUp(staging string) error {
 	if err != nil {
 		return err
 	}
-	keyringTop, _, _ := strings.Cut(pki.KeyringKey, "/")
+	keyringTop, _, _ := strings.Cut(layout.KeyringKey, "/")
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if e.Name() != keyringTop {
@@ -370,21 +373,21 @@ func (t *target) moveUp(staging string) error {
 
 // verifyState opens the staged state as the gateway will: the keyring
 // with passphrase and, when there is a CA, the CA with its keys.
-func verifyState(ctx context.Context, dir string, passphrase []byte) (*pki.Status, error) {
-	st, err := pki.OpenStorage(ctx, dir, passphrase)
+func verifyState(ctx context.Context, dir string, passphrase []byte) (*ca.Status, error) {
+	st, err := store.OpenStorage(ctx, dir, passphrase)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(pki.CAStateKey))); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(layout.CAStateKey))); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // an enrolling instance: certificates, no CA
 	}
-	cfg := pki.Config{StateDir: dir}
-	cfg.Defaults()
-	ca, err := pki.OpenCA(ctx, cfg, st, pki.Deps{}, pki.OpenOptions{})
+	// Opening an existing CA for its status needs no configuration: the
+	// lifetimes and intervals steer only issuance and maintenance.
+	authority, err := ca.Open(ctx, ca.Config{}, st, part.Deps{}, ca.OpenOptions{})
 	if err != nil {
 		return nil, err
 	}
-	s := ca.Status()
+	s := authority.Status()
 	s.TrustDomain = ""
 	return &s, nil
 }

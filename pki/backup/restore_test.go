@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/layout"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // writeArchive seals a into a file and returns its path.
@@ -148,7 +150,7 @@ func TestRestoreRefusals(t *testing.T) {
 	noKeyring := *a
 	noKeyring.State = noKeyring.State[:0:0]
 	for _, f := range a.State {
-		if f.Name != pki.KeyringKey {
+		if f.Name != layout.KeyringKey {
 			noKeyring.State = append(noKeyring.State, f)
 		}
 	}
@@ -212,7 +214,7 @@ func TestRestoreRefusals(t *testing.T) {
 // appears, in both staging modes.
 func TestRestoreFailureLeavesNothing(t *testing.T) {
 	a := sampleArchive(t)
-	failing := func(context.Context, string, []byte) (*pki.Status, error) {
+	failing := func(context.Context, string, []byte) (*ca.Status, error) {
 		return nil, errors.New("the CA does not open")
 	}
 	for _, existing := range []bool{false, true} {
@@ -243,7 +245,7 @@ func TestRestoreVerifiesWithThePassphrase(t *testing.T) {
 	dir := filepath.Join(parent, "state")
 	other := []byte("a different passphrase, long enough")
 	_, err := Restore(context.Background(), a, other, RestoreOptions{StateDir: dir})
-	if !errors.Is(err, pki.ErrWrongPassphrase) {
+	if !errors.Is(err, store.ErrWrongPassphrase) {
 		t.Fatalf("got %v, want the keyring's ErrWrongPassphrase", err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {

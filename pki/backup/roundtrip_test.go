@@ -15,9 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/ca"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
+	"github.com/drawbridge-proxy/drawbridge/pki/trust"
 )
 
 // TestBackupWipeRestore is the disaster drill: back up a live CA, wipe its
@@ -54,26 +58,26 @@ func TestBackupWipeRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CA == nil || res.CA.Roots[0].Fingerprint != pki.Fingerprint(oldRoot) {
-		t.Fatalf("restore reports CA %+v, want root %s", res.CA, pki.Fingerprint(oldRoot))
+	if res.CA == nil || res.CA.Roots[0].Fingerprint != trust.CertSHA256(oldRoot) {
+		t.Fatalf("restore reports CA %+v, want root %s", res.CA, trust.CertSHA256(oldRoot))
 	}
 	if b, err := os.ReadFile(cfgOut); err != nil || string(b) != "listeners: {}\n" {
 		t.Errorf("restored config: %q, %v", b, err)
 	}
 
 	// Open the restored state as the gateway does, without creating anything.
-	storage, err := pki.OpenStorage(ctx, st.cfg.StateDir, []byte(testPassphrase))
+	storage, err := store.OpenStorage(ctx, st.cfg.StateDir, []byte(testPassphrase))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := pki.OpenCA(ctx, st.cfg, storage, pki.Deps{}, pki.OpenOptions{})
+	authority, err := ca.Open(ctx, st.cfg.CA(), storage, part.Deps{}, ca.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ca.TrustBundle().Contains(oldRoot) || len(ca.TrustBundle().Roots()) != 1 {
+	if !authority.TrustBundle().Contains(oldRoot) || len(authority.TrustBundle().Roots()) != 1 {
 		t.Fatal("the restored trust bundle is not the old root")
 	}
-	mgr, err := pki.NewManager(st.cfg, pki.NewIssuer(ca), storage, pki.Deps{})
+	mgr, err := cert.NewManager(st.cfg.Manager(), ca.NewIssuer(authority), storage, part.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +93,7 @@ func TestBackupWipeRestore(t *testing.T) {
 		t.Errorf("the server certificate was issued again (serial %x, was %x): certmagic's storage was not restored", srvCert.Leaf.SerialNumber, oldServerSerial)
 	}
 
-	srvCfg, err := mgr.ServerConfig(pki.ServerOptions{Identity: st.api, Mutual: true})
+	srvCfg, err := mgr.ServerConfig(cert.ServerOptions{Identity: st.api, Mutual: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +101,7 @@ func TestBackupWipeRestore(t *testing.T) {
 	client := func(cert tls.Certificate) *tls.Config {
 		return &tls.Config{
 			Certificates: []tls.Certificate{cert},
-			RootCAs:      ca.TrustBundle().Pool(),
+			RootCAs:      authority.TrustBundle().Pool(),
 			ServerName:   "localhost",
 			MinVersion:   tls.VersionTLS13,
 		}
@@ -123,12 +127,12 @@ func TestBackupWipeRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newChain, err := ca.Sign(ctx, csr, pki.LeafRequest{ID: identity.MustNew(st.cfg.TrustDomain, "after-restore")})
+	newChain, err := authority.Sign(ctx, csr, ca.LeafRequest{ID: identity.MustNew(st.cfg.TrustDomain, "after-restore")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, chain := range map[string][]*x509.Certificate{"old": parseChain(t, oldClient), "new": newChain} {
-		verified := verify(t, ca.TrustBundle(), chain)
+		verified := verify(t, authority.TrustBundle(), chain)
 		if root := verified[len(verified)-1]; !root.Equal(oldRoot) {
 			t.Errorf("%s leaf chains to %s, want the old root", name, root.Subject)
 		}
@@ -148,7 +152,7 @@ func parseChain(t *testing.T, c *tls.Certificate) []*x509.Certificate {
 	return out
 }
 
-func verify(t *testing.T, b *pki.TrustBundle, chain []*x509.Certificate) []*x509.Certificate {
+func verify(t *testing.T, b *trust.Bundle, chain []*x509.Certificate) []*x509.Certificate {
 	t.Helper()
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
@@ -163,13 +167,13 @@ func verify(t *testing.T, b *pki.TrustBundle, chain []*x509.Certificate) []*x509
 
 // serveMutual serves cfg on 127.0.0.1:0 through the Manager's listener;
 // each connection gets "ok\n" once its handshake succeeded.
-func serveMutual(t *testing.T, m *pki.Manager, cfg *tls.Config) string {
+func serveMutual(t *testing.T, m *cert.Manager, cfg *tls.Config) string {
 	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := m.Listener(inner, cfg, pki.ListenerOptions{HandshakeTimeout: 5 * time.Second})
+	ln := m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: 5 * time.Second})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -230,7 +234,7 @@ func TestBackupAfterAPassphraseRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CA.Roots[0].Fingerprint != pki.Fingerprint(st.ca.TrustBundle().Roots()[0]) {
+	if res.CA.Roots[0].Fingerprint != trust.CertSHA256(st.ca.TrustBundle().Roots()[0]) {
 		t.Error("the restored CA has another root")
 	}
 }

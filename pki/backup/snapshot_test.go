@@ -16,8 +16,8 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/layout"
 )
 
 func TestSnapshotStartsAgainWhenAFileChanges(t *testing.T) {
@@ -89,7 +89,7 @@ func testBacker(t *testing.T, st *liveState, cfg Config, deps Deps) *Backer {
 // the keys can change under it; both are released after.
 func TestBackupHoldsTheLocks(t *testing.T) {
 	st := stateOnDisk(t)
-	locks := []string{pki.StateLock, pki.ResealLock}
+	locks := []string{layout.StateLock, layout.ResealLock}
 	held := map[string]bool{}
 	deps := Deps{betweenPasses: func(int) {
 		for _, l := range locks {
@@ -118,15 +118,15 @@ func TestBackupWaitsForAReseal(t *testing.T) {
 	st := stateOnDisk(t)
 	fsto := &certmagic.FileStorage{Path: st.cfg.StateDir}
 	ctx := context.Background()
-	if err := fsto.Lock(ctx, pki.ResealLock); err != nil {
+	if err := fsto.Lock(ctx, layout.ResealLock); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = fsto.Unlock(ctx, pki.ResealLock) }()
+	defer func() { _ = fsto.Unlock(ctx, layout.ResealLock) }()
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	outDir := t.TempDir()
 	err := testBacker(t, st, Config{}, Deps{}).Backup(short, filepath.Join(outDir, "b.backup"))
-	if err == nil || !strings.Contains(err.Error(), "waiting for the "+pki.ResealLock+" lock") {
+	if err == nil || !strings.Contains(err.Error(), "waiting for the "+layout.ResealLock+" lock") {
 		t.Fatalf("got %v", err)
 	}
 	if got := listTree(t, outDir); len(got) != 1 {
@@ -138,7 +138,7 @@ func TestBackupWaitsForAReseal(t *testing.T) {
 // finish the re-seal, a write that is the gateway's to make.
 func TestBackupRefusesAnInterruptedReseal(t *testing.T) {
 	st := stateOnDisk(t)
-	writeFile(t, filepath.Join(st.cfg.StateDir, filepath.FromSlash(pki.ResealJournalKey)), "{}")
+	writeFile(t, filepath.Join(st.cfg.StateDir, filepath.FromSlash(layout.ResealJournalKey)), "{}")
 	before := listTree(t, st.cfg.StateDir)
 	err := testBacker(t, st, Config{}, Deps{}).Backup(context.Background(), filepath.Join(t.TempDir(), "b.backup"))
 	if err == nil || !strings.Contains(err.Error(), "re-seal under a new passphrase was interrupted") {

@@ -84,6 +84,9 @@ func Parse(s string) (ID, error) {
 	return ID{trustDomain: td, path: path}, nil
 }
 
+// DefaultTrustDomain is the trust domain of a PKI that names none.
+const DefaultTrustDomain = "drawbridge.internal"
+
 // CheckTrustDomain reports whether td is a valid trust domain name.
 func CheckTrustDomain(td string) error { return checkTrustDomain(td) }
 

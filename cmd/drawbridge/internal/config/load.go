@@ -128,7 +128,7 @@ func purposeProblems(f *File, purpose Purpose) []Problem {
 // servesCA says f is a CA that serves its enrollment endpoint: with no
 // listeners, the ca role of a multi-node deployment (deploy/stack.yaml).
 func (f *File) servesCA() bool {
-	return f.PKI != nil && f.PKI.Enroll == nil && f.PKI.EnrollmentListener.Address != ""
+	return f.PKI != nil && f.PKI.EnrollClient == nil && f.PKI.EnrollmentListener.Address != ""
 }
 
 // mergeProblems adds validation problems to decode problems, leaving out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/source"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
@@ -38,7 +39,7 @@ type PKIConfig struct {
 	// ACME gets certificates for listeners with tls.certificate: acme
 	// (their tls.names) from a public ACME CA. Zero (absent): no listener
 	// may use acme.
-	ACME *pki.ACMEConfig `yaml:"acme"`
+	ACME *source.ACMEConfig `yaml:"acme"`
 }
 
 // EnrollmentListenerConfig is where sidecars and other gateways enroll.
@@ -84,7 +85,7 @@ func (c *PKIConfig) Validate() error {
 		if _, _, err := net.SplitHostPort(el.Address); err != nil {
 			errs.Add("enrollment_listener.address", "%q is not host:port", el.Address)
 		}
-		if c.Enroll != nil {
+		if c.EnrollClient != nil {
 			errs.Add("enrollment_listener.address", "an enrolling instance (enroll is set) has no CA to serve enrollment")
 		}
 		for i, n := range el.Names {

@@ -22,28 +22,31 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/tlswire"
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
+	"github.com/drawbridge-proxy/drawbridge/pki/trust"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
 const td = "test.internal"
 
-// testAuthority is a pki.Authority over a pkitest CA, so the tests can
+// testAuthority is a cert.Authority over a pkitest CA, so the tests can
 // sign flawed certificates (expired, wrong key usage...) under the very
 // root the gateway trusts.
 type testAuthority struct {
 	ca     *pkitest.CA
-	bundle *pki.TrustBundle
+	bundle *trust.Bundle
 }
 
 func newTestAuthority(ca *pkitest.CA) *testAuthority {
-	return &testAuthority{ca: ca, bundle: pki.NewTrustBundle([]*x509.Certificate{ca.Cert})}
+	return &testAuthority{ca: ca, bundle: trust.NewBundle([]*x509.Certificate{ca.Cert})}
 }
 
 func (a *testAuthority) IssuerKey() string                              { return "pkitest" }
-func (a *testAuthority) TrustBundle() *pki.TrustBundle                  { return a.bundle }
+func (a *testAuthority) TrustBundle() *trust.Bundle                     { return a.bundle }
 func (a *testAuthority) TrustDomain() string                            { return a.ca.TrustDomain }
 func (a *testAuthority) Register(identity.ID, []string)                 {}
 func (a *testAuthority) PreCheck(context.Context, []string, bool) error { return nil }
@@ -64,7 +67,7 @@ func (a *testAuthority) Issue(_ context.Context, csr *x509.CertificateRequest) (
 	return &certmagic.IssuedCertificate{Certificate: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
-// matrixGateway is a composed data plane: a pki.Manager over the test
+// matrixGateway is a composed data plane: a cert.Manager over the test
 // authority, the tlswire provider, and a proxy with an http and a tcp
 // listener, both mutual.
 type matrixGateway struct {
@@ -108,12 +111,12 @@ upstreams:
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := pki.OpenStorage(ctx, f.PKI.StateDir, []byte("a passphrase long enough"))
+	st, err := store.OpenStorage(ctx, f.PKI.StateDir, []byte("a passphrase long enough"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	m, err := pki.NewManager(f.PKI.Config, newTestAuthority(ca), st, pki.Deps{Registerer: reg})
+	m, err := cert.NewManager(f.PKI.Config.Manager(), newTestAuthority(ca), st, part.Deps{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,13 +249,13 @@ func TestCertificateMatrix(t *testing.T) {
 	}{
 		{name: "valid", certs: []tls.Certificate{g.ca.Leaf(t, "clients/web")}, root: 200, admin: 403, relays: true},
 		{name: "valid for the admin route", certs: []tls.Certificate{g.ca.Leaf(t, "clients/admin")}, root: 200, admin: 200, relays: true},
-		{name: "wrong identity", certs: []tls.Certificate{g.ca.Leaf(t, "intruder")}, reason: pki.ReasonIdentityNotAllowed, root: 403, admin: 403},
-		{name: "no certificate", reason: pki.ReasonNoCertificate},
-		{name: "other CA", certs: []tls.Certificate{other.Leaf(t, "clients/web")}, reason: pki.ReasonUnknownAuthority},
-		{name: "expired", certs: []tls.Certificate{g.ca.Expired(t, "clients/web")}, reason: pki.ReasonExpired},
-		{name: "not yet valid", certs: []tls.Certificate{g.ca.NotYetValid(t, "clients/web")}, reason: pki.ReasonNotYetValid},
-		{name: "wrong EKU", certs: []tls.Certificate{g.ca.WrongEKU(t, "clients/web")}, reason: pki.ReasonBadKeyUsage},
-		{name: "CA as leaf", certs: []tls.Certificate{g.ca.CAAsLeaf(t, "clients/web")}, reason: pki.ReasonCAAsLeaf},
+		{name: "wrong identity", certs: []tls.Certificate{g.ca.Leaf(t, "intruder")}, reason: cert.ReasonIdentityNotAllowed, root: 403, admin: 403},
+		{name: "no certificate", reason: cert.ReasonNoCertificate},
+		{name: "other CA", certs: []tls.Certificate{other.Leaf(t, "clients/web")}, reason: cert.ReasonUnknownAuthority},
+		{name: "expired", certs: []tls.Certificate{g.ca.Expired(t, "clients/web")}, reason: cert.ReasonExpired},
+		{name: "not yet valid", certs: []tls.Certificate{g.ca.NotYetValid(t, "clients/web")}, reason: cert.ReasonNotYetValid},
+		{name: "wrong EKU", certs: []tls.Certificate{g.ca.WrongEKU(t, "clients/web")}, reason: cert.ReasonBadKeyUsage},
+		{name: "CA as leaf", certs: []tls.Certificate{g.ca.CAAsLeaf(t, "clients/web")}, reason: cert.ReasonCAAsLeaf},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,7 +290,7 @@ func TestCertificateMatrix(t *testing.T) {
 			// valid certificate with the wrong identity (403): count those
 			// from the tcp listener only.
 			want := 3.0
-			if tc.reason == pki.ReasonIdentityNotAllowed {
+			if tc.reason == cert.ReasonIdentityNotAllowed {
 				want = 1
 			}
 			// The server counts after the client has seen the alert.

@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/pki"
+	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/source"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -35,22 +37,22 @@ type Deps struct {
 	Storage certmagic.Storage
 }
 
-// Provider is the data plane's TLS provider over a pki.Manager.
+// Provider is the data plane's TLS provider over a cert.Manager.
 type Provider struct {
-	m     *pki.Manager
+	m     *cert.Manager
 	pcfg  *config.PKIConfig
 	hosts map[string]string // upstream -> the host name its targets share
 	own   identity.ID
 	log   *slog.Logger
 
-	acme  *pki.ACME // nil: no listener uses acme
+	acme  *source.ACME // nil: no listener uses acme
 	close sync.Once
 
-	mu     sync.Mutex                 // guards the following fields (Update changes them on reload)
-	plans  []plan                     // identities to manage, in a stable order
-	files  map[string]*pki.FileSource // by listener
-	fileOf map[string]string          // listener -> "cert_file|key_file" its source reads
-	runCtx context.Context            // set by Run: sources added by Update run under it
+	mu     sync.Mutex                    // guards the following fields (Update changes them on reload)
+	plans  []plan                        // identities to manage, in a stable order
+	files  map[string]*source.FileSource // by listener
+	fileOf map[string]string             // listener -> "cert_file|key_file" its source reads
+	runCtx context.Context               // set by Run: sources added by Update run under it
 	logDep Deps
 }
 
@@ -73,7 +75,7 @@ var (
 // Without a pki section m must be nil: the Provider then serves only
 // listeners with certificate: files (and client_ca_file for mutual), as
 // the configuration's validation ensured.
-func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
+func New(f *config.File, m *cert.Manager, deps Deps) (*Provider, error) {
 	if (f.PKI == nil) != (m == nil) {
 		return nil, errors.New("tlswire: a Manager goes with a pki section, and only with one")
 	}
@@ -81,7 +83,7 @@ func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{m: m, pcfg: f.PKI, log: deps.Logger, hosts: map[string]string{},
-		files: map[string]*pki.FileSource{}, fileOf: map[string]string{}, logDep: deps}
+		files: map[string]*source.FileSource{}, fileOf: map[string]string{}, logDep: deps}
 	if f.PKI != nil {
 		p.own = f.PKI.OwnID()
 		p.want(p.own, f.PKI.EnrollmentListener.Names)
@@ -100,9 +102,9 @@ func New(f *config.File, m *pki.Manager, deps Deps) (*Provider, error) {
 			}
 			p.want(id, dns)
 		case "files":
-			fc := pki.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
+			fc := source.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
 			fc.Defaults()
-			fs, err := pki.NewFileSource(fc, pki.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
+			fs, err := source.NewFileSource(fc, part.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
 			if err != nil {
 				return nil, fmt.Errorf("listeners.%s.tls: %w", name, err)
 			}
@@ -138,7 +140,7 @@ func (p *Provider) newACME(pc *config.PKIConfig, names []string, deps Deps) erro
 	}
 	ac := *pc.ACME
 	ac.Names = appendNew(slices.Clone(ac.Names), names...)
-	a, err := pki.NewACME(ac, deps.Storage, pc.CheckInterval, pki.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
+	a, err := source.NewACME(ac, deps.Storage, pc.CheckInterval, part.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
 	if err != nil {
 		return fmt.Errorf("pki.acme: %w", err)
 	}
@@ -188,9 +190,9 @@ func (p *Provider) Update(ctx context.Context, f *config.File) error {
 			if p.fileOf[name] == key {
 				continue
 			}
-			fc := pki.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
+			fc := source.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
 			fc.Defaults()
-			fs, err := pki.NewFileSource(fc, pki.Deps{Logger: p.logDep.Logger})
+			fs, err := source.NewFileSource(fc, part.Deps{Logger: p.logDep.Logger})
 			if err != nil {
 				p.mu.Unlock()
 				return fmt.Errorf("listeners.%s.tls: %w", name, err)
@@ -247,7 +249,7 @@ func (p *Provider) Manage(ctx context.Context) error {
 
 // ServerTLS implements proxy.TLSProvider.
 func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
-	opts := pki.ServerOptions{Mutual: l.TLS.Mode == proxy.TLSMutual, Profile: profile(l.TLS.Profile)}
+	opts := cert.ServerOptions{Mutual: l.TLS.Mode == proxy.TLSMutual, Profile: profile(l.TLS.Profile)}
 	switch l.Protocol {
 	case proxy.ProtocolHTTP:
 		opts.NextProtos = []string{"h2", "http/1.1"}
@@ -291,7 +293,7 @@ func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
 		opts.ClientCAs = pool
 	}
 	if p.m == nil {
-		return pki.StaticServerConfig(opts)
+		return cert.StaticServerConfig(opts)
 	}
 	return p.m.ServerConfig(opts)
 }
@@ -318,7 +320,7 @@ func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config,
 	if err != nil {
 		return nil, err
 	}
-	opts := pki.ClientOptions{Identity: id, ServerName: u.ServerName, Profile: pki.Internal}
+	opts := cert.ClientOptions{Identity: id, ServerName: u.ServerName, Profile: cert.Internal}
 	if u.Identity != "" {
 		if opts.ServerID, err = identity.Parse(u.Identity); err != nil {
 			return nil, fmt.Errorf("identity: %w", err)
@@ -338,7 +340,7 @@ func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config,
 		}
 		// Outside the trust domain: TLS 1.2 is allowed, with Mozilla's
 		// intermediate suites.
-		opts.Roots, opts.Profile = pool, pki.Edge
+		opts.Roots, opts.Profile = pool, cert.Edge
 	}
 	return p.m.ClientConfig(opts)
 }
@@ -347,7 +349,7 @@ func (p *Provider) ClientTLS(upstream string, u proxy.UpstreamTLS) (*tls.Config,
 // gateway's own certificate, a client certificate asked for (renewals)
 // but optional (first enrollments carry a token).
 func (p *Provider) EnrollmentTLS() (*tls.Config, error) {
-	return p.m.ServerConfig(pki.ServerOptions{Identity: p.own, ClientCertOptional: true, Profile: pki.Internal,
+	return p.m.ServerConfig(cert.ServerOptions{Identity: p.own, ClientCertOptional: true, Profile: cert.Internal,
 		NextProtos: []string{"h2", "http/1.1"}})
 }
 
@@ -384,7 +386,7 @@ func (f filesOnly) ClientTLS(u string, c proxy.UpstreamTLS) (*tls.Config, error)
 // TLSListener implements proxy.HandshakeObserver with the Manager's
 // handshaking listener: refusals are counted and logged by reason.
 func (p *Provider) TLSListener(_ string, inner net.Listener, cfg *tls.Config, timeout time.Duration) net.Listener {
-	return p.m.Listener(inner, cfg, pki.ListenerOptions{HandshakeTimeout: timeout})
+	return p.m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: timeout})
 }
 
 // HandshakeFailed implements proxy.HandshakeObserver.
@@ -455,11 +457,11 @@ func (p *Provider) Close() {
 	})
 }
 
-func profile(name string) pki.Profile {
+func profile(name string) cert.Profile {
 	if name == proxy.ProfileEdge {
-		return pki.Edge
+		return cert.Edge
 	}
-	return pki.Internal
+	return cert.Internal
 }
 
 func appendNew(list []string, more ...string) []string {
