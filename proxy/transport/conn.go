@@ -80,6 +80,12 @@ type exchange struct {
 // found before any of the body was consumed.
 func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*http.Response, bool, error) {
 	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		// Cancelled between the pick and the write (an HTTP/2 stream reset
+		// right after its HEADERS): send nothing; the connection is unused.
+		pc.t.putIdle(pc)
+		return nil, false, fmt.Errorf("transport: request not sent: %w", context.Cause(ctx))
+	}
 	ex := &exchange{pc: pc, req: req, ctx: ctx}
 	ex.stop = context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(past) })
 	hasBody := req.Body != nil && req.Body != http.NoBody
