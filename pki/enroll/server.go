@@ -73,6 +73,7 @@ type Handler struct {
 
 	refusals telemetry.LogLimiter // holds back floods of refusal lines
 	guesses  *guessGuard          // locks out sources that guess tokens
+	rates    *rateGuard           // bounds every source's requests (rate.go)
 }
 
 // NewHandler returns the enrollment handler of ca for cfg (already
@@ -89,6 +90,7 @@ func NewHandler(ca *ca.CA, cfg ServerConfig, deps part.Deps) (*Handler, error) {
 		metrics: m,
 		now:     deps.Now(),
 		guesses: newGuessGuard(deps.Now()),
+		rates:   newRateGuard(deps.Now()),
 	}, nil
 }
 
@@ -116,6 +118,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method = "certificate"
 	}
 	src := sourceOf(r.RemoteAddr)
+	if ok, wait := h.rates.allow(src); !ok {
+		h.metrics.Enrollment(method, "rate_limited")
+		if ok, suppressed := h.refusals.Allow("rate"); ok {
+			h.log.Warn("enrollment refused: source over its request rate", "remote", r.RemoteAddr,
+				"rate_per_second", ratePerSecond, "burst", rateBurst, suppressed)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeJSON(w, http.StatusTooManyRequests, enrollError{Error: "too many requests"})
+		return
+	}
 	if method == "token" {
 		if until, locked := h.guesses.lockedOut(src); locked {
 			h.metrics.Enrollment(method, "locked_out")

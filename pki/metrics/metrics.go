@@ -61,7 +61,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"reason"}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drawbridge_pki_enrollments_total",
-			Help: "Enrollment requests by method (token, certificate) and result (issued, refused).",
+			Help: "Enrollment requests by method (token, certificate) and result (issued, refused, locked_out, rate_limited).",
 		}, []string{"method", "result"}),
 		caUnreachable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "drawbridge_pki_ca_unreachable_since_timestamp_seconds",
