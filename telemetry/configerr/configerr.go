@@ -72,7 +72,7 @@ func (l List) Unwrap() []error {
 // with errors.Join around them. Any other error is a problem without a
 // path. Of(nil) is empty.
 func Of(err error) List {
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // Of walks the tree itself: joined errors are unwrapped below, one level at a time
 	case nil:
 		return nil
 	case List:
