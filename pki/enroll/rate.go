@@ -42,13 +42,12 @@ func (g *rateGuard) allow(src string) (bool, time.Duration) {
 		l = rate.NewLimiter(ratePerSecond, rateBurst)
 		g.buckets[src] = l
 	}
-	if l.AllowN(now, 1) {
-		return true, 0
-	}
 	r := l.ReserveN(now, 1)
-	wait := r.DelayFrom(now)
-	r.CancelAt(now)
-	return false, wait
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now) // refused: give the token back
+		return false, wait
+	}
+	return true, 0
 }
 
 // forgetLocked bounds the map: full buckets are forgotten first (a new

@@ -124,15 +124,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.log.Warn("enrollment refused: source over its request rate", "remote", r.RemoteAddr,
 				"rate_per_second", ratePerSecond, "burst", rateBurst, suppressed)
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeJSON(w, http.StatusTooManyRequests, enrollError{Error: "too many requests"})
+		tooManyRequests(w, wait)
 		return
 	}
 	if method == "token" {
 		if until, locked := h.guesses.lockedOut(src); locked {
 			h.metrics.Enrollment(method, "locked_out")
-			w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(h.now()).Seconds())+1))
-			writeJSON(w, http.StatusTooManyRequests, enrollError{Error: "too many requests"})
+			tooManyRequests(w, until.Sub(h.now()))
 			return
 		}
 	}
@@ -155,6 +153,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.metrics.Enrollment(method, "issued")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// tooManyRequests answers 429 with the whole seconds, rounded up, until
+// the source may try again.
+func tooManyRequests(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	writeJSON(w, http.StatusTooManyRequests, enrollError{Error: "too many requests"})
 }
 
 func (h *Handler) enroll(r *http.Request, method string) (*enrollResponse, error) {

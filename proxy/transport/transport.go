@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -89,10 +88,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(ctx)
 	addr := req.URL.Host
 	for try := 0; ; try++ {
-		if err := ctx.Err(); err != nil {
-			closeBody(req) // gone before a connection was taken: dial nothing
-			return nil, fmt.Errorf("transport: request not sent: %w", context.Cause(ctx))
-		}
 		pc, err := t.getConn(ctx, addr, trace)
 		if err != nil {
 			closeBody(req)
