@@ -21,7 +21,6 @@ import (
 const (
 	minAppSavings          = 0.50       // 1 - ours/naive, for every app image
 	maxWebBytes            = 25_000_000 // the web tier, from scratch
-	maxAppRebuildFraction  = 0.20       // cached rebuild after a one-line change / cold build (--no-cache)
 	appImagePrefixEnv      = "DRAWBRIDGE_IMAGETEST_PREFIX"
 	defaultAppImagePrefix  = "drawbridge-imagetest"
 	appComposeProjectLabel = "apps"
@@ -128,10 +127,24 @@ func measureApp(t *testing.T, compose []string, root string, a app) appFigures {
 	dir := copyTree(t, filepath.Join(root, "examples", "todo", a.name))
 	f := appFigures{name: "todo-" + a.name}
 
-	f.cold = composeBuild(t, compose, dir, a.name, ref, "--no-cache")
+	f.cold, _ = composeBuild(t, compose, dir, a.name, ref, "--no-cache")
 	coldID := imageID(t, ref)
 	changeOneLine(t, filepath.Join(dir, a.file), a.change)
-	f.rebuild = composeBuild(t, compose, dir, a.name, ref)
+	var rebuildLog string
+	f.rebuild, rebuildLog = composeBuild(t, compose, dir, a.name, ref)
+	// The rebuild's cost is judged by what it reused, not by the clock (times swing with the host's steal): every
+	// package install must come from the layer cache, and something must have been rebuilt.
+	ran, cached := buildSteps(rebuildLog)
+	for _, step := range ran {
+		if strings.Contains(step, "apt-get install") {
+			t.Errorf("%s: the rebuild after a one-line change to %s reinstalled packages instead of reusing the cache: %s",
+				f.name, a.file, step)
+		}
+	}
+	if len(cached) == 0 || len(ran) == 0 {
+		t.Errorf("%s: the rebuild ran %d steps and reused %d; want the package layers reused and the changed source rebuilt\n%s",
+			f.name, len(ran), len(cached), tail(rebuildLog, 4000))
+	}
 	if id := imageID(t, ref); id == coldID {
 		t.Errorf("the rebuild after changing %s gave the same image: the change did not reach it", a.file)
 	} else {
@@ -154,15 +167,12 @@ func measureApp(t *testing.T, compose []string, root string, a app) appFigures {
 	if a.name == "web" && f.ours > maxWebBytes {
 		t.Errorf("todo-web is %d bytes, budget %d", f.ours, maxWebBytes)
 	}
-	if f.rebuild.Seconds() > maxAppRebuildFraction*f.cold.Seconds() {
-		t.Errorf("%s: the rebuild after a one-line change took %s, more than %.0f%% of the cold build's %s",
-			f.name, f.rebuild, 100*maxAppRebuildFraction, f.cold)
-	}
 	return f
 }
 
-// composeBuild builds service name of a one-service compose file (context dir, image ref) and returns how long it took.
-func composeBuild(t *testing.T, compose []string, dir, name, ref string, flags ...string) time.Duration {
+// composeBuild builds service name of a one-service compose file (context dir, image ref) and returns how long it
+// took and BuildKit's plain progress log.
+func composeBuild(t *testing.T, compose []string, dir, name, ref string, flags ...string) (time.Duration, string) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "compose.yaml")
 	spec := fmt.Sprintf("services:\n  %s:\n    image: %s\n    build:\n      context: %q\n      args: {DRAWBRIDGE_IMAGE: %q}\n",
@@ -180,7 +190,43 @@ func composeBuild(t *testing.T, compose []string, dir, name, ref string, flags .
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, tail(string(out), 6000))
 	}
-	return took
+	return took, string(out)
+}
+
+// buildSteps reads BuildKit's plain progress log ("#7 [build 3/4] RUN ./build.sh", later "#7 CACHED" or
+// "#7 DONE 1.2s") into the Dockerfile instructions that ran and those that came from the cache.
+func buildSteps(log string) (ran, cached []string) {
+	instruction := map[string]string{}
+	var order []string
+	state := map[string]string{}
+	for _, line := range strings.Split(log, "\n") {
+		id, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || !strings.HasPrefix(id, "#") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(rest, "[") && strings.Contains(rest, "] "):
+			if _, seen := instruction[id]; !seen {
+				_, instruction[id], _ = strings.Cut(rest, "] ")
+				order = append(order, id)
+			}
+		case rest == "CACHED":
+			state[id] = "cached"
+		case strings.HasPrefix(rest, "DONE "):
+			if state[id] == "" {
+				state[id] = "ran"
+			}
+		}
+	}
+	for _, id := range order {
+		switch state[id] {
+		case "cached":
+			cached = append(cached, instruction[id])
+		case "ran":
+			ran = append(ran, instruction[id])
+		}
+	}
+	return ran, cached
 }
 
 func imageID(t *testing.T, ref string) string {
