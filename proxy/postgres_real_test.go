@@ -120,7 +120,10 @@ type pgServer struct {
 	dir    string // the Unix socket directory
 	cmd    *exec.Cmd
 	exited chan struct{}
+	log    *syncBuffer // the server's stderr
 }
+
+func (s *pgServer) logs() string { return s.log.String() }
 
 // startPostgres runs a throwaway cluster as the postgres user: TLS on,
 // every TCP connection must be TLS with a client certificate whose CN is
@@ -156,6 +159,7 @@ func startPostgres(t *testing.T, certs *pgCerts) *pgServer {
 		"-c", "ssl_ca_file="+certs.caFile, "-c", "password_encryption=scram-sha-256", "-c", "fsync=off")
 	logs := &syncBuffer{}
 	srv.cmd.Stdout, srv.cmd.Stderr = logs, logs
+	srv.log = logs
 	if err := srv.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

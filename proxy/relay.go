@@ -26,6 +26,7 @@ const (
 type relay struct {
 	client, server net.Conn
 	idle           time.Duration
+	pg             *pgSession   // nil unless the listener speaks postgres: then a drain ends it between transactions
 	lastActive     atomic.Int64 // unix nanoseconds of the last byte either way
 	toServer       atomic.Int64 // bytes client -> upstream
 	toClient       atomic.Int64 // bytes upstream -> client
@@ -58,17 +59,43 @@ func (r *relay) run(stop context.Context, maxLife time.Duration, bufs *bufferPoo
 		defer t.Stop()
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { r.pipe(r.server, r.client, &r.toServer, closeClient, closeClientErr, bufs) })
-	wg.Go(func() { r.pipe(r.client, r.server, &r.toClient, closeUpstream, closeUpstreamErr, bufs) })
+	wg.Go(func() { r.pipe(r.server, r.client, &r.toServer, closeClient, closeClientErr, bufs, r.fromClient) })
+	wg.Go(func() { r.pipe(r.client, r.server, &r.toClient, closeUpstream, closeUpstreamErr, bufs, r.fromServer) })
 	wg.Wait()
 	r.client.Close()
 	r.server.Close()
 }
 
+// drain asks a PostgreSQL relay to end at its next transaction boundary
+// (now, if it is idle); other relays run on until they end or the grace is over.
+func (r *relay) drain() {
+	if r.pg != nil && r.pg.drain() {
+		r.endPostgres()
+	}
+}
+
+// fromClient and fromServer are the PostgreSQL hooks of the two pipes: the
+// client's bytes are seen before they are written (false: drop them, the
+// session was ended), the server's after (true: end the session now).
+func (r *relay) fromClient(b []byte) (relayOn bool) {
+	return r.pg == nil || r.pg.fromClient(b)
+}
+
+func (r *relay) fromServer(b []byte) (relayOn bool) {
+	if r.pg != nil && r.pg.fromServer(b) {
+		r.endPostgres()
+		return false
+	}
+	return true
+}
+
 // pipe copies src to dst. The read deadline is the idle timeout, extended
 // while the other direction is active, so a long query result flowing one
-// way does not time out the quiet other way.
-func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errReason string, bufs *bufferPool) {
+// way does not time out the quiet other way. Before (the client's way) or
+// after (the server's) each write, seen is told of the bytes; false ends
+// the pipe.
+func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errReason string, bufs *bufferPool, seen func([]byte) bool) {
+	before := dst == r.server
 	buf := bufs.Get()
 	defer bufs.Put(buf)
 	// Deadlines are pushed forward only when half the idle time has gone
@@ -85,6 +112,9 @@ func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errRea
 		if n > 0 {
 			now = time.Now()
 			r.lastActive.Store(now.UnixNano())
+			if before && !seen(buf[:n]) {
+				return // the drain ended the session: these bytes never reach the server
+			}
 			if writeBy.Sub(now) < r.idle/2 {
 				writeBy = now.Add(r.idle)
 				_ = dst.SetWriteDeadline(writeBy)
@@ -94,6 +124,9 @@ func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errRea
 				return
 			}
 			counter.Add(int64(n))
+			if !before && !seen(buf[:n]) {
+				return
+			}
 		}
 		switch {
 		case err == nil:

@@ -30,10 +30,12 @@ type streamListener struct {
 	tracing  *tracing            // nil: no connection spans
 	metrics  *metrics
 
-	wg     sync.WaitGroup // one per connection; Add only from serve
-	served chan struct{}  // closed when serve returns, so wg.Wait cannot race wg.Go
-	mu     sync.Mutex     // guards conns
-	conns  map[net.Conn]struct{}
+	wg       sync.WaitGroup // one per connection; Add only from serve
+	served   chan struct{}  // closed when serve returns, so wg.Wait cannot race wg.Go
+	mu       sync.Mutex     // guards conns, relays and draining
+	conns    map[net.Conn]struct{}
+	relays   map[*relay]struct{}
+	draining bool // drain began: a relay that starts now starts draining
 }
 
 type streamRoute struct {
@@ -104,14 +106,44 @@ func (l *streamListener) track(c net.Conn, add bool) {
 }
 
 // drain stops accepting and waits for relays to finish until ctx ends.
+// PostgreSQL sessions are ended at their next transaction boundary (at once
+// when idle: a pooled connection usually is); other relays run until they end
+// by themselves, and closeAll cuts whatever is left when the grace is over.
 func (l *streamListener) drain(ctx context.Context) {
 	l.ln.Close()
+	l.mu.Lock()
+	l.draining = true
+	relays := make([]*relay, 0, len(l.relays))
+	for r := range l.relays {
+		relays = append(relays, r)
+	}
+	l.mu.Unlock()
+	for _, r := range relays {
+		r.drain()
+	}
 	done := make(chan struct{})
 	go func() { <-l.served; l.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
 	}
+}
+
+// startRelay registers r for the drain; true if the drain has already begun.
+func (l *streamListener) startRelay(r *relay) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.relays == nil {
+		l.relays = make(map[*relay]struct{})
+	}
+	l.relays[r] = struct{}{}
+	return l.draining
+}
+
+func (l *streamListener) endRelay(r *relay) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.relays, r)
 }
 
 // closeAll cuts what is left after the grace period.
@@ -169,6 +201,13 @@ func (l *streamListener) handle(stop context.Context, raw net.Conn) {
 	}
 	rec.target = target
 	r := &relay{client: client, server: server, idle: l.cfg.Timeouts.Idle}
+	if l.cfg.Protocol == ProtocolPostgres {
+		r.pg = newPGSession()
+	}
+	if l.startRelay(r) {
+		r.drain() // the drain began while this one was being set up
+	}
+	defer l.endRelay(r)
 	r.run(stop, l.cfg.Timeouts.MaxLifetime, l.buffers)
 	rec.reason, rec.up, rec.down = r.reason, r.toServer.Load(), r.toClient.Load()
 }

@@ -6,9 +6,11 @@ over mutual TLS. The database password is read from a Docker secret file, never
 from the environment.
 """
 import os
+import select
 import threading
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.pool
 from flask import Flask, jsonify, request
 
@@ -27,6 +29,7 @@ PASSWORD_FILE = os.environ.get("TODO_DB_PASSWORD_FILE", "/run/secrets/db_passwor
 DB_SSLMODE = os.environ.get("TODO_DB_SSLMODE", "verify-full")
 DB_SSLROOTCERT = os.environ.get("TODO_DB_SSLROOTCERT", "/trust/ca.crt")
 
+POOL_MIN, POOL_MAX = 1, 8
 _pool = None
 _pool_lock = threading.Lock()
 _pool_password = None
@@ -46,20 +49,54 @@ def pool():
             if _pool is not None:
                 _pool.closeall()
             _pool = psycopg2.pool.ThreadedConnectionPool(
-                1, 8, host=DB_HOST, port=DB_PORT, dbname=DB_NAME, user=DB_USER,
+                POOL_MIN, POOL_MAX, host=DB_HOST, port=DB_PORT, dbname=DB_NAME, user=DB_USER,
                 password=password, connect_timeout=5, application_name="todo-api",
                 sslmode=DB_SSLMODE, sslrootcert=DB_SSLROOTCERT, channel_binding="disable")
             _pool_password = password
         return _pool
 
 
+def usable(conn):
+    """Whether a pooled connection can be handed out: open, idle, and with nothing to read.
+
+    An idle PostgreSQL connection has nothing to read. If its socket is readable, the server side ended it
+    while it sat in the pool: a draining drawbridge ends a session between transactions with FATAL 57P01 and
+    closes it (a PostgreSQL shutdown does the same), or the connection was cut. Such a connection would fail
+    the next statement, so it is discarded before any statement is sent on it. This costs no round trip.
+    """
+    if conn.closed:
+        return False
+    if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        return False
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def checkout(p):
+    """A connection from the pool that passed usable(); dead ones are closed and replaced."""
+    for _ in range(POOL_MAX + 1):
+        conn = p.getconn()
+        if usable(conn):
+            return conn
+        p.putconn(conn, close=True)
+    return p.getconn()
+
+
+# A connection-level failure: the connection is unusable. (InterfaceError is what a connection that broke under a
+# statement raises next, from the rollback on the way out of the transaction.)
+CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
 def query(sql, args=(), fetch=True):
     try:
         return _query(sql, args, fetch)
-    except psycopg2.OperationalError:
-        # A pooled connection can die under us (the edge replica carrying the
-        # database hop was replaced): a read is safe to try once more, on a
-        # fresh connection. A write is not (it may have committed).
+    except CONNECTION_ERRORS:
+        # The connection failed under the statement (checkout() caught the ones that were already dead): its
+        # session ended between the check and the statement. A read is safe to try once more, on another
+        # connection. A write is not: it may have committed before the connection failed.
         if not sql.lstrip().upper().startswith("SELECT"):
             raise
         return _query(sql, args, fetch)
@@ -67,12 +104,12 @@ def query(sql, args=(), fetch=True):
 
 def _query(sql, args, fetch):
     p = pool()
-    conn = p.getconn()
+    conn = checkout(p)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(sql, args)
             return cur.fetchall() if fetch else cur.rowcount
-    except psycopg2.OperationalError:
+    except CONNECTION_ERRORS:
         p.putconn(conn, close=True)
         conn = None
         raise

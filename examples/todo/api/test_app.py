@@ -44,3 +44,71 @@ def test_unknown_todos_are_404(client):
     assert client.patch("/todos/999", json={"done": True}).status_code == 404
     assert client.delete("/todos/999").status_code == 404
     assert client.get("/todos/abc").status_code == 404
+
+
+def _idle_pooled(todo):
+    """The connections sitting idle in the api's pool, after one request filled it."""
+    return list(todo.pool()._pool)  # noqa: SLF001 - the test looks inside psycopg2's pool on purpose
+
+
+def _end_sessions(database, conns):
+    """End the server side of conns as a draining drawbridge (or a PostgreSQL shutdown) does: FATAL 57P01, then
+    the connection closes while the client is idle. Waits until each client socket shows it."""
+    import select
+    import time
+
+    import psycopg2
+
+    admin = psycopg2.connect(host=database, dbname="todo", user="todo")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        for c in conns:
+            cur.execute("SELECT pg_terminate_backend(%s)", (c.get_backend_pid(),))
+    admin.close()
+    deadline = time.monotonic() + 10
+    for c in conns:
+        while not select.select([c.fileno()], [], [], 0.1)[0]:
+            assert time.monotonic() < deadline, "the ended session's socket never became readable"
+
+
+def test_checkout_discards_a_connection_the_server_ended(client, database):
+    import app as todo
+
+    client.post("/todos", json={"title": "kept"})
+    assert client.get("/todos").status_code == 200
+    idle = _idle_pooled(todo)
+    assert idle, "no idle connection in the pool"
+    old = {c.get_backend_pid() for c in idle}
+    _end_sessions(database, idle)
+    for c in idle:
+        assert not todo.usable(c), "a connection the server ended passed the checkout check"
+
+    # Reads and writes both succeed: the dead connections are discarded before any statement is sent on them.
+    r = client.post("/todos", json={"title": "after the drain"})
+    assert r.status_code == 201
+    assert [t["title"] for t in client.get("/todos").get_json()] == ["kept", "after the drain"]
+    assert not old & {c.get_backend_pid() for c in _idle_pooled(todo)}, "an ended connection is still pooled"
+
+
+def test_checkout_keeps_a_live_connection(client):
+    import app as todo
+
+    client.get("/todos")
+    idle = _idle_pooled(todo)
+    assert idle and all(todo.usable(c) for c in idle)
+    pids = {c.get_backend_pid() for c in idle}
+    client.get("/todos")
+    assert pids & {c.get_backend_pid() for c in _idle_pooled(todo)}, "a live connection was replaced"
+
+
+def test_a_read_is_retried_once_when_the_connection_fails_under_it(client, database, monkeypatch):
+    import app as todo
+
+    client.post("/todos", json={"title": "one"})
+    idle = _idle_pooled(todo)
+    _end_sessions(database, idle)
+    # The session ends between the checkout check and the statement: the check passes, the statement fails.
+    monkeypatch.setattr(todo, "usable", lambda conn: not conn.closed)
+    r = client.get("/todos")
+    assert r.status_code == 200
+    assert [t["title"] for t in r.get_json()] == ["one"]
