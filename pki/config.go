@@ -1,7 +1,6 @@
 package pki
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Defaults for Config fields left at their zero value.
@@ -117,93 +117,95 @@ func (c *Config) Defaults() {
 	}
 }
 
-// Validate returns every problem at once, each starting with its key path
-// relative to the pki section. Call it after Defaults.
+// Validate returns every problem at once as a configerr.List, each
+// path relative to the pki section. Call it after Defaults.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
+	var errs configerr.List
 	if c.StateDir == "" {
-		add("state_dir: required")
+		errs.Add("state_dir", "required")
 	} else if !filepath.IsAbs(c.StateDir) {
-		add("state_dir: must be an absolute path, got %q", c.StateDir)
+		errs.Add("state_dir", "must be an absolute path, got %q", c.StateDir)
 	}
 	if c.PassphraseFile == "" {
-		add("passphrase_file: required: the path of a file holding at least %d bytes that seal the CA keys", store.MinPassphraseLength)
+		errs.Add("passphrase_file", "required: the path of a file holding at least %d bytes that seal the CA keys", store.MinPassphraseLength)
 	}
 	if err := identity.CheckTrustDomain(c.TrustDomain); err != nil {
-		add("trust_domain: %v", err)
+		errs.Add("trust_domain", "%v", err)
 	}
-	if c.CheckInterval < time.Second {
-		add("check_interval: must be >= 1s, got %v", c.CheckInterval)
-	}
-	if c.LeafLifetime < time.Minute {
-		add("leaf_lifetime: must be >= 1m, got %v", c.LeafLifetime)
-	} else if c.CheckInterval > 0 && c.LeafLifetime < 10*c.CheckInterval {
-		// certmagic renews anything expiring within 5 check intervals.
-		add("leaf_lifetime: must be >= 10 * check_interval (%v), got %v", 10*c.CheckInterval, c.LeafLifetime)
-	}
-	if c.IntermediateLifetime < time.Hour {
-		add("intermediate_lifetime: must be >= 1h, got %v", c.IntermediateLifetime)
-	} else if c.IntermediateLifetime < 2*c.LeafLifetime {
-		add("intermediate_lifetime: must be >= 2 * leaf_lifetime (%v), got %v", 2*c.LeafLifetime, c.IntermediateLifetime)
-	}
-	if c.RootLifetime < 2*c.IntermediateLifetime {
-		add("root_lifetime: must be >= 2 * intermediate_lifetime (%v), got %v", 2*c.IntermediateLifetime, c.RootLifetime)
-	}
-	if !(c.RenewalRatio > 0 && c.RenewalRatio < 1) {
-		add("renewal_ratio: must be > 0 and < 1, got %v", c.RenewalRatio)
-	}
-	if c.RootRotateBefore <= c.IntermediateLifetime || c.RootRotateBefore >= c.RootLifetime {
-		add("root_rotate_before: must be > intermediate_lifetime (%v) and < root_lifetime (%v), got %v",
-			c.IntermediateLifetime, c.RootLifetime, c.RootRotateBefore)
-	}
+	c.validateLifetimes(&errs)
 	for i, d := range c.PermittedDNSDomains {
 		if err := ca.CheckDNSName(d); err != nil {
-			add("permitted_dns_domains[%d]: %v", i, err)
+			errs.Add(fmt.Sprintf("permitted_dns_domains[%d]", i), "%v", err)
 		}
 	}
-	errs = append(errs, validateEnrollServer(&c.EnrollServer, "enrollment", c.TrustDomain)...)
+	validateEnrollServer(&c.EnrollServer, "enrollment", c.TrustDomain, &errs)
 	if c.EnrollClient != nil {
-		errs = append(errs, c.EnrollClient.Problems("enroll.")...)
+		errs.Nest("enroll", c.EnrollClient.Validate())
 		if c.EnrollClient.TrustDomain != c.TrustDomain {
-			add("enroll.trust_domain: %q differs from trust_domain %q", c.EnrollClient.TrustDomain, c.TrustDomain)
+			errs.Add("enroll.trust_domain", "%q differs from trust_domain %q", c.EnrollClient.TrustDomain, c.TrustDomain)
 		}
 		if len(c.EnrollServer.Tokens) > 0 {
-			add("enrollment.tokens: an enrolling instance (enroll is set) has no CA to serve enrollment")
+			errs.Add("enrollment.tokens", "an enrolling instance (enroll is set) has no CA to serve enrollment")
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
-func validateEnrollServer(e *enroll.ServerConfig, prefix, trustDomain string) []error {
-	var errs []error
+// validateLifetimes checks the intervals, lifetimes and ratios against
+// each other.
+func (c *Config) validateLifetimes(errs *configerr.List) {
+	if c.CheckInterval < time.Second {
+		errs.Add("check_interval", "must be >= 1s, got %v", c.CheckInterval)
+	}
+	if c.LeafLifetime < time.Minute {
+		errs.Add("leaf_lifetime", "must be >= 1m, got %v", c.LeafLifetime)
+	} else if c.CheckInterval > 0 && c.LeafLifetime < 10*c.CheckInterval {
+		// certmagic renews anything expiring within 5 check intervals.
+		errs.Add("leaf_lifetime", "must be >= 10 * check_interval (%v), got %v", 10*c.CheckInterval, c.LeafLifetime)
+	}
+	if c.IntermediateLifetime < time.Hour {
+		errs.Add("intermediate_lifetime", "must be >= 1h, got %v", c.IntermediateLifetime)
+	} else if c.IntermediateLifetime < 2*c.LeafLifetime {
+		errs.Add("intermediate_lifetime", "must be >= 2 * leaf_lifetime (%v), got %v", 2*c.LeafLifetime, c.IntermediateLifetime)
+	}
+	if c.RootLifetime < 2*c.IntermediateLifetime {
+		errs.Add("root_lifetime", "must be >= 2 * intermediate_lifetime (%v), got %v", 2*c.IntermediateLifetime, c.RootLifetime)
+	}
+	if !(c.RenewalRatio > 0 && c.RenewalRatio < 1) {
+		errs.Add("renewal_ratio", "must be > 0 and < 1, got %v", c.RenewalRatio)
+	}
+	if c.RootRotateBefore <= c.IntermediateLifetime || c.RootRotateBefore >= c.RootLifetime {
+		errs.Add("root_rotate_before", "must be > intermediate_lifetime (%v) and < root_lifetime (%v), got %v",
+			c.IntermediateLifetime, c.RootLifetime, c.RootRotateBefore)
+	}
+}
+
+func validateEnrollServer(e *enroll.ServerConfig, prefix, trustDomain string, errs *configerr.List) {
 	seen := map[string]int{}
 	for i, t := range e.Tokens {
 		p := fmt.Sprintf("%s.tokens[%d]", prefix, i)
 		id, err := identity.Parse(t.Identity)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("%s.identity: %w", p, err))
+			errs.Add(p+".identity", "%v", err)
 		case id.TrustDomain() != trustDomain:
-			errs = append(errs, fmt.Errorf("%s.identity: %q is outside trust_domain %q", p, t.Identity, trustDomain))
+			errs.Add(p+".identity", "%q is outside trust_domain %q", t.Identity, trustDomain)
 		case id.Path() == "":
-			errs = append(errs, fmt.Errorf("%s.identity: %q names no service", p, t.Identity))
+			errs.Add(p+".identity", "%q names no service", t.Identity)
 		}
 		if t.TokenFile == "" {
-			errs = append(errs, fmt.Errorf("%s.token_file: required", p))
+			errs.Add(p+".token_file", "required")
 		} else if j, dup := seen[t.TokenFile]; dup {
-			errs = append(errs, fmt.Errorf("%s.token_file: same file as tokens[%d]; a token is bound to one identity", p, j))
+			errs.Add(p+".token_file", "same file as tokens[%d]; a token is bound to one identity", j)
 		} else {
 			seen[t.TokenFile] = i
 		}
 		for k, d := range t.DNSNames {
 			if err := ca.CheckDNSName(d); err != nil {
-				errs = append(errs, fmt.Errorf("%s.dns_names[%d]: %w", p, k, err))
+				errs.Add(fmt.Sprintf("%s.dns_names[%d]", p, k), "%v", err)
 			}
 		}
 	}
-	return errs
 }
 
 // CA is the CA's part of the configuration.

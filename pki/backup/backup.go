@@ -16,6 +16,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/pki/layout"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Defaults for Config fields left at their zero value.
@@ -67,26 +68,26 @@ func (c *Config) Defaults() {
 	}
 }
 
-// Validate returns every problem at once, each naming its key. Call it
+// Validate returns every problem at once as a configerr.List. Call it
 // after Defaults.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.StateDir == "" {
-		errs = append(errs, errors.New("state_dir: required"))
+		errs.Add("state_dir", "required")
 	}
 	if c.PassphraseFile == "" {
-		errs = append(errs, errors.New("passphrase_file: required: the file holding the CA passphrase"))
+		errs.Add("passphrase_file", "required: the file holding the CA passphrase")
 	}
 	if c.Every < time.Minute {
-		errs = append(errs, fmt.Errorf("every: must be >= 1m, got %v", c.Every))
+		errs.Add("every", "must be >= 1m, got %v", c.Every)
 	}
 	if c.Keep < 1 {
-		errs = append(errs, fmt.Errorf("keep: must be >= 1, got %d", c.Keep))
+		errs.Add("keep", "must be >= 1, got %d", c.Keep)
 	}
 	if err := c.KDF.check(); err != nil {
-		errs = append(errs, fmt.Errorf("kdf: %w", err))
+		errs.Add("kdf", "%v", err)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Audit event names and results, in the vocabulary of telemetry's audit

@@ -26,6 +26,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/pki/metrics"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/trust"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // ClientConfig configures an instance without the CA key (a
@@ -57,26 +58,22 @@ func (c *ClientConfig) Defaults() {
 	}
 }
 
-// Validate returns every problem, each starting with its key.
-func (c *ClientConfig) Validate() error { return errors.Join(c.Problems("")...) }
-
-// Problems lists what Validate would join, each key starting with prefix
-// (the path of this section in a larger one).
-func (c *ClientConfig) Problems(prefix string) []error {
-	var errs []error
+// Validate returns every problem at once as a configerr.List.
+func (c *ClientConfig) Validate() error {
+	var errs configerr.List
 	if u, err := url.Parse(c.URL); err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("%surl: must be an https:// URL, got %q", prefix, c.URL))
+		errs.Add("url", "must be an https:// URL, got %q", c.URL)
 	}
 	if c.CAFile == "" {
-		errs = append(errs, fmt.Errorf("%sca_file: required: the PEM trust bundle of the CA (`drawbridge ca bundle`)", prefix))
+		errs.Add("ca_file", "required: the PEM trust bundle of the CA (`drawbridge ca bundle`)")
 	}
 	if err := identity.CheckTrustDomain(c.TrustDomain); err != nil {
-		errs = append(errs, fmt.Errorf("%strust_domain: %w", prefix, err))
+		errs.Add("trust_domain", "%v", err)
 	}
 	if c.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("%stimeout: must be > 0, got %v", prefix, c.Timeout))
+		errs.Add("timeout", "must be > 0, got %v", c.Timeout)
 	}
-	return errs
+	return errs.Err()
 }
 
 // Client is the client side of enrollment: a certmagic.Issuer (and

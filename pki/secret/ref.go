@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // MaxSize bounds a secret value; anything larger is not a passphrase or token.
@@ -77,10 +79,11 @@ func (c *Config) Defaults() {
 	}
 }
 
-// Validate reports the problems of c, each naming its key.
+// Validate returns the problems of c as a configerr.List.
 func (c *Config) Validate() error {
+	var errs configerr.List
 	if c.PollInterval < 100*time.Millisecond {
-		return fmt.Errorf("poll_interval: must be at least 100ms, got %s", c.PollInterval)
+		errs.Add("poll_interval", "must be at least 100ms, got %s", c.PollInterval)
 	}
-	return nil
+	return errs.Err()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // ACMEConfig configures certificates for public edge names from an ACME CA.
@@ -44,30 +44,30 @@ type ACMEConfig struct {
 	AgreeToTerms bool `yaml:"agree_to_terms"`
 }
 
-// Validate returns every problem, each starting with its key.
+// Validate returns every problem at once as a configerr.List.
 func (c *ACMEConfig) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if len(c.Names) == 0 {
-		errs = append(errs, errors.New("names: at least one public name is required"))
+		errs.Add("names", "at least one public name is required")
 	}
 	for i, n := range c.Names {
 		if !certmagic.SubjectQualifiesForCert(n) {
-			errs = append(errs, fmt.Errorf("names[%d]: %q is not a certificate name", i, n))
+			errs.Add(fmt.Sprintf("names[%d]", i), "%q is not a certificate name", n)
 		}
 	}
 	if !c.AgreeToTerms {
-		errs = append(errs, errors.New("agree_to_terms: must be true to use an ACME CA"))
+		errs.Add("agree_to_terms", "must be true to use an ACME CA")
 	}
 	if c.TLSALPNPort > 65535 {
-		errs = append(errs, fmt.Errorf("tls_alpn_port: must be a port, got %d", c.TLSALPNPort))
+		errs.Add("tls_alpn_port", "must be a port, got %d", c.TLSALPNPort)
 	}
 	if c.HTTPPort > 65535 {
-		errs = append(errs, fmt.Errorf("http_port: must be a port, got %d", c.HTTPPort))
+		errs.Add("http_port", "must be a port, got %d", c.HTTPPort)
 	}
 	if c.HTTPPort < 0 && c.TLSALPNPort < 0 {
-		errs = append(errs, errors.New("tls_alpn_port: http-01 is disabled too (http_port < 0); leave one challenge on"))
+		errs.Add("tls_alpn_port", "http-01 is disabled too (http_port < 0); leave one challenge on")
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // ACME manages public edge certificates through certmagic's ACME issuer,

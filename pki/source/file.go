@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/metrics"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
 // Files are renewed by their owner, as certbot does, with a third of their
@@ -46,19 +46,19 @@ func (c *FileSourceConfig) Defaults() {
 	}
 }
 
-// Validate returns every problem, each starting with its key.
+// Validate returns every problem at once as a configerr.List.
 func (c *FileSourceConfig) Validate() error {
-	var errs []error
+	var errs configerr.List
 	if c.CertFile == "" {
-		errs = append(errs, errors.New("cert_file: required"))
+		errs.Add("cert_file", "required")
 	}
 	if c.KeyFile == "" {
-		errs = append(errs, errors.New("key_file: required"))
+		errs.Add("key_file", "required")
 	}
 	if c.PollInterval < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("poll_interval: must be >= 100ms, got %v", c.PollInterval))
+		errs.Add("poll_interval", "must be >= 100ms, got %v", c.PollInterval)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // FileSource serves a certificate from files and reloads it when they

@@ -2,7 +2,6 @@ package config
 
 import (
 	"net"
-	"strings"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/secret"
@@ -90,7 +89,7 @@ func (f *File) Validate() error {
 	errs.Nest("logging", f.Logging.Validate())
 	errs.Nest("tracing", f.Tracing.Validate())
 	errs.Nest("audit", f.Audit.Validate())
-	errs.Nest("secrets", untyped(f.Secrets.Validate()))
+	errs.Nest("secrets", f.Secrets.Validate())
 	if f.PKI != nil {
 		errs.Nest("pki", f.PKI.Validate())
 		if a := f.PKI.EnrollmentListener.Address; a != "" {
@@ -106,20 +105,4 @@ func (f *File) Validate() error {
 	}
 	validateTLSUse(f, &errs)
 	return errs.Err()
-}
-
-// untyped reads the problems of a validator that still returns plain
-// "key: message" errors (pki's, until they return a configerr.List) as
-// typed ones; typed problems pass through unchanged.
-func untyped(err error) configerr.List {
-	l := configerr.Of(err)
-	for i, e := range l {
-		if e.Path != "" {
-			continue
-		}
-		if path, msg, ok := strings.Cut(e.Msg, ": "); ok && !strings.ContainsAny(path, " \"") {
-			l[i] = configerr.FieldError{Path: path, Msg: msg}
-		}
-	}
-	return l
 }

@@ -74,7 +74,7 @@ func (c *PKIConfig) OwnID() identity.ID {
 
 // Validate returns every problem of the section, keys relative to it.
 func (c *PKIConfig) Validate() error {
-	errs := untyped(c.Config.Validate())
+	errs := configerr.Of(c.Config.Validate())
 	if c.PassphraseFile != "" && !filepath.IsAbs(c.PassphraseFile) {
 		errs.Add("passphrase_file", "must be an absolute path (a Docker secret such as /run/secrets/ca_passphrase), got %q", c.PassphraseFile)
 	}
@@ -176,7 +176,7 @@ func validateTLSUse(f *File, errs *configerr.List) {
 		// The names come from the listeners using acme, and pki.acme.names.
 		ac := *f.PKI.ACME
 		ac.Names = append(slices.Clone(ac.Names), acmeNames...)
-		errs.Nest("pki.acme", untyped(ac.Validate()))
+		errs.Nest("pki.acme", ac.Validate())
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.Upstreams)) {
 		u := f.Upstreams[name]
