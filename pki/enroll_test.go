@@ -261,15 +261,7 @@ func TestEnrollRefusals(t *testing.T) {
 // client certificate, returning the status.
 func postEnroll(t *testing.T, f *enrollFixture, token, service string) (int, error) {
 	t.Helper()
-	csr := newCSR(t)
-	body, _ := json.Marshal(struct {
-		CSR      string `json:"csr"`
-		Identity string `json:"identity"`
-	}{
-		CSR:      string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw})),
-		Identity: "spiffe://drawbridge.internal/" + service,
-	})
-	req, _ := http.NewRequest(http.MethodPost, f.url, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, f.url, bytes.NewReader(enrollBody(t, service)))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -283,4 +275,18 @@ func postEnroll(t *testing.T, f *enrollFixture, token, service string) (int, err
 	}
 	res.Body.Close()
 	return res.StatusCode, nil
+}
+
+// enrollBody is an enrollment request for service with a fresh CSR.
+func enrollBody(t *testing.T, service string) []byte {
+	t.Helper()
+	csr := newCSR(t)
+	body, _ := json.Marshal(struct {
+		CSR      string `json:"csr"`
+		Identity string `json:"identity"`
+	}{
+		CSR:      string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw})),
+		Identity: "spiffe://drawbridge.internal/" + service,
+	})
+	return body
 }
