@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func h2Gateway(t *testing.T, upstream string, streamsPerSecond int) string {
 // Streams reset right after their HEADERS (rapid reset), on several
 // connections at once, are not sent upstream: a request whose context is
 // done before its attempt is dropped.
-func TestRapidResetStreamsMostlyNeverReachTheUpstream(t *testing.T) {
+func TestRapidResetStreamsAlmostNeverReachTheUpstream(t *testing.T) {
 	var hits atomic.Int64
 	addr := h2Gateway(t, countingUpstream(t, &hits), 100000)
 	const conns, n = 4, 250
@@ -87,11 +88,19 @@ func TestRapidResetStreamsMostlyNeverReachTheUpstream(t *testing.T) {
 	got, total := hits.Load(), int64(conns*n)
 	t.Logf("%d of %d reset streams reached the upstream", got, total)
 	// A stream whose reset is processed only after its attempt went out
-	// may reach the upstream: that takes a descheduled goroutine, so on an
-	// idle machine none do, under -race on a loaded one about a tenth.
-	// The bound catches a gateway that ignores resets (most would arrive).
-	if got > total/4 {
-		t.Errorf("%d of %d reset streams reached the upstream, want at most %d", got, total, total/4)
+	// may reach the upstream: that takes a descheduled goroutine. The
+	// native client checks the context just before it writes, so on an
+	// idle machine none arrive and under -race on a loaded one (load
+	// average 26) up to 8 in 1,000; net/http's Transport hands the write
+	// to a goroutine of its own and lets 5 to 8% through. The bounds
+	// (5%, and 15% with http1: std) are a few times those, far below a
+	// gateway that ignores resets (most would arrive).
+	most := total / 20
+	if os.Getenv("DRAWBRIDGE_HTTP1") == proxy.HTTP1Std {
+		most = total * 15 / 100
+	}
+	if got > most {
+		t.Errorf("%d of %d reset streams reached the upstream, want at most %d", got, total, most)
 	}
 }
 
