@@ -1,6 +1,7 @@
 package health
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/http"
@@ -66,18 +67,18 @@ func (c *CheckConfig) Enabled() bool { return c.Type != "" }
 
 // Defaults fills every zero field that has a default.
 func (c *CheckConfig) Defaults() {
-	setDefault(&c.Path, "/")
-	setDefault(&c.Method, http.MethodGet)
-	setDefault(&c.ExpectStatus, "200-399")
-	setDefault(&c.Interval, 5*time.Second)
-	setDefault(&c.Timeout, 2*time.Second)
-	setDefault(&c.HealthyThreshold, 2)
-	setDefault(&c.UnhealthyThreshold, 3)
+	c.Path = cmp.Or(c.Path, "/")
+	c.Method = cmp.Or(c.Method, http.MethodGet)
+	c.ExpectStatus = cmp.Or(c.ExpectStatus, "200-399")
+	c.Interval = cmp.Or(c.Interval, 5*time.Second)
+	c.Timeout = cmp.Or(c.Timeout, 2*time.Second)
+	c.HealthyThreshold = cmp.Or(c.HealthyThreshold, 2)
+	c.UnhealthyThreshold = cmp.Or(c.UnhealthyThreshold, 3)
 	if c.Interval > 0 { // a bad interval is reported once, not again through these
-		setDefault(&c.UnhealthyInterval, min(time.Second, c.Interval))
-		setDefault(&c.Jitter, c.Interval/10)
+		c.UnhealthyInterval = cmp.Or(c.UnhealthyInterval, min(time.Second, c.Interval))
+		c.Jitter = cmp.Or(c.Jitter, c.Interval/10)
 	} else {
-		setDefault(&c.UnhealthyInterval, time.Second)
+		c.UnhealthyInterval = cmp.Or(c.UnhealthyInterval, time.Second)
 	}
 }
 
@@ -174,10 +175,10 @@ type OutlierConfig struct {
 
 // Defaults fills every zero field that has a default.
 func (c *OutlierConfig) Defaults() {
-	setDefault(&c.ConsecutiveFailures, 5)
-	setDefault(&c.BaseEjectionTime, 30*time.Second)
-	setDefault(&c.MaxEjectionTime, 5*time.Minute)
-	setDefault(&c.MaxEjectedPercent, 50)
+	c.ConsecutiveFailures = cmp.Or(c.ConsecutiveFailures, 5)
+	c.BaseEjectionTime = cmp.Or(c.BaseEjectionTime, 30*time.Second)
+	c.MaxEjectionTime = cmp.Or(c.MaxEjectionTime, 5*time.Minute)
+	c.MaxEjectedPercent = cmp.Or(c.MaxEjectedPercent, 50)
 }
 
 // Validate reports every problem at once, each starting with its key.
@@ -196,11 +197,4 @@ func (c *OutlierConfig) Validate() error {
 		errs.Add("max_ejected_percent", "must be between 1 and 100, got %d", c.MaxEjectedPercent)
 	}
 	return errs.Err()
-}
-
-func setDefault[T comparable](field *T, def T) {
-	var zero T
-	if *field == zero {
-		*field = def
-	}
 }

@@ -91,9 +91,9 @@ func (o *Outlier) Remove(addr string) {
 	o.deps.Metrics.forgetOutlier(o.deps.Upstream, addr)
 }
 
-// Observe records the outcome of one attempt on the target. The common
+// Outcome records the outcome of one attempt on the target. The common
 // case (a success with nothing to undo) takes no lock.
-func (k *Tracked) Observe(failed bool) {
+func (k *Tracked) Outcome(failed bool) {
 	if k == nil {
 		return
 	}

@@ -42,7 +42,7 @@ func newOutlier(t *testing.T, n int) (*Outlier, *fakeClock, []*fakeTarget, []*Tr
 
 func fail(k *Tracked, n int) {
 	for range n {
-		k.Observe(true)
+		k.Outcome(true)
 	}
 }
 
@@ -52,7 +52,7 @@ func fail(k *Tracked, n int) {
 func TestOutlierEjectionGrows(t *testing.T) {
 	o, clock, ts, ks := newOutlier(t, 4)
 	fail(ks[0], 2)
-	ks[0].Observe(false)
+	ks[0].Outcome(false)
 	fail(ks[0], 2)
 	if ts[0].ejected.Load() {
 		t.Fatal("ejected without 3 failures in a row")
@@ -75,7 +75,7 @@ func TestOutlierEjectionGrows(t *testing.T) {
 		if ts[0].ejected.Load() {
 			t.Fatalf("round %d: the %s ejection did not end", i, d)
 		}
-		ks[0].Observe(true) // one failure on probation ejects again, for longer
+		ks[0].Outcome(true) // one failure on probation ejects again, for longer
 	}
 }
 
@@ -86,7 +86,7 @@ func TestOutlierProbationPasses(t *testing.T) {
 	clock.advance(11 * time.Second)
 	o.sweep()
 	for range 3 {
-		ks[0].Observe(false)
+		ks[0].Outcome(false)
 	}
 	if ks[0].probation.Load() {
 		t.Fatal("still on probation after 3 successes")
@@ -150,7 +150,7 @@ func TestOutlierDisabledIsNil(t *testing.T) {
 		t.Fatal("disabled outlier detection is not nil")
 	}
 	k := o.Track(&fakeTarget{addr: "a:1"})
-	k.Observe(true)
+	k.Outcome(true)
 	o.Remove("a:1")
 }
 

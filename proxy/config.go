@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"os"
 	"strconv"
 	"time"
@@ -370,25 +371,25 @@ func (c *Config) Defaults() {
 }
 
 func (l *ListenerConfig) defaults() {
-	setDefault(&l.Protocol, ProtocolHTTP)
+	l.Protocol = cmp.Or(l.Protocol, ProtocolHTTP)
 	if l.Protocol == ProtocolHTTP {
-		setDefault(&l.HTTP1, defaultHTTP1())
+		l.HTTP1 = cmp.Or(l.HTTP1, defaultHTTP1())
 	}
 	l.TLS.defaults(l.Name)
-	setDefault(&l.Timeouts.ReadHeader, 10*time.Second)
-	setDefault(&l.Timeouts.Read, 60*time.Second)
-	setDefault(&l.Timeouts.Write, 60*time.Second)
+	l.Timeouts.ReadHeader = cmp.Or(l.Timeouts.ReadHeader, 10*time.Second)
+	l.Timeouts.Read = cmp.Or(l.Timeouts.Read, 60*time.Second)
+	l.Timeouts.Write = cmp.Or(l.Timeouts.Write, 60*time.Second)
 	if isStream(l.Protocol) {
-		setDefault(&l.Timeouts.Idle, time.Hour)
+		l.Timeouts.Idle = cmp.Or(l.Timeouts.Idle, time.Hour)
 	} else {
-		setDefault(&l.Timeouts.Idle, 120*time.Second)
+		l.Timeouts.Idle = cmp.Or(l.Timeouts.Idle, 120*time.Second)
 	}
-	setDefault(&l.Timeouts.Handshake, 10*time.Second)
-	setDefault(&l.Limits.MaxHeaderBytes, 64<<10)
-	setDefault(&l.Limits.MaxBodyBytes, 10<<20)
-	setDefault(&l.Limits.MaxConnections, 10000)
-	setDefault(&l.Limits.MaxStreamsPerSecond, 1000)
-	setDefault(&l.UnknownHostStatus, 404)
+	l.Timeouts.Handshake = cmp.Or(l.Timeouts.Handshake, 10*time.Second)
+	l.Limits.MaxHeaderBytes = cmp.Or(l.Limits.MaxHeaderBytes, 64<<10)
+	l.Limits.MaxBodyBytes = cmp.Or(l.Limits.MaxBodyBytes, 10<<20)
+	l.Limits.MaxConnections = cmp.Or(l.Limits.MaxConnections, 10000)
+	l.Limits.MaxStreamsPerSecond = cmp.Or(l.Limits.MaxStreamsPerSecond, 1000)
+	l.UnknownHostStatus = cmp.Or(l.UnknownHostStatus, 404)
 	if l.RedirectToHTTPS != nil {
 		l.RedirectToHTTPS.Defaults()
 	}
@@ -397,8 +398,8 @@ func (l *ListenerConfig) defaults() {
 		if r.Name == "" {
 			r.Name = l.Name + "/" + strconv.Itoa(i)
 		}
-		setDefault(&r.Match.PathPrefix, "/")
-		setDefault(&r.MaxBodyBytes, l.Limits.MaxBodyBytes)
+		r.Match.PathPrefix = cmp.Or(r.Match.PathPrefix, "/")
+		r.MaxBodyBytes = cmp.Or(r.MaxBodyBytes, l.Limits.MaxBodyBytes)
 		if r.Upgrades == nil {
 			r.Upgrades = []string{"websocket"}
 		}
@@ -416,31 +417,24 @@ func (l *ListenerConfig) defaults() {
 
 func (u *UpstreamConfig) defaults() {
 	u.takeSpecs()
-	setDefault(&u.Protocol, ProtocolHTTP)
-	setDefault(&u.Balance, "round_robin")
-	setDefault(&u.Timeouts.Dial, 2*time.Second)
-	setDefault(&u.Timeouts.TLSHandshake, 5*time.Second)
-	setDefault(&u.Timeouts.ResponseHeader, 30*time.Second)
+	u.Protocol = cmp.Or(u.Protocol, ProtocolHTTP)
+	u.Balance = cmp.Or(u.Balance, "round_robin")
+	u.Timeouts.Dial = cmp.Or(u.Timeouts.Dial, 2*time.Second)
+	u.Timeouts.TLSHandshake = cmp.Or(u.Timeouts.TLSHandshake, 5*time.Second)
+	u.Timeouts.ResponseHeader = cmp.Or(u.Timeouts.ResponseHeader, 30*time.Second)
 	if u.Protocol == ProtocolHTTP || u.Protocol == ProtocolHTTPS {
-		setDefault(&u.HTTP1, defaultHTTP1())
+		u.HTTP1 = cmp.Or(u.HTTP1, defaultHTTP1())
 	}
-	setDefault(&u.Timeouts.IdleConn, 90*time.Second)
-	setDefault(&u.MaxIdlePerTarget, 256)
-	setDefault(&u.Retries.Attempts, 2)
-	setDefault(&u.Retries.BackoffBase, 10*time.Millisecond)
-	setDefault(&u.Retries.BackoffMax, 250*time.Millisecond)
-	setDefault(&u.Retries.Budget.Ratio, 0.2)
-	setDefault(&u.Retries.Budget.MinPerSecond, 3)
-	setDefault(&u.Retries.Budget.Window, 10*time.Second)
+	u.Timeouts.IdleConn = cmp.Or(u.Timeouts.IdleConn, 90*time.Second)
+	u.MaxIdlePerTarget = cmp.Or(u.MaxIdlePerTarget, 256)
+	u.Retries.Attempts = cmp.Or(u.Retries.Attempts, 2)
+	u.Retries.BackoffBase = cmp.Or(u.Retries.BackoffBase, 10*time.Millisecond)
+	u.Retries.BackoffMax = cmp.Or(u.Retries.BackoffMax, 250*time.Millisecond)
+	u.Retries.Budget.Ratio = cmp.Or(u.Retries.Budget.Ratio, 0.2)
+	u.Retries.Budget.MinPerSecond = cmp.Or(u.Retries.Budget.MinPerSecond, 3)
+	u.Retries.Budget.Window = cmp.Or(u.Retries.Budget.Window, 10*time.Second)
 	u.Health.Defaults()
 	u.Outlier.Defaults()
 	u.Breaker.Defaults()
 	u.Discovery.Defaults()
-}
-
-func setDefault[T comparable](field *T, def T) {
-	var zero T
-	if *field == zero {
-		*field = def
-	}
 }

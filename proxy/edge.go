@@ -24,7 +24,7 @@ func (r *route) wrapEdge(rc RouteConfig, m *metrics, log *slog.Logger) {
 	em := m.edgeOf()
 	if rc.Compression != nil {
 		c := compress.New(*rc.Compression, compress.Deps{
-			Observe: func(req *http.Request, encoding string, in, out int64) {
+			Compressed: func(req *http.Request, encoding string, in, out int64) {
 				exchangeFrom(req.Context()).encoding = encoding
 				em.compression(r.name, encoding, in, out)
 			},

@@ -42,7 +42,7 @@ type failure int
 
 const (
 	failNone         failure = iota // no error
-	failClientGone                  // the client left or cancelled
+	failClientGone                  // the client left or canceled
 	failClientBody                  // the client's body was malformed (bad chunk, short HTTP/2 body)
 	failClientCut                   // the client's body ended early (connection closed mid-body)
 	failClientSlow                  // the client's body did not arrive in time
@@ -55,7 +55,7 @@ const (
 )
 
 // failureInfo is one row of the classifier's table. Client-caused rows
-// carry breaker.Cancelled: they never count against a target (breaker,
+// carry breaker.Canceled: they never count against a target (breaker,
 // outlier detection, the failing status, retries).
 type failureInfo struct {
 	status int          // what the client gets
@@ -66,12 +66,12 @@ type failureInfo struct {
 
 var failures = [...]failureInfo{
 	failNone:         {0, breaker.Response, "", ""},
-	failClientGone:   {statusClientClosed, breaker.Cancelled, "canceled", ""},
-	failClientBody:   {http.StatusBadRequest, breaker.Cancelled, "client", "body_malformed"},
-	failClientCut:    {http.StatusBadRequest, breaker.Cancelled, "client", "body_incomplete"},
-	failClientSlow:   {http.StatusRequestTimeout, breaker.Cancelled, "client", "body_timeout"},
-	failBodyTooLarge: {http.StatusRequestEntityTooLarge, breaker.Cancelled, "client", "body_too_large"},
-	failNoTarget:     {http.StatusServiceUnavailable, breaker.Cancelled, "no_target", ""},
+	failClientGone:   {statusClientClosed, breaker.Canceled, "canceled", ""},
+	failClientBody:   {http.StatusBadRequest, breaker.Canceled, "client", "body_malformed"},
+	failClientCut:    {http.StatusBadRequest, breaker.Canceled, "client", "body_incomplete"},
+	failClientSlow:   {http.StatusRequestTimeout, breaker.Canceled, "client", "body_timeout"},
+	failBodyTooLarge: {http.StatusRequestEntityTooLarge, breaker.Canceled, "client", "body_too_large"},
+	failNoTarget:     {http.StatusServiceUnavailable, breaker.Canceled, "no_target", ""},
 	failTimeout:      {http.StatusGatewayTimeout, breaker.Timeout, "timeout", ""},
 	failConnect:      {http.StatusBadGateway, breaker.Connect, "connect", ""},
 	failTLS:          {http.StatusBadGateway, breaker.Reset, "tls", ""},

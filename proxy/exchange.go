@@ -37,7 +37,7 @@ type exchange struct {
 	encoding    string // the content coding of the response body, when drawbridge chose it
 	limited     string // rate or in_flight when a route limit refused the request
 
-	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a cancelled request
+	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a canceled request
 	attempts int
 	target   string
 	upStatus int

@@ -238,13 +238,13 @@ func (u *upstream) setAddresses(addrs []string) {
 	u.pool.SetTargets(next)
 }
 
-// observe tells outlier detection how an attempt on t ended.
-func (u *upstream) observe(t *balancer.Target, kind breaker.Kind, status int) {
-	if kind == breaker.Cancelled {
+// reportOutcome tells outlier detection how an attempt on t ended.
+func (u *upstream) reportOutcome(t *balancer.Target, kind breaker.Kind, status int) {
+	if kind == breaker.Canceled {
 		return
 	}
 	if k := (*u.guards.tracked.Load())[t]; k != nil {
-		k.Observe(u.guards.policy.Failed(kind, status))
+		k.Outcome(u.guards.policy.Failed(kind, status))
 	}
 }
 

@@ -21,7 +21,7 @@ func (r *route) serveStatic(cfg static.Config, errs *errorWriter, m *metrics, ke
 			}
 			errs.write(w, status, id)
 		},
-		Observe: func(req *http.Request, result, encoding string) {
+		Served: func(req *http.Request, result, encoding string) {
 			ex := exchangeFrom(req.Context())
 			ex.static, ex.encoding = result, encoding
 			em.staticResult(r.name, result, encoding)

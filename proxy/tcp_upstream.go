@@ -46,7 +46,7 @@ func (u *upstream) dialStream(ctx context.Context) (net.Conn, string, error) {
 		end(time.Since(start))
 		kind := dialOutcome(ctx, err)
 		done(kind, 0)
-		u.observe(target, kind, 0)
+		u.reportOutcome(target, kind, 0)
 		if err == nil {
 			return conn, target.Addr, nil
 		}

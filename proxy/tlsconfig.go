@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -74,6 +75,13 @@ type UpstreamTLS struct {
 	ClientIdentity string `yaml:"client_identity"`
 }
 
+// Sources of a listener's server certificate (ListenerTLS.Certificate).
+const (
+	CertificateInternal = "internal" // issued and renewed by drawbridge's CA
+	CertificateACME     = "acme"     // public names through certmagic
+	CertificateFiles    = "files"    // CertFile and KeyFile, reloaded when they change
+)
+
 // Profiles of TLS versions and cipher suites.
 const (
 	ProfileInternal = "internal"
@@ -111,18 +119,18 @@ type HandshakeObserver interface {
 }
 
 func (t *ListenerTLS) defaults(listener string) {
-	setDefault(&t.Mode, TLSNone)
+	t.Mode = cmp.Or(t.Mode, TLSNone)
 	if t.Mode == TLSNone || t.Mode == TLSPassthrough {
 		return
 	}
-	setDefault(&t.Certificate, "internal")
+	t.Certificate = cmp.Or(t.Certificate, CertificateInternal)
 	if len(t.Names) == 0 {
 		t.Names = []string{listener}
 	}
 	if t.Mode == TLSMutual {
-		setDefault(&t.Profile, ProfileInternal)
+		t.Profile = cmp.Or(t.Profile, ProfileInternal)
 	} else {
-		setDefault(&t.Profile, ProfileEdge)
+		t.Profile = cmp.Or(t.Profile, ProfileEdge)
 	}
 }
 
@@ -143,8 +151,8 @@ func (t *ListenerTLS) validate(path, protocol string, p *configerr.List) {
 		return
 	}
 	switch t.Certificate {
-	case "internal", "acme":
-	case "files":
+	case CertificateInternal, CertificateACME:
+	case CertificateFiles:
 		if t.CertFile == "" || t.KeyFile == "" {
 			p.Add(path, "certificate: files needs cert_file and key_file")
 		}
@@ -154,7 +162,7 @@ func (t *ListenerTLS) validate(path, protocol string, p *configerr.List) {
 	if t.ClientCAFile != "" && t.Mode != TLSMutual {
 		p.Add(path+".client_ca_file", "only for mode: mutual (it verifies client certificates)")
 	}
-	if t.Certificate == "acme" && t.Mode == TLSMutual {
+	if t.Certificate == CertificateACME && t.Mode == TLSMutual {
 		p.Add(path+".certificate", "acme is for public edge names; a mutual listener uses the internal CA")
 	}
 	if t.Profile != ProfileInternal && t.Profile != ProfileEdge {

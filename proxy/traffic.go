@@ -147,7 +147,7 @@ func (m *metrics) request(ex *exchange, method string, status int, took time.Dur
 	}
 	class := statusClass(status)
 	m.requests.WithLabelValues(ex.listener, route, up, methodLabel(method), class).Inc()
-	observe(m.duration.WithLabelValues(ex.listener, route, up, class), took.Seconds(), traceID)
+	observeExemplar(m.duration.WithLabelValues(ex.listener, route, up, class), took.Seconds(), traceID)
 	if in > 0 {
 		m.bytesIn.WithLabelValues(ex.listener, route, up).Add(float64(in))
 	}
@@ -170,7 +170,7 @@ func (m *metrics) attempt(upstream, target string, status int, took time.Duratio
 			m.upErrors.WithLabelValues(upstream, target, kind).Inc()
 		}
 	}
-	observe(m.attempts.WithLabelValues(upstream, target, result), took.Seconds(), traceID)
+	observeExemplar(m.attempts.WithLabelValues(upstream, target, result), took.Seconds(), traceID)
 }
 
 // tlsHandshake observes a TLS handshake with a target.
@@ -219,8 +219,8 @@ func (c *connMetrics) close() {
 	}
 }
 
-// observe records v with the trace ID as exemplar when the request was sampled.
-func observe(o prometheus.Observer, v float64, traceID string) {
+// observeExemplar records v with the trace ID as exemplar when the request was sampled.
+func observeExemplar(o prometheus.Observer, v float64, traceID string) {
 	if eo, ok := o.(prometheus.ExemplarObserver); ok && traceID != "" {
 		eo.ObserveWithExemplar(v, prometheus.Labels{"trace_id": traceID})
 		return

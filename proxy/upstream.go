@@ -162,7 +162,7 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 		resp, err := u.attempt(req, target, ex)
 		kind, status := outcome(req, resp, err)
 		done(kind, status)
-		u.observe(target, kind, status)
+		u.reportOutcome(target, kind, status)
 		tried = append(tried, target)
 		if !u.retryable(req, body, resp, err, attempt) {
 			return resp, err
@@ -172,7 +172,7 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 			return resp, err // nothing left to try: the honest answer is this one
 		}
 		if !g.budget.withdraw() {
-			nextDone(breaker.Cancelled, 0)
+			nextDone(breaker.Canceled, 0)
 			inc(g.metrics.exhausted, u.name)
 			return resp, err
 		}
@@ -182,7 +182,7 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 			resp.Body.Close()
 		}
 		if err := u.backoff(req.Context(), attempt); err != nil {
-			nextDone(breaker.Cancelled, 0)
+			nextDone(breaker.Canceled, 0)
 			return nil, errClientGone
 		}
 		target, done = next, nextDone

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/atomicfile"
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -260,40 +261,20 @@ func parseOwner(s string) (*fileOwner, error) {
 	return &fileOwner{uid: uid, gid: gid}, nil
 }
 
-// writeFileAtomic writes data to a temporary file beside path with mode
-// (and owner), syncs it and renames it over path, so a reader sees the old
-// file or the new one, never a part.
+// writeFileAtomic writes data through a temporary file beside path with
+// mode (and owner, when set), synced, then renamed over path: readers see
+// the old file or the new one, never a part.
 func writeFileAtomic(path string, data []byte, mode os.FileMode, owner *fileOwner) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	// The paths are the operator's --out directory and fixed file names.
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(name) //nolint:gosec // G703: see above
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail(err)
-	}
+	opts := atomicfile.Options{Mode: mode}
 	if owner != nil {
-		if err := tmp.Chown(owner.uid, owner.gid); err != nil {
-			return fail(fmt.Errorf("--chown needs root: %w", err))
+		opts.Prepare = func(f *os.File) error {
+			if err := f.Chown(owner.uid, owner.gid); err != nil {
+				return fmt.Errorf("--chown needs root: %w", err)
+			}
+			return nil
 		}
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(name, path); err != nil { //nolint:gosec // G703: see above
-		os.Remove(name) //nolint:gosec // G703: see above
+	if err := atomicfile.WriteBytes(path, opts, data); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

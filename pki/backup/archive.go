@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // Archive is what a backup holds.
@@ -60,10 +62,10 @@ const (
 )
 
 // Write seals a into w as an archive readable with passphrase. k is the
-// key derivation; its zero value means DefaultKDF.
-func Write(w io.Writer, a *Archive, passphrase []byte, k KDF) error {
-	if k == (KDF{}) {
-		k = DefaultKDF()
+// key derivation; its zero value means store.DefaultKDF.
+func Write(w io.Writer, a *Archive, passphrase []byte, k store.KDF) error {
+	if k == (store.KDF{}) {
+		k = store.DefaultKDF()
 	}
 	plain, err := encodePayload(a)
 	if err != nil {
@@ -74,7 +76,7 @@ func Write(w io.Writer, a *Archive, passphrase []byte, k KDF) error {
 }
 
 // Read opens an archive from r and checks every entry. An error wraps
-// ErrNotArchive, ErrWrongPassphrase, ErrCorrupt or ErrUnsafeEntry, except
+// ErrNotArchive, store.ErrWrongPassphrase, ErrCorrupt or ErrUnsafeEntry, except
 // for I/O errors and an unsupported format version.
 func Read(r io.Reader, passphrase []byte) (*Archive, error) {
 	return read(r, passphrase, maxKDFMemoryKiB)

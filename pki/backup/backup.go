@@ -2,10 +2,8 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/atomicfile"
 	"github.com/drawbridge-proxy/drawbridge/pki/layout"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
@@ -50,9 +49,9 @@ type Config struct {
 	// Keep is how many scheduled backups stay in Dir; older ones are
 	// removed after each successful run. Zero: 7.
 	Keep int
-	// KDF derives the archive key from the passphrase. Zero: DefaultKDF.
+	// KDF derives the archive key from the passphrase. Zero: store.DefaultKDF.
 	// Tests lower it; production has no reason to.
-	KDF KDF
+	KDF store.KDF
 }
 
 // Defaults fills every zero field with its default.
@@ -63,8 +62,8 @@ func (c *Config) Defaults() {
 	if c.Keep == 0 {
 		c.Keep = DefaultKeep
 	}
-	if c.KDF == (KDF{}) {
-		c.KDF = DefaultKDF()
+	if c.KDF == (store.KDF{}) {
+		c.KDF = store.DefaultKDF()
 	}
 }
 
@@ -84,7 +83,7 @@ func (c *Config) Validate() error {
 	if c.Keep < 1 {
 		errs.Add("keep", "must be >= 1, got %d", c.Keep)
 	}
-	if err := c.KDF.check(); err != nil {
+	if err := checkKDF(c.KDF); err != nil {
 		errs.Add("kdf", "%v", err)
 	}
 	return errs.Err()
@@ -196,7 +195,7 @@ func (b *Backer) backup(ctx context.Context, out string) (files int, size int64,
 	if err != nil {
 		return 0, 0, err
 	}
-	size, err = writeFileAtomic(out, func(w io.Writer) error { return Write(w, a, pass, b.cfg.KDF) })
+	size, err = atomicfile.Write(out, tempFile, func(w io.Writer) error { return Write(w, a, pass, b.cfg.KDF) })
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing %s: %w", out, err)
 	}
@@ -280,71 +279,9 @@ func (b *Backer) lock(ctx context.Context, fsto *certmagic.FileStorage, name str
 	}, nil
 }
 
-// writeFileAtomic writes path through a temporary file in the same
-// directory, synced before the rename and the directory synced after, so a
-// crash leaves the old file or the new one, never a part.
-func writeFileAtomic(path string, write func(io.Writer) error) (int64, error) {
-	tmp, size, err := writeTemp(filepath.Dir(path), write)
-	if err != nil {
-		return 0, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return 0, err
-	}
-	return size, syncDir(filepath.Dir(path))
-}
-
-// writeTemp writes a new 0600 temporary file in dir, synced and closed.
-func writeTemp(dir string, write func(io.Writer) error) (name string, size int64, err error) {
-	f, err := os.CreateTemp(dir, tempPrefix+"*"+tempSuffix)
-	if err != nil {
-		return "", 0, err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return "", 0, err
-	}
-	cw := &countingWriter{w: f}
-	if err = write(cw); err != nil {
-		return "", 0, err
-	}
-	if err = f.Sync(); err != nil {
-		return "", 0, err
-	}
-	if err = f.Close(); err != nil {
-		return "", 0, err
-	}
-	return f.Name(), cw.n, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir) // #nosec G304 -- a directory we write to
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
-		return err
-	}
-	return nil
-}
+// tempFile is how backup and restore name their temporary files, which
+// prune removes when a crash left them.
+var tempFile = atomicfile.Options{Pattern: tempPrefix + "*" + tempSuffix}
 
 // ReadFile opens the archive at path, checking its size first.
 func ReadFile(path string, passphrase []byte) (*Archive, error) {

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 // MaxSize bounds an archive file. A state dir holds a few certificates and
@@ -24,8 +26,6 @@ const MaxSize = 64 << 20
 var (
 	// ErrNotArchive means the file does not start like a drawbridge backup.
 	ErrNotArchive = errors.New("not a drawbridge backup archive")
-	// ErrWrongPassphrase means the passphrase does not open the archive.
-	ErrWrongPassphrase = errors.New("wrong passphrase")
 	// ErrCorrupt means the archive is truncated, damaged or was altered.
 	ErrCorrupt = errors.New("archive is corrupt, truncated or was altered")
 	// ErrUnsafeEntry means an authenticated archive holds an entry restore
@@ -45,19 +45,12 @@ const (
 	infoCheck = "drawbridge-backup-v1 passphrase check"
 )
 
-// KDF are the argon2id parameters (RFC 9106) that turn the passphrase into
-// the archive key. They are stored in each archive's header.
-type KDF struct {
-	Time      uint32 // passes
-	MemoryKiB uint32
-	Threads   uint8
-}
-
-// DefaultKDF is what the CA's keyring uses too: RFC 9106's second
-// recommended option (64 MiB) with three passes. The state dir's keyring
-// already lets anyone holding the volume test passphrases at that cost, so
-// a stronger setting here would protect nothing more.
-func DefaultKDF() KDF { return KDF{Time: 3, MemoryKiB: 64 * 1024, Threads: 2} }
+// The archive key comes from the passphrase through the keyring's own
+// argon2id parameters (store.KDF, stored in each archive's header), and
+// by default at the keyring's cost (store.DefaultKDF): the state dir's
+// keyring already lets anyone holding the volume test passphrases at that
+// cost, so a stronger setting here would protect nothing more. A wrong
+// passphrase is the keyring's store.ErrWrongPassphrase too.
 
 // Limits a header may ask for: a crafted header must not make the reader
 // spend unbounded memory or time before the passphrase is even checked.
@@ -67,9 +60,9 @@ const (
 	maxKDFThreads   = 64
 )
 
-func (k KDF) check() error { return k.checkMax(maxKDFMemoryKiB) }
+func checkKDF(k store.KDF) error { return checkKDFMax(k, maxKDFMemoryKiB) }
 
-func (k KDF) checkMax(maxMemoryKiB uint32) error {
+func checkKDFMax(k store.KDF, maxMemoryKiB uint32) error {
 	switch {
 	case k.Time < 1 || k.Time > maxKDFTime:
 		return fmt.Errorf("argon2id passes %d out of range 1..%d", k.Time, maxKDFTime)
@@ -82,7 +75,7 @@ func (k KDF) checkMax(maxMemoryKiB uint32) error {
 }
 
 type header struct {
-	kdf    KDF
+	kdf    store.KDF
 	salt   [saltSize]byte
 	check  [checkSize]byte
 	nonce  [chacha20poly1305.NonceSizeX]byte
@@ -119,8 +112,8 @@ func parseHeader(b []byte, maxMemoryKiB uint32) (header, error) {
 	if b[1] != kdfArgon2id || b[3] != 0 {
 		return h, fmt.Errorf("%w: header: unknown key derivation %d/%d", ErrCorrupt, b[1], b[3])
 	}
-	h.kdf = KDF{Threads: b[2], Time: binary.BigEndian.Uint32(b[4:]), MemoryKiB: binary.BigEndian.Uint32(b[8:])}
-	if err := h.kdf.checkMax(maxMemoryKiB); err != nil {
+	h.kdf = store.KDF{Threads: b[2], Time: binary.BigEndian.Uint32(b[4:]), MemoryKiB: binary.BigEndian.Uint32(b[8:])}
+	if err := checkKDFMax(h.kdf, maxMemoryKiB); err != nil {
 		return h, fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
 	b = b[12:]
@@ -135,7 +128,7 @@ func parseHeader(b []byte, maxMemoryKiB uint32) (header, error) {
 }
 
 // deriveKeys returns the encryption key and the passphrase check.
-func deriveKeys(passphrase, salt []byte, k KDF) (key, check []byte, err error) {
+func deriveKeys(passphrase, salt []byte, k store.KDF) (key, check []byte, err error) {
 	master := argon2.IDKey(passphrase, salt, k.Time, k.MemoryKiB, k.Threads, 32)
 	defer clear(master)
 	// argon2id's work area (64 MiB by default) is garbage now: hand it back
@@ -153,8 +146,8 @@ func deriveKeys(passphrase, salt []byte, k KDF) (key, check []byte, err error) {
 }
 
 // seal encrypts plain into w as a complete archive.
-func seal(w io.Writer, plain, passphrase []byte, k KDF) error {
-	if err := k.check(); err != nil {
+func seal(w io.Writer, plain, passphrase []byte, k store.KDF) error {
+	if err := checkKDF(k); err != nil {
 		return fmt.Errorf("sealing archive: %w", err)
 	}
 	if n := headerSize + len(plain) + chacha20poly1305.Overhead; n > MaxSize {
@@ -219,7 +212,7 @@ func unseal(r io.Reader, passphrase []byte, maxMemoryKiB uint32) ([]byte, error)
 	}
 	defer clear(key)
 	if subtle.ConstantTimeCompare(check, h.check[:]) != 1 {
-		return nil, ErrWrongPassphrase
+		return nil, store.ErrWrongPassphrase
 	}
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {

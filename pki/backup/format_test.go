@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
 func TestWriteReadRoundTrip(t *testing.T) {
@@ -66,7 +68,7 @@ func TestFlippedByteRefused(t *testing.T) {
 		if err == nil {
 			t.Fatalf("byte %d ^ %#x: archive accepted (%d files)", i, bit, len(a.State))
 		}
-		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotArchive) && !errors.Is(err, ErrWrongPassphrase) &&
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotArchive) && !errors.Is(err, store.ErrWrongPassphrase) &&
 			!strings.Contains(err.Error(), "not supported") {
 			t.Fatalf("byte %d ^ %#x: unexpected error %v", i, bit, err)
 		}
@@ -100,7 +102,7 @@ func TestTruncatedRefused(t *testing.T) {
 func TestWrongPassphrase(t *testing.T) {
 	data := sealArchive(t, sampleArchive(t))
 	_, err := Read(bytes.NewReader(data), []byte("another passphrase, long enough"))
-	if !errors.Is(err, ErrWrongPassphrase) {
+	if !errors.Is(err, store.ErrWrongPassphrase) {
 		t.Fatalf("got %v, want ErrWrongPassphrase", err)
 	}
 	msg := explain(err).Error()

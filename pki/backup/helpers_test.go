@@ -23,8 +23,8 @@ import (
 )
 
 // testKDF is cheap so tests seal and open archives in microseconds;
-// production uses DefaultKDF.
-var testKDF = KDF{Time: 1, MemoryKiB: 8, Threads: 1}
+// production uses store.DefaultKDF.
+var testKDF = store.KDF{Time: 1, MemoryKiB: 8, Threads: 1}
 
 const testPassphrase = "correct horse battery staple"
 

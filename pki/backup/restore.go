@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/atomicfile"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/layout"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
@@ -83,7 +84,7 @@ func restoreFile(ctx context.Context, path string, passphrase []byte, opts Resto
 // explain adds what to do to the errors an operator can act on.
 func explain(err error) error {
 	switch {
-	case errors.Is(err, ErrWrongPassphrase):
+	case errors.Is(err, store.ErrWrongPassphrase):
 		return fmt.Errorf("%w: this archive was sealed with another passphrase; give the passphrase file that was in use when the backup was made (nothing was written)", err)
 	case errors.Is(err, ErrCorrupt):
 		return fmt.Errorf("%w: use another copy of the backup (nothing was written)", err)
@@ -261,7 +262,7 @@ func writeTree(root string, files []File, sync bool) error {
 		if !sync {
 			continue
 		}
-		if err := syncDir(d); err != nil {
+		if err := atomicfile.SyncDir(d); err != nil {
 			return err
 		}
 	}
@@ -298,7 +299,7 @@ func (t *target) publish(staging string, config []byte) error {
 	if t.inside {
 		err = t.moveUp(staging)
 	} else if err = os.Rename(staging, t.dir); err == nil {
-		err = syncDir(filepath.Dir(t.dir))
+		err = atomicfile.SyncDir(filepath.Dir(t.dir))
 	}
 	if err != nil {
 		if t.configOut != "" {
@@ -311,7 +312,7 @@ func (t *target) publish(staging string, config []byte) error {
 
 // publishNew writes a new file at path, refusing to replace one.
 func publishNew(path string, data []byte) error {
-	tmp, _, err := writeTemp(filepath.Dir(path), func(w io.Writer) error { _, err := w.Write(data); return err })
+	tmp, _, err := atomicfile.Temp(filepath.Dir(path), tempFile, func(w io.Writer) error { _, err := w.Write(data); return err })
 	if err != nil {
 		return err
 	}
@@ -329,7 +330,7 @@ func publishNew(path string, data []byte) error {
 			return err
 		}
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // moveUp moves the staged entries into the target directory, the one
@@ -368,7 +369,7 @@ func (t *target) moveUp(staging string) error {
 	if err := os.Chmod(t.dir, 0o700); err != nil && !errors.Is(err, fs.ErrPermission) { //nolint:gosec // G302: a directory, owner only
 		return err
 	}
-	return syncDir(t.dir)
+	return atomicfile.SyncDir(t.dir)
 }
 
 // verifyState opens the staged state as the gateway will: the keyring

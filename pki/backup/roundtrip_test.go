@@ -227,7 +227,7 @@ func TestBackupAfterAPassphraseRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "state")
-	if _, err := RestoreFile(ctx, out, []byte(testPassphrase), RestoreOptions{StateDir: dir}, Deps{}); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := RestoreFile(ctx, out, []byte(testPassphrase), RestoreOptions{StateDir: dir}, Deps{}); !errors.Is(err, store.ErrWrongPassphrase) {
 		t.Fatalf("restore with the old passphrase: got %v, want ErrWrongPassphrase", err)
 	}
 	res, err := RestoreFile(ctx, out, []byte(newPass), RestoreOptions{StateDir: dir}, Deps{})

@@ -101,16 +101,16 @@ func TestPeakEWMAPrefersFastTargets(t *testing.T) {
 func TestPeakEWMAJumpsUpAndDecaysSlowly(t *testing.T) {
 	tg := NewTarget("a")
 	now := time.Now()
-	tg.observe(10*time.Millisecond, now)
-	tg.observe(100*time.Millisecond, now.Add(time.Millisecond))
+	tg.foldLatency(10*time.Millisecond, now)
+	tg.foldLatency(100*time.Millisecond, now.Add(time.Millisecond))
 	if got := tg.Latency(); got != 100*time.Millisecond {
 		t.Fatalf("after a slow sample latency = %s, want the peak 100ms", got)
 	}
-	tg.observe(10*time.Millisecond, now.Add(2*time.Millisecond))
+	tg.foldLatency(10*time.Millisecond, now.Add(2*time.Millisecond))
 	if got := tg.Latency(); got < 90*time.Millisecond {
 		t.Fatalf("one fast sample right after pulled latency to %s; the decay is too fast", got)
 	}
-	tg.observe(10*time.Millisecond, now.Add(time.Minute))
+	tg.foldLatency(10*time.Millisecond, now.Add(time.Minute))
 	if got := tg.Latency(); got > 15*time.Millisecond {
 		t.Fatalf("a minute later latency = %s, want it decayed toward 10ms", got)
 	}

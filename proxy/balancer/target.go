@@ -93,7 +93,7 @@ func (t *Target) Begin() (end func(latency time.Duration)) {
 	t.inflight.Add(1)
 	return func(latency time.Duration) {
 		t.inflight.Add(-1)
-		t.observe(latency, time.Now())
+		t.foldLatency(latency, time.Now())
 	}
 }
 
@@ -101,9 +101,9 @@ func (t *Target) Begin() (end func(latency time.Duration)) {
 // weighs 1/e of a fresh one. Linkerd and Finagle use 10s.
 const ewmaDecay = 10 * time.Second
 
-// observe folds one latency sample into the peak-EWMA: a slower sample
+// foldLatency folds one latency sample into the peak-EWMA: a slower sample
 // replaces the average at once (the "peak"), faster ones pull it down slowly.
-func (t *Target) observe(latency time.Duration, now time.Time) {
+func (t *Target) foldLatency(latency time.Duration, now time.Time) {
 	sample := float64(latency)
 	t.mu.Lock()
 	defer t.mu.Unlock()

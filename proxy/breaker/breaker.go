@@ -229,7 +229,7 @@ func (b *Breaker) Allow() (done func(kind Kind, status int), err error) {
 	}
 	return func(kind Kind, status int) {
 		switch {
-		case kind == Cancelled:
+		case kind == Canceled:
 			report(errExcluded)
 		case b.policy.Failed(kind, status):
 			report(errFailed)

@@ -34,7 +34,7 @@ func TestPolicy(t *testing.T) {
 		{"default connect", nil, Connect, 0, true},
 		{"default timeout", nil, Timeout, 0, true},
 		{"default reset", nil, Reset, 0, true},
-		{"cancel never", []string{"connect", "timeout", "reset", "5xx", "4xx"}, Cancelled, 0, false},
+		{"cancel never", []string{"connect", "timeout", "reset", "5xx", "4xx"}, Canceled, 0, false},
 		{"only connect: 500", []string{"connect"}, Response, 500, false},
 		{"only connect: timeout", []string{"connect"}, Timeout, 0, false},
 		{"429 listed", []string{"429"}, Response, 429, true},
@@ -108,7 +108,7 @@ func TestBreakerLifecycle(t *testing.T) {
 		return nil
 	}
 	for range 10 {
-		_ = attempt(Cancelled, 0)
+		_ = attempt(Canceled, 0)
 	}
 	_ = attempt(Connect, 0)
 	_ = attempt(Response, 404) // a success: resets the run

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"time"
@@ -45,12 +46,12 @@ var DefaultFailureOn = []string{"connect", "timeout", "reset", "5xx"}
 
 // Defaults fills every zero field that has a default.
 func (c *Config) Defaults() {
-	setDefault(&c.ConsecutiveFailures, 5)
-	setDefault(&c.FailureRatio, 0.5)
-	setDefault(&c.MinRequests, 20)
-	setDefault(&c.Window, 10*time.Second)
-	setDefault(&c.OpenTimeout, 5*time.Second)
-	setDefault(&c.HalfOpenRequests, 1)
+	c.ConsecutiveFailures = cmp.Or(c.ConsecutiveFailures, 5)
+	c.FailureRatio = cmp.Or(c.FailureRatio, 0.5)
+	c.MinRequests = cmp.Or(c.MinRequests, 20)
+	c.Window = cmp.Or(c.Window, 10*time.Second)
+	c.OpenTimeout = cmp.Or(c.OpenTimeout, 5*time.Second)
+	c.HalfOpenRequests = cmp.Or(c.HalfOpenRequests, 1)
 	if len(c.FailureOn) == 0 {
 		c.FailureOn = append([]string(nil), DefaultFailureOn...)
 	}
@@ -59,12 +60,12 @@ func (c *Config) Defaults() {
 // Inherit fills every zero field of a route's override from the upstream's
 // (already defaulted) configuration. Disabled is taken as written.
 func (c *Config) Inherit(from Config) {
-	setDefault(&c.ConsecutiveFailures, from.ConsecutiveFailures)
-	setDefault(&c.FailureRatio, from.FailureRatio)
-	setDefault(&c.MinRequests, from.MinRequests)
-	setDefault(&c.Window, from.Window)
-	setDefault(&c.OpenTimeout, from.OpenTimeout)
-	setDefault(&c.HalfOpenRequests, from.HalfOpenRequests)
+	c.ConsecutiveFailures = cmp.Or(c.ConsecutiveFailures, from.ConsecutiveFailures)
+	c.FailureRatio = cmp.Or(c.FailureRatio, from.FailureRatio)
+	c.MinRequests = cmp.Or(c.MinRequests, from.MinRequests)
+	c.Window = cmp.Or(c.Window, from.Window)
+	c.OpenTimeout = cmp.Or(c.OpenTimeout, from.OpenTimeout)
+	c.HalfOpenRequests = cmp.Or(c.HalfOpenRequests, from.HalfOpenRequests)
 	if len(c.FailureOn) == 0 {
 		c.FailureOn = append([]string(nil), from.FailureOn...)
 	}
@@ -106,8 +107,8 @@ const (
 	Timeout
 	// Reset: the connection failed after it was opened, before a response head.
 	Reset
-	// Cancelled: the client went away. Never a failure, never a success.
-	Cancelled
+	// Canceled: the client went away. Never a failure, never a success.
+	Canceled
 )
 
 // Policy decides which outcomes are failures.
@@ -169,11 +170,4 @@ func parseFailure(f string) (func(*Policy), error) {
 		return nil, fmt.Errorf("%q is not connect, timeout, reset, 5xx, 4xx or a status from 400 to 599", f)
 	}
 	return func(p *Policy) { p.status[n] = true }, nil
-}
-
-func setDefault[T comparable](field *T, def T) {
-	var zero T
-	if *field == zero {
-		*field = def
-	}
 }

@@ -14,9 +14,9 @@ import (
 
 // Deps are what a Compressor reports to.
 type Deps struct {
-	// Observe, when set, learns each compressed response's coding and its
+	// Compressed, when set, learns each compressed response's coding and its
 	// body size before and after.
-	Observe func(r *http.Request, encoding string, in, out int64)
+	Compressed func(r *http.Request, encoding string, in, out int64)
 }
 
 // Compressor wraps handlers of one route.
@@ -24,12 +24,12 @@ type Compressor struct {
 	cfg     Config
 	majors  []string        // "text/" of "text/*"
 	exact   map[string]bool // "application/json"
-	observe func(r *http.Request, encoding string, in, out int64)
+	compressed func(r *http.Request, encoding string, in, out int64)
 }
 
 // New returns a Compressor for cfg, which must have had Defaults and Validate.
 func New(cfg Config, deps Deps) *Compressor {
-	c := &Compressor{cfg: cfg, exact: map[string]bool{}, observe: deps.Observe}
+	c := &Compressor{cfg: cfg, exact: map[string]bool{}, compressed: deps.Compressed}
 	for _, t := range cfg.Types {
 		if major, ok := strings.CutSuffix(t, "*"); ok {
 			c.majors = append(c.majors, major)

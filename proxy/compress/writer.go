@@ -177,8 +177,8 @@ func (w *responseWriter) finish() {
 		_ = w.e.Close()
 		putEncoder(w.enc, w.e)
 		w.e = nil
-		if w.c.observe != nil {
-			w.c.observe(w.req, w.enc, w.in, w.out.n)
+		if w.c.compressed != nil {
+			w.c.compressed(w.req, w.enc, w.in, w.out.n)
 		}
 	}
 }

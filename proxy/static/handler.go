@@ -28,9 +28,9 @@ type Deps struct {
 	// Error writes an error response with status (404, 405, 500); nil
 	// writes http.Error's plain text.
 	Error func(w http.ResponseWriter, r *http.Request, status int)
-	// Observe, when set, learns each request's result and the content
+	// Served, when set, learns each request's result and the content
 	// coding served ("" for identity).
-	Observe func(r *http.Request, result, encoding string)
+	Served func(r *http.Request, result, encoding string)
 }
 
 // Handler serves the files under Config.Root by the request's URL.Path,
@@ -139,7 +139,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root *os.Root
 	hd.Set("Content-Type", contentType(h.cfg.NotFound))
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	h.observe(r, ResultNotFound, "")
+	h.served(r, ResultNotFound, "")
 	w.WriteHeader(http.StatusNotFound)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data)
@@ -147,13 +147,13 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root *os.Root
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, result string) {
-	h.observe(r, result, "")
+	h.served(r, result, "")
 	h.deps.Error(w, r, status)
 }
 
-func (h *Handler) observe(r *http.Request, result, encoding string) {
-	if h.deps.Observe != nil {
-		h.deps.Observe(r, result, encoding)
+func (h *Handler) served(r *http.Request, result, encoding string) {
+	if h.deps.Served != nil {
+		h.deps.Served(r, result, encoding)
 	}
 }
 
@@ -165,7 +165,7 @@ func (h *Handler) redirectToDir(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
-	h.observe(r, ResultRedirect, "")
+	h.served(r, ResultRedirect, "")
 	w.Header().Set("Location", target)
 	w.WriteHeader(http.StatusMovedPermanently)
 }
@@ -193,7 +193,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, root *os.Roo
 	}
 	defer f.Close()
 	hd.Set("ETag", etag(fi, enc))
-	h.observe(r, result, enc)
+	h.served(r, result, enc)
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 }
 

@@ -15,7 +15,7 @@ import (
 // A request whose context ended before it was written (an HTTP/2 stream
 // reset right after its HEADERS) must send nothing upstream and leave the
 // pooled connection usable.
-func TestCancelledRequestIsNotSent(t *testing.T) {
+func TestCanceledRequestIsNotSent(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,21 +65,21 @@ func TestCancelledRequestIsNotSent(t *testing.T) {
 	if err := get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	cancelled, cancel := context.WithCancel(context.Background())
+	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 3 {
-		err := get(cancelled)
+		err := get(canceled)
 		if err == nil || !strings.Contains(err.Error(), "not sent") {
-			t.Fatalf("cancelled request: err = %v, want a not-sent error", err)
+			t.Fatalf("canceled request: err = %v, want a not-sent error", err)
 		}
 	}
 	if err := get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := served.Load(); got != 2 {
-		t.Errorf("upstream served %d requests, want 2 (the cancelled ones must not be sent)", got)
+		t.Errorf("upstream served %d requests, want 2 (the canceled ones must not be sent)", got)
 	}
 	if got := accepted.Load(); got != 1 {
-		t.Errorf("upstream accepted %d connections, want 1 (nothing dialled or dropped for a cancelled request)", got)
+		t.Errorf("upstream accepted %d connections, want 1 (nothing dialled or dropped for a canceled request)", got)
 	}
 }

@@ -81,7 +81,7 @@ type exchange struct {
 func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*http.Response, bool, error) {
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
-		// Cancelled between the pick and the write (an HTTP/2 stream reset
+		// Canceled between the pick and the write (an HTTP/2 stream reset
 		// right after its HEADERS): send nothing; the connection is unused.
 		pc.t.putIdle(pc)
 		return nil, false, fmt.Errorf("transport: request not sent: %w", context.Cause(ctx))

@@ -154,11 +154,11 @@ func validateTLSUse(f *File, errs *configerr.List) {
 			continue
 		}
 		switch l.TLS.Certificate {
-		case "internal":
+		case proxy.CertificateInternal:
 			if _, _, err := f.PKI.CertNames(l.TLS.Names); err != nil {
 				errs.Nest(path, err)
 			}
-		case "acme":
+		case proxy.CertificateACME:
 			if f.PKI.ACME == nil {
 				errs.Add(path+".certificate", "acme needs a pki.acme section (email, agree_to_terms, ...)")
 			}
@@ -206,7 +206,7 @@ func validateTLSUse(f *File, errs *configerr.List) {
 // in a file without a pki section: an internal or ACME certificate, or
 // client certificates verified without client_ca_file.
 func ownCAUse(path string, t proxy.ListenerTLS, errs *configerr.List) {
-	if t.Certificate != "files" {
+	if t.Certificate != proxy.CertificateFiles {
 		errs.Add(path+".certificate", "%s needs a pki section (drawbridge's own CA, or ACME's storage); "+
 			"without one, use certificate: files with cert_file and key_file", t.Certificate)
 	}

@@ -95,13 +95,13 @@ func New(f *config.File, m *cert.Manager, deps Deps) (*Provider, error) {
 			continue
 		}
 		switch l.TLS.Certificate {
-		case "internal":
+		case proxy.CertificateInternal:
 			id, dns, err := f.PKI.CertNames(l.TLS.Names)
 			if err != nil {
 				return nil, fmt.Errorf("listeners.%s.tls.%w", name, err)
 			}
 			p.want(id, dns)
-		case "files":
+		case proxy.CertificateFiles:
 			fc := source.FileSourceConfig{CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile}
 			fc.Defaults()
 			fs, err := source.NewFileSource(fc, part.Deps{Logger: deps.Logger, Registerer: deps.Registerer})
@@ -110,7 +110,7 @@ func New(f *config.File, m *cert.Manager, deps Deps) (*Provider, error) {
 			}
 			p.files[name] = fs
 			p.fileOf[name] = l.TLS.CertFile + "|" + l.TLS.KeyFile
-		case "acme":
+		case proxy.CertificateACME:
 			acmeNames = appendNew(acmeNames, l.TLS.Names...)
 		}
 	}
@@ -178,14 +178,14 @@ func (p *Provider) Update(ctx context.Context, f *config.File) error {
 			continue
 		}
 		switch l.TLS.Certificate {
-		case "internal":
+		case proxy.CertificateInternal:
 			id, dns, err := f.PKI.CertNames(l.TLS.Names)
 			if err != nil {
 				p.mu.Unlock()
 				return fmt.Errorf("listeners.%s.tls.%w", name, err)
 			}
 			p.want(id, dns)
-		case "files":
+		case proxy.CertificateFiles:
 			key := l.TLS.CertFile + "|" + l.TLS.KeyFile
 			if p.fileOf[name] == key {
 				continue
@@ -201,7 +201,7 @@ func (p *Provider) Update(ctx context.Context, f *config.File) error {
 			if p.runCtx != nil {
 				go func() { _ = fs.Run(p.runCtx) }()
 			}
-		case "acme":
+		case proxy.CertificateACME:
 			if p.acme == nil {
 				p.mu.Unlock()
 				return fmt.Errorf("listeners.%s.tls: ACME was not set up at start; restart to add it", name)
@@ -257,11 +257,11 @@ func (p *Provider) ServerTLS(l proxy.ListenerConfig) (*tls.Config, error) {
 		opts.NextProtos = []string{"postgresql"} // PostgreSQL 17's direct TLS
 	}
 	switch l.TLS.Certificate {
-	case "files":
+	case proxy.CertificateFiles:
 		p.mu.Lock()
 		opts.Certificates = p.files[l.Name]
 		p.mu.Unlock()
-	case "acme":
+	case proxy.CertificateACME:
 		if p.acme == nil {
 			return nil, errors.New("certificate: acme needs a pki.acme section")
 		}
