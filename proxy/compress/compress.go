@@ -21,9 +21,9 @@ type Deps struct {
 
 // Compressor wraps handlers of one route.
 type Compressor struct {
-	cfg     Config
-	majors  []string        // "text/" of "text/*"
-	exact   map[string]bool // "application/json"
+	cfg        Config
+	majors     []string        // "text/" of "text/*"
+	exact      map[string]bool // "application/json"
 	compressed func(r *http.Request, encoding string, in, out int64)
 }
 
