@@ -51,11 +51,11 @@ type secretHeader struct {
 	value SecretValue
 }
 
-// SecretValue is a secret's current value; pki/secret's *Secret is one.
+// SecretValue is a secret's current value; cmd's secret.Secret is one.
 type SecretValue interface{ Value() []byte }
 
 // SecretSource resolves secret references (file:..., env:...) to values
-// that follow rotations. cmd adapts pki/secret's Watcher to it.
+// that follow rotations. cmd adapts its secret.Watcher to it.
 type SecretSource interface {
 	Secret(ref string, validate func([]byte) error) (SecretValue, error)
 }

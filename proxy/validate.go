@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/drawbridge-proxy/drawbridge/health"
-	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
@@ -235,9 +234,9 @@ func (h HeaderOps) validate(path string, p *configerr.List) {
 		case isHopByHop(name) || isForwardingHeader(name) || isIdentityHeader(name) || http.CanonicalHeaderKey(name) == "Host":
 			p.Add(path+".set_secret", "%s is managed by drawbridge and cannot be set", name)
 		}
-		if _, err := secret.ParseRef(h.SetSecret[name]); err != nil {
-			p.Add(path+".set_secret."+name, "%v", err)
-		}
+		// The reference itself (file:..., env:...) is the secret source's
+		// to read: the file loader checks its form, and New refuses one
+		// Deps.Secrets cannot resolve.
 		if _, dup := h.Set[name]; dup {
 			p.Add(path+".set_secret."+name, "is also in set; use one")
 		}

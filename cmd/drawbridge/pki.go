@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/secret"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/tlswire"
 	"github.com/drawbridge-proxy/drawbridge/pki"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
-	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
 )
 

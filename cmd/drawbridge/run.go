@@ -13,8 +13,8 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/admin"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/secret"
 	"github.com/drawbridge-proxy/drawbridge/health"
-	"github.com/drawbridge-proxy/drawbridge/pki/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/pki/secret"
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/secret"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"

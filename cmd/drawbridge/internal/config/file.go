@@ -1,10 +1,13 @@
 package config
 
 import (
+	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"time"
 
-	"github.com/drawbridge-proxy/drawbridge/pki/secret"
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/secret"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
@@ -74,6 +77,9 @@ func (f *File) Defaults() {
 // path, as a configerr.List.
 func (f *File) Validate() error {
 	var errs configerr.List
+	// Before the data plane's own problems, so that on a set_secret key
+	// both a bad reference and a clash with set read in that order.
+	validateSecretRefs(f, &errs)
 	errs.Nest("", f.Config.Validate())
 	if _, _, err := net.SplitHostPort(f.Admin.Address); err != nil {
 		errs.Add("admin.address", "%q is not host:port", f.Admin.Address)
@@ -105,4 +111,24 @@ func (f *File) Validate() error {
 	}
 	validateTLSUse(f, &errs)
 	return errs.Err()
+}
+
+// validateSecretRefs checks the form of every set_secret reference: the
+// data plane only carries them, and the secret package reads them.
+func validateSecretRefs(f *File, errs *configerr.List) {
+	for _, name := range slices.Sorted(maps.Keys(f.Listeners)) {
+		for i, r := range f.Listeners[name].Routes {
+			path := fmt.Sprintf("listeners.%s.routes[%d]", name, i)
+			checkRefs(path+".request_headers", r.RequestHeaders, errs)
+			checkRefs(path+".response_headers", r.ResponseHeaders, errs)
+		}
+	}
+}
+
+func checkRefs(path string, h proxy.HeaderOps, errs *configerr.List) {
+	for _, header := range slices.Sorted(maps.Keys(h.SetSecret)) {
+		if _, err := secret.ParseRef(h.SetSecret[header]); err != nil {
+			errs.Add(path+".set_secret."+header, "%v", err)
+		}
+	}
 }

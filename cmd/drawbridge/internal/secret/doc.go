@@ -10,4 +10,7 @@
 // one is refused, logged, counted and audited, and the old value stays in
 // service. A secret's value is never formatted: printing a *Secret shows
 // its name.
+//
+// Only the binary reads secrets: the data plane takes header secrets
+// through proxy.SecretSource, which cmd adapts a Watcher to.
 package secret
