@@ -228,9 +228,6 @@ func newEnrollServer(addr string, gp *gatewayPKI, log *slog.Logger) (*enrollServ
 	}, nil
 }
 
-// Addr is the enrollment listener's bound address.
-func (e *enrollServer) Addr() net.Addr { return e.ln.Addr() }
-
 func (e *enrollServer) run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Serve(e.ln) }()

@@ -34,17 +34,12 @@ func ReadToken(path string) (string, error) {
 	return tok, nil
 }
 
-// RequireToken lets a request through to h only when it carries token, as
-// "Authorization: Bearer TOKEN" (Prometheus' authorization.credentials_file)
-// or as the password of basic auth with any user name (so a browser can
-// log in to the status page). Anything else gets 401.
-func RequireToken(token string, h http.Handler) http.Handler {
-	return RequireCurrentToken(func() []byte { return []byte(token) }, h)
-}
-
-// RequireCurrentToken is RequireToken with a token that may change (a
-// watched secret): token is called on every request, and surrounding
-// whitespace is ignored.
+// RequireCurrentToken lets a request through to h only when it carries
+// the current token, as "Authorization: Bearer TOKEN" (Prometheus'
+// authorization.credentials_file) or as the password of basic auth with
+// any user name (so a browser can log in to the status page). Anything
+// else gets 401. token is called on every request (a watched secret), and
+// surrounding whitespace is ignored.
 func RequireCurrentToken(token func() []byte, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := presented(r)
