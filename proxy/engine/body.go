@@ -43,6 +43,13 @@ func (b *body) reset(h *http1.Request, req *http.Request) {
 	}
 }
 
+// forget drops the request and the reader, keeping what is bound once.
+func (b *body) forget() {
+	onTrailer := b.chunked.OnTrailer
+	*b = body{c: b.c}
+	b.chunked.OnTrailer = onTrailer
+}
+
 func (b *body) onTrailer(f http1.Field) {
 	if b.req.Trailer == nil {
 		return // trailers that were not announced are dropped (RFC 9110 6.5.1)
@@ -67,7 +74,7 @@ func (b *body) Read(p []byte) (int, error) {
 	b.read = true
 	if b.expect {
 		b.expect = false
-		if b.c.res.framing == framePending && b.c.res.status == 0 {
+		if b.c.x.res.framing == framePending && b.c.x.res.status == 0 {
 			_, _ = b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := b.c.bw.Flush(); err != nil {
 				b.err = err

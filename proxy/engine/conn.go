@@ -21,24 +21,88 @@ import (
 )
 
 // conn is one client connection and the state its requests reuse.
+//
+// Between requests a connection first waits on its goroutine with a small
+// read buffer (hotWait); past that it gives the buffer back, parks in
+// proxy/netpoll and its goroutine ends: an idle keep-alive connection
+// costs this struct and the socket, nothing more. When bytes arrive a new
+// goroutine takes it up again (serve with resumed set).
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
+	sock   net.Conn // the socket under rwc (under TLS too): what is parked
 	remote string
 	tls    *tls.ConnectionState
 	idle   atomic.Bool // waiting for a request with nothing buffered: Shutdown may close it
 
-	br   *bufio.Reader // nil while idle: idle connections hold no buffer
-	bw   *bufio.Writer // nil between responses
-	head http1.Request
-	body body
-	res  response
-	lim  http1.Limits
-	tmpl http.Request // copied per request by WithContext
-	date dateCache
+	br  *bufio.Reader // nil while idle: idle connections hold no buffer
+	src source        // what br reads from
+	bw  *bufio.Writer // nil between responses
+	x   *exchange     // nil while parked
+
+	served   int       // requests served so far
+	deadline time.Time // of the wait for the next request
+	resumed  bool      // serve runs again after a park: the wait's deadline is set
+	noPark   bool      // the connection cannot be parked: wait on the goroutine
+	waiter   netpoll.Waiter
+	onReady  func(readable bool) // c.ready, bound once
 
 	hijacked bool
 	refused  bool // a request was refused or its body left unread: linger before closing
+}
+
+// exchange is the state of a request and its response, lent to a
+// connection from a pool while it has requests to serve.
+type exchange struct {
+	head http1.Request
+	body body
+	res  response
+	tmpl http.Request // copied per request by WithContext
+	date dateCache
+}
+
+var exchanges sync.Pool // *exchange
+
+func (c *conn) takeExchange() {
+	x, ok := exchanges.Get().(*exchange)
+	if !ok {
+		x = &exchange{}
+		x.body.chunked.OnTrailer = x.body.onTrailer // bound once per exchange
+	}
+	x.body.c, x.res.c = c, c
+	c.x = x
+}
+
+// giveExchange clears the exchange of everything the last request left
+// (no buffer, header or body stays reachable through it) and returns it.
+func (c *conn) giveExchange() {
+	x := c.x
+	if x == nil {
+		return
+	}
+	c.x = nil
+	clear(x.head.Fields[:cap(x.head.Fields)])
+	x.head = http1.Request{Fields: x.head.Fields[:0]}
+	x.body.forget()
+	x.res.forget()
+	x.tmpl = http.Request{}
+	exchanges.Put(x)
+}
+
+// source is what a connection's read buffer reads from: the connection,
+// after bytes handed over from a smaller buffer (growReader).
+type source struct {
+	pre []byte
+	c   net.Conn
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	if len(s.pre) > 0 {
+		n := copy(p, s.pre)
+		s.pre = s.pre[n:]
+		return n, nil
+	}
+	return s.c.Read(p)
 }
 
 // bufferPools are shared by every Server of a size, so an idle connection
@@ -50,21 +114,24 @@ var (
 
 const writeBufferSize = 8 << 10
 
+// smallRead is the read buffer a connection starts each request with: most
+// heads fit. A head that does not moves to a buffer of readSize.
+const smallRead = 4 << 10
+
 func newConn(s *Server, c net.Conn) *conn {
-	cn := &conn{srv: s, rwc: c, remote: c.RemoteAddr().String()}
-	cn.lim = http1.Limits{MaxHead: s.cfg.MaxHeaderBytes}
+	cn := &conn{srv: s, rwc: c, sock: c, remote: c.RemoteAddr().String()}
+	cn.src.c = c
 	if tc, ok := c.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		cn.tls = &st
+		cn.sock = tc.NetConn()
 	}
-	cn.res.c = cn
-	cn.body.c = cn
-	cn.body.chunked.OnTrailer = cn.body.onTrailer
+	cn.onReady = cn.ready
 	return cn
 }
 
 // getReader lends a read buffer of size bytes reading from c.
-func getReader(size int, c net.Conn) *bufio.Reader {
+func getReader(size int, c io.Reader) *bufio.Reader {
 	p, ok := readers.Load(size)
 	if !ok {
 		p, _ = readers.LoadOrStore(size, &sync.Pool{})
@@ -87,16 +154,41 @@ func putReader(size int, br *bufio.Reader) {
 // the buffer it was read into.
 func (c *conn) readSize() int { return c.srv.cfg.MaxHeaderBytes + 4096 }
 
+// serve serves requests until the connection ends or parks. It runs on
+// ServeConn's goroutine first, then on one started for each wakeup.
 func (c *conn) serve() {
-	defer c.close()
-	for n := 0; n < c.srv.cfg.MaxRequestsPerConn; n++ {
-		if !c.await(n == 0) || !c.serveRequest(n+1 == c.srv.cfg.MaxRequestsPerConn) {
+	for {
+		switch c.await() {
+		case awaitParked:
+			return // the poller owns c now: not a field may be touched
+		case awaitClose:
+			c.close()
+			return
+		}
+		c.served++
+		last := c.served >= c.srv.cfg.MaxRequestsPerConn
+		if !c.serveRequest(last) || last {
+			c.close()
 			return
 		}
 	}
 }
 
+// ready is the poller's call for a parked connection: bytes arrived (or
+// the peer closed), or the wait's deadline passed.
+func (c *conn) ready(readable bool) {
+	if !readable {
+		c.idle.Store(false)
+		c.close()
+		return
+	}
+	c.resumed = true
+	go c.serve()
+}
+
 func (c *conn) close() {
+	defer c.srv.untrack(c)
+	c.waiter.Close()
 	if c.hijacked {
 		return
 	}
@@ -106,6 +198,7 @@ func (c *conn) close() {
 	}
 	_ = c.rwc.Close()
 	c.releaseReader()
+	c.giveExchange()
 }
 
 // linger half-closes after a refusal and reads what the client still
@@ -120,48 +213,112 @@ func (c *conn) linger() {
 	_, _ = io.CopyN(io.Discard, c.rwc, 256<<10)
 }
 
-// hotWait is how long an idle connection waits for its next request with
-// a read buffer: a busy client's next request comes sooner, and costs one
-// read. Past it the buffer goes back to the pool and the wait goes on
-// without one (proxy/netpoll), so idle connections hold no buffer.
-const hotWait = time.Second
+// hotWait is how long an idle connection waits for its next request on
+// its goroutine, with a small read buffer: a busy client's next request
+// comes sooner, and costs one read. Past it the buffer goes back to the
+// pool and the connection parks (proxy/netpoll) with no goroutine, so
+// idle connections hold neither a buffer nor a stack.
+var hotWait = 250 * time.Millisecond // a variable for tests only
+
+// What await found.
+const (
+	awaitReady  = iota // a request's first bytes are buffered
+	awaitClose         // the connection ends: deadline, EOF, error, shutdown
+	awaitParked        // the connection is parked: the caller must let go of it
+)
 
 // await waits for the next request unless one is already buffered
 // (pipelining).
-func (c *conn) await(first bool) bool {
+func (c *conn) await() int {
 	if c.br != nil && c.br.Buffered() > 0 {
-		return !c.srv.draining.Load()
+		if c.srv.draining.Load() {
+			return awaitClose
+		}
+		return awaitReady
 	}
-	wait := c.srv.cfg.IdleTimeout
-	if first {
-		wait = c.srv.cfg.ReadHeaderTimeout
+	if !c.resumed {
+		wait := c.srv.cfg.IdleTimeout
+		if c.served == 0 {
+			wait = c.srv.cfg.ReadHeaderTimeout
+		}
+		c.deadline = time.Now().Add(wait)
 	}
-	deadline := time.Now().Add(wait)
+	c.resumed = false
 	c.idle.Store(true)
-	defer c.idle.Store(false)
 	if c.srv.draining.Load() {
-		return false
+		c.idle.Store(false)
+		return awaitClose
+	}
+	if c.br != nil && c.br.Size() > smallRead {
+		c.releaseReader() // a large head's buffer is not kept for the wait
 	}
 	if c.br == nil {
-		c.br = getReader(c.readSize(), c.rwc)
+		c.br = getReader(smallRead, &c.src)
 	}
-	hot := deadline
-	if c.tls == nil && wait > hotWait {
-		hot = time.Now().Add(hotWait)
+	hot := c.deadline
+	if t := time.Now().Add(hotWait); t.Before(hot) && !c.noPark {
+		hot = t
 	}
 	_ = c.rwc.SetReadDeadline(hot)
 	_, err := c.br.Peek(1)
-	if err == nil || hot.Equal(deadline) || !isTimeout(err) {
-		return err == nil
+	if err == nil {
+		c.idle.Store(false)
+		return awaitReady
+	}
+	if !isTimeout(err) || !hot.Before(c.deadline) {
+		c.idle.Store(false)
+		return awaitClose
 	}
 	c.releaseReader()
-	_ = c.rwc.SetReadDeadline(deadline)
+	c.giveExchange()
+	c.src.pre = nil
+	if testBeforePark != nil {
+		testBeforePark(c)
+	}
+	if c.park() {
+		// A Close that ran before the park saw an idle connection and
+		// only closed its socket: take it back and end it here.
+		if !c.srv.draining.Load() || !c.waiter.Unpark() {
+			noteParked()
+			return awaitParked
+		}
+		c.idle.Store(false)
+		return awaitClose
+	}
+	// No poller for this connection: wait on the goroutine, holding no
+	// buffer where a socket can be waited on without one.
+	_ = c.rwc.SetReadDeadline(c.deadline)
 	if ok, err := netpoll.WaitReadable(c.rwc); ok && err != nil {
+		c.idle.Store(false)
+		return awaitClose
+	}
+	c.br = getReader(smallRead, &c.src)
+	_, err = c.br.Peek(1)
+	c.idle.Store(false)
+	if err != nil {
+		return awaitClose
+	}
+	return awaitReady
+}
+
+// testBeforePark, set by tests only, runs between the end of the hot wait
+// and the park.
+var testBeforePark func(*conn)
+
+// park hands the connection to the poller until its next bytes or its
+// deadline; false when it cannot be parked.
+func (c *conn) park() bool {
+	if c.noPark {
 		return false
 	}
-	c.br = getReader(c.readSize(), c.rwc)
-	_, err = c.br.Peek(1)
-	return err == nil
+	err := c.waiter.Park(c.sock, c.deadline, c.onReady)
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, netpoll.ErrUnsupported) {
+		c.noPark = true
+	}
+	return false
 }
 
 func isTimeout(err error) bool {
@@ -171,14 +328,31 @@ func isTimeout(err error) bool {
 
 func (c *conn) releaseReader() {
 	if c.br != nil && !c.hijacked {
-		putReader(c.readSize(), c.br)
+		putReader(c.br.Size(), c.br)
 	}
 	c.br = nil
+}
+
+// growReader moves a head that outgrew the small buffer to one of
+// readSize: the bytes read so far go first, then the connection.
+func (c *conn) growReader() {
+	small := c.br
+	buf, _ := small.Peek(small.Buffered())
+	c.src.pre = buf
+	big := getReader(c.readSize(), &c.src)
+	_, _ = big.Peek(len(buf)) // served from pre: no read from the connection
+	c.src.pre = nil
+	putReader(smallRead, small)
+	c.br = big
 }
 
 // serveRequest reads, serves and finishes one request; false ends the
 // connection.
 func (c *conn) serveRequest(last bool) bool {
+	if c.x == nil {
+		c.takeExchange()
+	}
+	x := c.x
 	start := time.Now()
 	_ = c.rwc.SetReadDeadline(start.Add(c.srv.cfg.ReadHeaderTimeout))
 	n, err := c.readHead()
@@ -203,16 +377,16 @@ func (c *conn) serveRequest(last bool) bool {
 	}
 	ctx, cancel := context.WithCancel(c.srv.cfg.BaseContext)
 	req = req.WithContext(ctx)
-	c.res.reset(req, c.head.Close || last || c.srv.draining.Load())
-	c.body.reset(&c.head, req)
-	c.srv.cfg.Handler.ServeHTTP(&c.res, req)
+	x.res.reset(req, x.head.Close || last || c.srv.draining.Load())
+	x.body.reset(&x.head, req)
+	c.srv.cfg.Handler.ServeHTTP(&x.res, req)
 	cancel()
-	if c.res.hijacked {
+	if x.res.hijacked {
 		c.hijacked = true
 		return false
 	}
-	keep := c.res.finish() && c.body.finish()
-	if !keep && !c.body.done() {
+	keep := x.res.finish() && x.body.finish()
+	if !keep && !x.body.done() {
 		// Body bytes are still coming: a plain close would answer them
 		// with a reset that can destroy the response (a 400 or 413).
 		c.refused = true
@@ -230,13 +404,17 @@ func (c *conn) readHead() (int, error) {
 	scanned := 0
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		if i := http1.HeadEnd(buf, scanned); i >= 0 || len(buf) > c.lim.MaxHead || firstLineTooLong(buf) {
-			return http1.ParseRequest(buf, &c.head, c.lim)
+		if i := http1.HeadEnd(buf, scanned); i >= 0 || len(buf) > c.srv.lim.MaxHead || firstLineTooLong(buf) {
+			return http1.ParseRequest(buf, &c.x.head, c.srv.lim)
 		}
 		scanned = max(0, len(buf)-3)
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			if len(buf) > 0 && errors.Is(err, bufio.ErrBufferFull) {
-				return http1.ParseRequest(buf, &c.head, c.lim)
+				if c.br.Size() < c.readSize() {
+					c.growReader()
+					continue
+				}
+				return http1.ParseRequest(buf, &c.x.head, c.srv.lim)
 			}
 			return 0, err
 		}
@@ -257,7 +435,7 @@ var chunkedTE = []string{"chunked"}
 // cut from one copy of the head, so the head costs one allocation however
 // many fields it has.
 func (c *conn) newRequest(head []byte) (*http.Request, error) {
-	h := &c.head
+	h := &c.x.head
 	s := string(head)
 	str := func(b []byte) string {
 		if len(b) == 0 {
@@ -271,7 +449,7 @@ func (c *conn) newRequest(head []byte) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &c.tmpl
+	r := &c.x.tmpl
 	*r = http.Request{
 		Method: str(h.Method), URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.Minor,
 		Host: str(h.Host), RemoteAddr: c.remote, RequestURI: target, TLS: c.tls, Close: h.Close,
@@ -295,9 +473,9 @@ func (c *conn) newRequest(head []byte) (*http.Request, error) {
 	}
 	switch {
 	case h.Chunked:
-		r.ContentLength, r.TransferEncoding, r.Body = -1, chunkedTE, &c.body
+		r.ContentLength, r.TransferEncoding, r.Body = -1, chunkedTE, &c.x.body
 	case h.ContentLength > 0:
-		r.ContentLength, r.Body = h.ContentLength, &c.body
+		r.ContentLength, r.Body = h.ContentLength, &c.x.body
 	}
 	return r, nil
 }

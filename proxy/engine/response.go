@@ -54,6 +54,15 @@ func (w *response) reset(req *http.Request, closeAfter bool) {
 	*w = response{c: w.c, req: req, header: h, closeAfter: closeAfter, pending: w.pending[:0], trailers: w.trailers[:0]}
 }
 
+// forget drops the last request and response for the exchange pool,
+// keeping the cleared header map and the small pending buffer.
+func (w *response) forget() {
+	h := w.header
+	clear(h)
+	*w = response{header: h, pending: w.pending[:0], trailers: w.trailers[:0]}
+	clear(w.trailers[:cap(w.trailers)])
+}
+
 func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
@@ -210,7 +219,7 @@ func (w *response) writeHead(extra string) {
 	writeFields(bw, w.header)
 	if _, ok := w.header["Date"]; !ok {
 		_, _ = bw.WriteString("Date: ")
-		_, _ = bw.Write(w.c.date.get(time.Now()))
+		_, _ = bw.Write(w.c.x.date.get(time.Now()))
 		_, _ = bw.WriteString("\r\n")
 	}
 	_, _ = bw.WriteString(extra)

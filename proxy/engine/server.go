@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
 )
 
 // Config configures a Server. Every timeout's zero value is replaced by a
@@ -68,6 +70,7 @@ func (c *Config) defaults() {
 // Server serves HTTP/1.x connections handed to ServeConn.
 type Server struct {
 	cfg      Config
+	lim      http1.Limits
 	draining atomic.Bool
 
 	mu    sync.Mutex // guards conns
@@ -77,20 +80,21 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, conns: map[*conn]struct{}{}}
+	return &Server{cfg: cfg, lim: http1.Limits{MaxHead: cfg.MaxHeaderBytes}, conns: map[*conn]struct{}{}}
 }
 
-// ServeConn serves c until it closes, the client or a limit ends it, or
-// the handler hijacks it. It runs on the caller's goroutine and closes c
-// unless it was hijacked. TLS connections must have finished their
-// handshake.
+// ServeConn serves c until it closes, the client or a limit ends it, the
+// handler hijacks it, or it goes idle and is parked: a parked connection
+// has no goroutine until its next bytes arrive, when the Server starts one
+// to serve it further. ServeConn runs on the caller's goroutine; the
+// connection is closed when it ends, unless it was hijacked. TLS
+// connections must have finished their handshake.
 func (s *Server) ServeConn(c net.Conn) {
 	cn := newConn(s, c)
 	if !s.track(cn) {
 		_ = c.Close()
 		return
 	}
-	defer s.untrack(cn)
 	cn.serve()
 }
 
@@ -134,21 +138,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection now.
 func (s *Server) Close() {
 	s.draining.Store(true)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
+	for _, c := range s.snapshot() {
+		if c.waiter.Unpark() {
+			c.close()
+			continue
+		}
 		_ = c.rwc.Close()
 	}
 }
 
 // closeIdle closes the idle connections and returns how many are left.
 func (s *Server) closeIdle() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.idle.Load() {
+	for _, c := range s.snapshot() {
+		switch {
+		case c.waiter.Unpark(): // parked: no goroutine will close it, so this one does
+			c.close()
+		case c.idle.Load():
 			_ = c.rwc.Close()
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// snapshot lists the tracked connections (closing one untracks it, so
+// they are not closed under mu).
+func (s *Server) snapshot() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		all = append(all, c)
+	}
+	return all
 }
