@@ -179,11 +179,22 @@ func (c *conn) serve() {
 func (c *conn) ready(readable bool) {
 	if !readable {
 		c.idle.Store(false)
-		c.close()
+		c.closeParked()
 		return
 	}
 	c.resumed = true
 	go c.serve()
+}
+
+// closeParked closes a connection taken back from the poller. A TLS close
+// writes an alert (and may wait on a client that reads nothing), so it
+// does not hold up the deadline heap's or Shutdown's loop.
+func (c *conn) closeParked() {
+	if c.tls != nil {
+		go c.close()
+		return
+	}
+	c.close()
 }
 
 func (c *conn) close() {

@@ -140,7 +140,7 @@ func (s *Server) Close() {
 	s.draining.Store(true)
 	for _, c := range s.snapshot() {
 		if c.waiter.Unpark() {
-			c.close()
+			c.closeParked()
 			continue
 		}
 		_ = c.rwc.Close()
@@ -152,7 +152,7 @@ func (s *Server) closeIdle() int {
 	for _, c := range s.snapshot() {
 		switch {
 		case c.waiter.Unpark(): // parked: no goroutine will close it, so this one does
-			c.close()
+			c.closeParked()
 		case c.idle.Load():
 			_ = c.rwc.Close()
 		}

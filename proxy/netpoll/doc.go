@@ -6,4 +6,10 @@
 // for every idle connection. Waiting for readiness first, the way an event
 // loop does, costs no system call when the bytes are already there and
 // lets the buffer be taken only when they are.
+//
+// A Waiter goes further for connections that stay idle: it parks one with
+// no goroutine waiting on it, in an epoll instance of its own (one-shot,
+// level-triggered: bytes that came before the park fire at once), with its
+// deadline in one shared heap, and calls back when bytes arrive or the
+// deadline passes. Linux only; elsewhere Park reports ErrUnsupported.
 package netpoll
