@@ -126,7 +126,7 @@ func (s *Server) httpPolicy(cfg Config, lc ListenerConfig, ups map[string]*upstr
 			// The route's transport: its upstream's attempt loop with the
 			// route's breakers and fallback (resilience.go). Instrumentation
 			// of the transport wraps this one.
-			rt.proxy.Transport = routeTransportFor(rc, ups, s.gdeps)
+			rt.forward.transport = routeTransportFor(rc, ups, s.gdeps)
 		}
 		rt.wrapEdge(rc, s.metrics, s.log)
 		routes = append(routes, rt)

@@ -17,7 +17,7 @@ import (
 // admitted them: its limits, then its compression, around its files or
 // its proxy.
 func (r *route) wrapEdge(rc RouteConfig, m *metrics, log *slog.Logger) {
-	var h http.Handler = r.proxy
+	var h http.Handler = r.forward
 	if r.static != nil {
 		h = r.static
 	}
@@ -46,7 +46,7 @@ func (r *route) handler() http.Handler {
 	if r.serve != nil {
 		return r.serve
 	}
-	return r.proxy
+	return r.forward
 }
 
 // Reasons a route limit refuses a request, in logs and metrics.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,15 +28,32 @@ type exchange struct {
 	path        string // normalised path
 	pathChanged bool
 	upgraded    bool
-	rc          *http.ResponseController
-	routePrefix string     // the matched route's path prefix, for span names
-	span        trace.Span // the server span; nil without tracing
-	traceID     string     // of the server span, for logs and exemplars
+	rw          http.ResponseWriter // the connection's writer, for its deadlines
+	w           http.ResponseWriter // what the forwarder writes to, for 1xx heads
+	routePrefix string              // the matched route's path prefix, for span names
+	span        trace.Span          // the server span; nil without tracing
+	traceID     string              // of the server span, for logs and exemplars
 	spanID      string
 	sampled     bool
 	static      string // a static route's result (proxy/static.Result*); "" when forwarded
 	encoding    string // the content coding of the response body, when drawbridge chose it
 	limited     string // rate or in_flight when a route limit refused the request
+
+	// What a request would otherwise allocate one by one lives here: the
+	// request the handler chain sees (bound to ctx, which carries the
+	// exchange), the recorder, the body meter, the upstream request, the
+	// first attempt's request, and the small header values the forwarder sets.
+	ctx     exchangeCtx
+	in      http.Request
+	rec     recorder
+	body    meteredBody
+	out     http.Request
+	outURL  url.URL
+	try     http.Request
+	tryURL  url.URL
+	tryUsed bool
+	vals    [6]string
+	nvals   int
 
 	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a canceled request
 	attempts int
@@ -47,11 +65,67 @@ type exchange struct {
 
 type exchangeKey struct{}
 
+// exchangeCtx is a request's context that carries its exchange: a
+// context.WithValue that lives inside the exchange.
+type exchangeCtx struct {
+	context.Context
+	ex *exchange
+}
+
+func (c *exchangeCtx) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return c.ex
+	}
+	return c.Context.Value(key)
+}
+
+// bind returns r with a context that carries the exchange. The request
+// copy and the context are the exchange's own: binding allocates nothing
+// (WithContext is inlined and its copy does not escape).
+func (ex *exchange) bind(r *http.Request) *http.Request {
+	ex.ctx = exchangeCtx{Context: r.Context(), ex: ex}
+	ex.in = *r.WithContext(&ex.ctx)
+	return &ex.in
+}
+
+// attemptRequest is req sent to target under ctx. The first attempt's
+// lives in the exchange; a retry's is its own, since a transport may still
+// read the request of an attempt that failed (net/http's closes bodies
+// from its own goroutines).
+func (ex *exchange) attemptRequest(req *http.Request, ctx context.Context, target string) *http.Request {
+	out, dest := &ex.try, &ex.tryURL
+	if ex.tryUsed {
+		out, dest = new(http.Request), new(url.URL)
+	}
+	ex.tryUsed = true
+	if ctx == req.Context() {
+		*out = *req
+	} else {
+		*out = *req.WithContext(ctx)
+	}
+	*dest = *req.URL
+	dest.Host = target
+	out.URL = dest
+	return out
+}
+
 func exchangeFrom(ctx context.Context) *exchange {
 	if ex, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
 		return ex
 	}
 	return &exchange{} // a request that bypassed the handler (tests); records go nowhere
+}
+
+// value returns a header value slice holding s, from the exchange's own
+// storage while it lasts. Its length is its capacity, so an append copies.
+func (ex *exchange) value(s string) []string {
+	if ex.nvals == len(ex.vals) {
+		return []string{s}
+	}
+	i := ex.nvals
+	ex.nvals++
+	ex.vals[i] = s
+	return ex.vals[i : i+1 : i+1]
 }
 
 // recordAttempt notes one attempt toward a target.
@@ -78,7 +152,7 @@ type recorder struct {
 }
 
 func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 || w.status == http.StatusContinue || w.status == http.StatusEarlyHints {
+	if w.status == 0 || w.status >= 100 && w.status < 200 && w.status != http.StatusSwitchingProtocols {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -127,7 +201,7 @@ func (b *countingBody) failure() error {
 // retry needs it open. The server closes the real body when the handler returns.
 func (b *countingBody) Close() error { return nil }
 
-// bufferPool lends copy buffers: 32 KiB to ReverseProxy; relayed streams
+// bufferPool lends copy buffers: 32 KiB to the forwarder; relayed streams
 // get larger ones (fewer read and write calls per megabyte).
 type bufferPool struct {
 	pool sync.Pool
@@ -145,6 +219,17 @@ func (p *bufferPool) Get() []byte {
 	return make([]byte, p.size)
 }
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// get and put lend a buffer without allocating the pointer Put makes.
+func (p *bufferPool) get() *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, p.size)
+	return &b
+}
+
+func (p *bufferPool) put(b *[]byte) { p.pool.Put(b) }
 
 // meteredBody counts the request body bytes the client sent.
 type meteredBody struct {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -35,17 +34,19 @@ type listenerHandler struct {
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	done := h.inflight.begin()
-	defer done()
+	h.inflight.begin()
+	defer h.inflight.end()
 	r = withConnTLS(r)
 	p := h.policy.Load()
 	ex := &exchange{start: time.Now(), listener: h.name}
 	h.begin()
 	r = h.tracing.startServer(r, ex)
-	rec := &recorder{ResponseWriter: w}
+	ex.rec.ResponseWriter = w
+	rec := &ex.rec
 	var body *meteredBody
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &meteredBody{ReadCloser: r.Body}
+		body = &ex.body
+		body.ReadCloser = r.Body
 		r.Body = body
 	}
 	defer func() { h.finish(p.access, r, rec, ex, body) }()
@@ -74,7 +75,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.redirect != nil {
 		ex.route = routeRedirect
-		p.redirect.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+		p.redirect.ServeHTTP(rec, ex.bind(r))
 		return
 	}
 	if p.allow != nil && !h.authorize(ex, p.allow) {
@@ -106,8 +107,8 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(rec, r.Body, rte.maxBody)
 	}
 	rte.allowUpgrade(r.Header)
-	ex.rc = http.NewResponseController(w)
-	rte.handler().ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	ex.rw = w
+	rte.handler().ServeHTTP(rec, ex.bind(r))
 	if ex.upgraded {
 		if fc, ok := r.Context().Value(framingKey{}).(*framingConn); ok {
 			fc.stop()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
@@ -88,16 +89,44 @@ func newStripSet(strip, keep []string) stripSet {
 // stripSpoofable removes every header a client could use to pose as
 // something drawbridge vouches for (forwarding chains, identity headers),
 // under any spelling an application may fold to the same name, and the
-// listener's strip list. ReverseProxy removes Forwarded and
-// X-Forwarded-{For,Host,Proto} itself; this catches the rest
-// (X-Forwarded-Port, X-Forwarded-Client-Cert, X-Real-Ip, X_Forwarded_For ...).
+// listener's strip list (X-Forwarded-Port, X-Forwarded-Client-Cert,
+// X-Real-Ip, X_Forwarded_For ...). The forwarder applies the same test as
+// it copies the header (drops).
 func stripSpoofable(h http.Header, extra stripSet) {
 	for name := range h {
-		f := foldName(name)
-		if isSpoofable(f) || extra[f] || f == "x-request-id" && strings.Contains(name, "_") {
+		if extra.drops(name) {
 			delete(h, name)
 		}
 	}
+}
+
+// drops reports whether the client's header name must not reach the
+// upstream: spoofable under folding, or on the listener's strip list. It
+// folds into a stack buffer: it runs for every field of every request.
+func (s stripSet) drops(name string) bool {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		f := foldName(name)
+		return isSpoofable(f) || s[f] || f == "x-request-id" && strings.Contains(name, "_")
+	}
+	b := buf[:len(name)]
+	underscore := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c, underscore = '-', true
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return isSpoofableBytes(b) || s[string(b)] || underscore && string(b) == "x-request-id"
+}
+
+func isSpoofableBytes(f []byte) bool {
+	return bytes.HasPrefix(f, []byte("x-forwarded-")) || bytes.HasPrefix(f, []byte("x-drawbridge-")) ||
+		string(f) == "forwarded" || string(f) == "x-real-ip"
 }
 
 // dropUnderscoreTwins removes a header spelled with '_' when a header that
@@ -129,7 +158,7 @@ func dropUnderscoreTwins(h http.Header) {
 
 // dropNominated removes the headers a Connection header nominates as
 // hop-by-hop (RFC 9110 section 7.6.1), for when Connection itself must go
-// before ReverseProxy would have read it.
+// before the forwarder would have read it.
 func dropNominated(h http.Header) {
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {

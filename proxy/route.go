@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httputil"
 	"slices"
 	"strings"
 
@@ -30,7 +29,7 @@ type route struct {
 	stripHdrs   stripSet    // the listener's request headers to remove
 	security    [][2]string // response headers of the listener's preset, added when missing
 	upstream    *upstream
-	proxy       *httputil.ReverseProxy
+	forward     *forwarder
 	allow       *identity.AllowList // nil: every identity the listener admits
 	static      http.Handler        // serves the route's files; nil: the route forwards
 	serve       http.Handler        // static or proxy wrapped in the route's edge features (edge.go)
@@ -140,14 +139,7 @@ func newRoute(listener string, cfg RouteConfig, up *upstream, deps routeDeps) (*
 	for _, u := range cfg.Upgrades {
 		r.upgrades = append(r.upgrades, strings.ToLower(u))
 	}
-	r.proxy = &httputil.ReverseProxy{
-		Rewrite:        r.rewriteRequest,
-		Transport:      up,
-		ModifyResponse: r.modifyResponse,
-		ErrorHandler:   deps.errs.proxyError,
-		ErrorLog:       slog.NewLogLogger(deps.log.Handler(), slog.LevelWarn),
-		BufferPool:     deps.buffers,
-	}
+	r.forward = &forwarder{route: r, transport: up, errs: deps.errs, buffers: deps.buffers, log: deps.log}
 	return r, nil
 }
 
@@ -159,33 +151,6 @@ type routeDeps struct {
 	secrets  SecretSource
 	strip    stripSet    // the listener's headers to remove
 	security [][2]string // the listener's security_headers preset
-}
-
-// rewriteRequest shapes the outbound request. ReverseProxy has already
-// removed hop-by-hop headers and Forwarded / X-Forwarded-{For,Host,Proto}.
-func (r *route) rewriteRequest(pr *httputil.ProxyRequest) {
-	ex := exchangeFrom(pr.In.Context())
-	out := pr.Out
-	stripSpoofable(out.Header, r.stripHdrs)
-	out.URL.Scheme = r.upstream.scheme
-	out.URL.Host = r.upstream.name // replaced by the target's address on each attempt
-	out.URL.Path, out.URL.RawPath = r.upstreamPath(ex.path, pr.In.URL.RawPath, ex.pathChanged)
-
-	if ex.peerTrusted {
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			out.Header["X-Forwarded-For"] = prior
-		}
-	}
-	pr.SetXForwarded()
-	out.Header.Set(HeaderRequestID, ex.requestID)
-	if ex.identity != "" {
-		out.Header.Set(HeaderIdentity, ex.identity)
-	}
-	r.reqHeaders.apply(out.Header)
-	dropUnderscoreTwins(out.Header)
-	if r.reqHeaders.host != "" {
-		out.Host = r.reqHeaders.host
-	}
 }
 
 // upstreamPath applies strip_prefix / rewrite_prefix to the normalised
@@ -228,23 +193,23 @@ func (r *route) editPrefix(p string) (string, bool) {
 	return edited, true
 }
 
-func (r *route) modifyResponse(resp *http.Response) error {
-	ex := exchangeFrom(resp.Request.Context())
+// modifyResponse applies the route's and the listener's response policy
+// to the upstream's answer before it is copied to the client.
+func (r *route) modifyResponse(resp *http.Response, ex *exchange) {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		ex.upgraded = true
 	}
-	if isEventStream(resp.Header.Get("Content-Type")) && ex.rc != nil {
+	if ex.rw != nil && isEventStream(resp.Header.Get("Content-Type")) {
 		// A stream lasts as long as it lasts: the listener's write timeout
 		// is for ordinary responses.
-		_ = ex.rc.SetWriteDeadline(noDeadline)
+		_ = http.NewResponseController(ex.rw).SetWriteDeadline(noDeadline)
 	}
 	if ex.hsts {
-		resp.Header.Del(headerHSTS) // the listener's value is already set
+		delete(resp.Header, headerHSTS) // the listener's value is already set
 	}
 	r.respHeaders.apply(resp.Header)
 	addMissing(resp.Header, r.security)
-	resp.Header.Set(HeaderRequestID, ex.requestID)
-	return nil
+	resp.Header[HeaderRequestID] = ex.value(ex.requestID)
 }
 
 func isEventStream(ct string) bool {

@@ -81,8 +81,10 @@ func (rt *router) group(host string) ([]*route, bool) {
 // hostOnly lower-cases the Host header and drops its port and a trailing dot.
 func hostOnly(hostport string) string {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
+	if strings.IndexByte(hostport, ':') >= 0 { // SplitHostPort's error for a bare host allocates
+		if h, _, err := net.SplitHostPort(hostport); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(host, ".")
 	for i := 0; i < len(host); i++ {

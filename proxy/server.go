@@ -470,24 +470,23 @@ func (l *httpListener) closeFreshUntil(done <-chan struct{}) {
 type inflightGroup struct {
 	mu   sync.Mutex    // guards the following fields
 	n    int           // handlers running
-	idle chan struct{} // closed when n drops to zero
+	idle chan struct{} // closed when n drops to zero; nil until someone waits
 }
 
-func (g *inflightGroup) begin() (done func()) {
+func (g *inflightGroup) begin() {
 	g.mu.Lock()
-	if g.n == 0 {
-		g.idle = make(chan struct{})
-	}
 	g.n++
 	g.mu.Unlock()
-	return func() {
-		g.mu.Lock()
-		g.n--
-		if g.n == 0 {
-			close(g.idle)
-		}
-		g.mu.Unlock()
+}
+
+func (g *inflightGroup) end() {
+	g.mu.Lock()
+	g.n--
+	if g.n == 0 && g.idle != nil {
+		close(g.idle)
+		g.idle = nil
 	}
+	g.mu.Unlock()
 }
 
 // wait returns when nothing is in flight or ctx ends.
@@ -496,6 +495,9 @@ func (g *inflightGroup) wait(ctx context.Context) {
 	if g.n == 0 {
 		g.mu.Unlock()
 		return
+	}
+	if g.idle == nil {
+		g.idle = make(chan struct{}) // made by the waiter: a request costs no channel
 	}
 	idle := g.idle
 	g.mu.Unlock()

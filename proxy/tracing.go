@@ -103,6 +103,7 @@ type attemptObs struct {
 	target   string
 	n        int
 	traceID  string
+	body     cancelOnClose // the response body's wrapper, which ends the span
 }
 
 // startAttempt opens the client span of attempt n to target under ctx and

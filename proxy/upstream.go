@@ -89,7 +89,14 @@ func newNative(cfg UpstreamConfig, tlsConf *tls.Config) *transport.Transport {
 		DialTimeout: cfg.Timeouts.Dial, TLSHandshakeTimeout: cfg.Timeouts.TLSHandshake,
 		ResponseHeaderTimeout: cfg.Timeouts.ResponseHeader, IdleConnTimeout: cfg.Timeouts.IdleConn,
 		MaxIdlePerHost: cfg.MaxIdlePerTarget, ExpectContinueTimeout: time.Second, TLS: tlsConf,
+		Interim: interimFor,
 	})
+}
+
+// interimFor forwards a 1xx head the native transport read to the client
+// of the request's exchange (forward.go).
+func interimFor(req *http.Request, code int, h http.Header) {
+	_ = exchangeFrom(req.Context()).interim(code, h)
 }
 
 // roundTripper is what an attempt goes through.
@@ -218,18 +225,16 @@ func (u *upstream) pick(brk *breaker.Set, tried []*balancer.Target) (*balancer.T
 // attempt sends req to one target. The per-try timeout covers the wait
 // for the response head only; the body streams for as long as it needs.
 func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *exchange) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(req.Context())
+	ctx, cancel := req.Context(), context.CancelCauseFunc(nil)
 	var timer *time.Timer
 	if u.retries.PerTryTimeout > 0 {
+		ctx, cancel = context.WithCancelCause(ctx)
 		timer = time.AfterFunc(u.retries.PerTryTimeout, func() { cancel(ErrTryTimeout) })
 	}
 	n, _, _, _, _ := ex.snapshot()
 	sendCtx, obs := u.startAttempt(ctx, req, target.Addr, n+1, ex)
-	out := req.WithContext(sendCtx)
+	out := ex.attemptRequest(req, sendCtx, target.Addr)
 	u.inject(obs, out)
-	dest := *req.URL
-	dest.Host = target.Addr
-	out.URL = &dest
 	start := time.Now()
 	end := target.Begin()
 	resp, err := u.roundTripper().RoundTrip(out)
@@ -245,45 +250,80 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *excha
 		} else if req.Context().Err() != nil {
 			err = fmt.Errorf("%w: %w", errClientGone, err)
 		}
-		cancel(nil)
+		if cancel != nil {
+			cancel(nil)
+		}
 		ex.recordAttempt(target.Addr, 0, took, err)
 		u.attemptDone(obs, target.Addr, 0, took, err)
 		return nil, err
 	}
 	ex.recordAttempt(target.Addr, resp.StatusCode, took, nil)
 	u.attemptDone(obs, target.Addr, resp.StatusCode, took, nil)
-	// The attempt's context must outlive RoundTrip while the body streams;
-	// it is released when ReverseProxy closes the body. An upgraded body is
-	// the connection itself and must stay a ReadWriteCloser.
-	release := func() { cancel(nil); obs.end() }
-	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, cancel: release}
-	} else {
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: release}
-	}
+	releaseOnClose(resp, cancel, obs)
 	return resp, nil
+}
+
+// releaseOnClose makes closing resp's body end the attempt: its context
+// (which must outlive RoundTrip while the body streams) and its span. An
+// upgraded body is the connection itself and stays a ReadWriteCloser.
+func releaseOnClose(resp *http.Response, cancel context.CancelCauseFunc, obs *attemptObs) {
+	if cancel == nil && obs == nil {
+		return
+	}
+	rel := attemptEnd{cancel: cancel, obs: obs}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, end: rel}
+		return
+	}
+	b := &cancelOnClose{}
+	if obs != nil {
+		b = &obs.body // the observer is allocated anyway
+	}
+	b.ReadCloser, b.end = resp.Body, rel
+	resp.Body = b
+}
+
+// attemptEnd is what closing an attempt's response body releases.
+type attemptEnd struct {
+	cancel context.CancelCauseFunc // nil without a per-try timeout
+	obs    *attemptObs
+}
+
+func (e attemptEnd) release() {
+	if e.cancel != nil {
+		e.cancel(nil)
+	}
+	e.obs.end()
 }
 
 type cancelOnClose struct {
 	io.ReadCloser
-	cancel func()
+	end attemptEnd
 }
 
 func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
-	c.cancel()
+	c.end.release()
 	return err
 }
 
 type cancelOnCloseRW struct {
 	io.ReadWriteCloser
-	cancel func()
+	end attemptEnd
 }
 
 func (c *cancelOnCloseRW) Close() error {
 	err := c.ReadWriteCloser.Close()
-	c.cancel()
+	c.end.release()
 	return err
+}
+
+// CloseWrite half-closes the upgraded connection when it can be.
+func (c *cancelOnCloseRW) CloseWrite() error {
+	if cw, ok := c.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // retryable decides whether a failed attempt may be tried again: never

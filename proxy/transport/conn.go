@@ -41,7 +41,9 @@ type pconn struct {
 	lim       http1.Limits
 	idleSince time.Time
 	reused    bool
-	scratch   []byte // chunked request bodies are read into it
+	scratch   []byte   // chunked request bodies are read into it
+	ex        exchange // the round trip in progress; one at a time
+	wake      func()   // the cancellation hook: ends a blocked read or write
 }
 
 func (pc *pconn) scratchBuf() []byte {
@@ -56,6 +58,7 @@ func newPconn(t *Transport, addr string, c net.Conn) *pconn {
 	pc.br = bufio.NewReaderSize(nil, t.cfg.MaxResponseHeaderBytes+4096)
 	pc.bw = bufio.NewWriterSize(nil, 16<<10)
 	pc.setConn(c)
+	pc.wake = func() { _ = pc.conn.SetDeadline(past) }
 	return pc
 }
 
@@ -86,8 +89,9 @@ func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*ht
 		pc.t.putIdle(pc)
 		return nil, false, fmt.Errorf("transport: request not sent: %w", context.Cause(ctx))
 	}
-	ex := &exchange{pc: pc, req: req, ctx: ctx}
-	ex.stop = context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(past) })
+	ex := &pc.ex
+	*ex = exchange{pc: pc, req: req, ctx: ctx}
+	ex.stop = context.AfterFunc(ctx, pc.wake)
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	expect := hasBody && http1.HasToken(req.Header["Expect"], "100-continue")
 	if err := writeHead(pc.bw, req, hasBody); err != nil {
@@ -136,8 +140,8 @@ func isStale(err error) bool {
 }
 
 // readFinalHead reads heads until a final one (or a 101): 100 Continue
-// releases the body, other 1xx go to the trace (ReverseProxy forwards
-// them to the client).
+// releases the body, other 1xx go to the trace or Config.Interim (a proxy
+// forwards them to the client).
 func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (int, error) {
 	pc := ex.pc
 	cfg := &pc.t.cfg
@@ -150,8 +154,7 @@ func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (in
 			_ = pc.conn.SetReadDeadline(time.Now().Add(wait))
 		}
 		n, err := pc.readHead()
-		var ne net.Error
-		if expect && !ex.bodySent && errors.As(err, &ne) && ne.Timeout() && ex.ctx.Err() == nil {
+		if err != nil && expect && !ex.bodySent && isTimeout(err) && ex.ctx.Err() == nil {
 			// No 100 Continue in time: send the body anyway (RFC 9110 10.1.1).
 			if err := ex.sendLateBody(); err != nil {
 				return 0, err
@@ -181,6 +184,11 @@ func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (in
 	}
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func (ex *exchange) sendLateBody() error {
 	if err := ex.writeBody(); err != nil {
 		return err
@@ -191,10 +199,14 @@ func (ex *exchange) sendLateBody() error {
 // interim hands a 1xx head to the trace and drops it.
 func (ex *exchange) interim(n int, trace *httptrace.ClientTrace) {
 	pc := ex.pc
-	if trace != nil && trace.Got1xxResponse != nil {
+	switch {
+	case trace != nil && trace.Got1xxResponse != nil:
 		head, _ := pc.br.Peek(n)
 		h := fieldsHeader(head, pc.head.Fields)
 		_ = trace.Got1xxResponse(pc.head.Status, textproto.MIMEHeader(h))
+	case pc.t.cfg.Interim != nil:
+		head, _ := pc.br.Peek(n)
+		pc.t.cfg.Interim(ex.req, pc.head.Status, fieldsHeader(head, pc.head.Fields))
 	}
 	_, _ = pc.br.Discard(n)
 }
@@ -260,14 +272,8 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	pc, req, h := ex.pc, ex.req, &ex.pc.head
 	head, _ := pc.br.Peek(n)
 	header := fieldsHeader(head, h.Fields)
-	reason := ""
-	if len(h.Reason) > 0 {
-		reason = string(h.Reason)
-	} else {
-		reason = http.StatusText(h.Status)
-	}
 	resp := &http.Response{
-		Status: strconv.Itoa(h.Status) + " " + reason, StatusCode: h.Status,
+		Status: statusLine(h.Status, h.Reason), StatusCode: h.Status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.Minor,
 		Header: header, Request: req, TLS: pc.tls, ContentLength: h.ContentLength, Close: h.Close || req.Close,
 	}
@@ -292,11 +298,12 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	case h.Chunked:
 		resp.TransferEncoding, resp.ContentLength = chunkedTE, -1
 		announceTrailers(resp)
-		b.chunked = http1.NewChunkedReader(pc.br)
+		b.chunked.Reset(pc.br)
 		b.chunked.OnTrailer = b.onTrailer
-		b.r = b.chunked
+		b.r = &b.chunked
 	case h.ContentLength >= 0:
-		b.r = http1.NewLengthReader(pc.br, h.ContentLength)
+		b.length.Reset(pc.br, h.ContentLength)
+		b.r = &b.length
 		if h.ContentLength == 0 {
 			resp.Body = http.NoBody
 			b.end(true)
@@ -309,8 +316,28 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	return resp, nil
 }
 
+// statusLine is Response.Status: code and reason. The usual ones, with
+// their standard reason, cost no allocation.
+func statusLine(code int, reason []byte) string {
+	text := http.StatusText(code)
+	if len(reason) > 0 && string(reason) != text || text == "" {
+		return strconv.Itoa(code) + " " + string(reason)
+	}
+	switch code {
+	case http.StatusOK:
+		return "200 OK"
+	case http.StatusNoContent:
+		return "204 No Content"
+	case http.StatusNotModified:
+		return "304 Not Modified"
+	case http.StatusNotFound:
+		return "404 Not Found"
+	}
+	return strconv.Itoa(code) + " " + text
+}
+
 // announceTrailers moves the Trailer field into resp.Trailer's keys, as
-// net/http does, so ReverseProxy announces and forwards them.
+// net/http does, so a proxy announces and forwards them.
 func announceTrailers(resp *http.Response) {
 	vv, ok := resp.Header["Trailer"]
 	if !ok {
@@ -332,8 +359,9 @@ func announceTrailers(resp *http.Response) {
 type body struct {
 	ex         *exchange
 	resp       *http.Response
-	r          io.Reader
-	chunked    *http1.ChunkedReader
+	r          io.Reader // length, chunked or the connection's reader
+	length     http1.LengthReader
+	chunked    http1.ChunkedReader
 	untilClose bool
 	done       bool
 }
@@ -394,8 +422,8 @@ func (ex *exchange) bodyComplete() bool {
 	return !hasBody || ex.bodySent
 }
 
-// upgraded is the connection after 101 Switching Protocols, as
-// ReverseProxy wants it: an io.ReadWriteCloser.
+// upgraded is the connection after 101 Switching Protocols, as a proxy
+// relays it: an io.ReadWriteCloser that can be half-closed.
 type upgraded struct{ pc *pconn }
 
 func (u *upgraded) Read(p []byte) (int, error) { return u.pc.br.Read(p) }
@@ -403,3 +431,12 @@ func (u *upgraded) Read(p []byte) (int, error) { return u.pc.br.Read(p) }
 func (u *upgraded) Write(p []byte) (int, error) { return u.pc.conn.Write(p) }
 
 func (u *upgraded) Close() error { return u.pc.conn.Close() }
+
+// CloseWrite half-closes the connection (TCP or TLS): the upstream reads
+// the end of the client's stream while its own goes on.
+func (u *upgraded) CloseWrite() error {
+	if cw, ok := u.pc.conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}

@@ -37,7 +37,7 @@ func writeHead(bw *bufio.Writer, req *http.Request, hasBody bool) error {
 			continue
 		case "User-Agent":
 			if len(values) == 1 && values[0] == "" {
-				continue // ReverseProxy's way of saying "send none"
+				continue // a proxy's way of saying "send none", as with net/http
 			}
 		}
 		if !http1.ValidName(name) {

@@ -29,6 +29,11 @@ type Config struct {
 	ExpectContinueTimeout time.Duration
 	// MaxResponseHeaderBytes bounds a response head. Zero means 64 KiB.
 	MaxResponseHeaderBytes int
+	// Interim, when set, is given each 1xx head other than a 100 Continue
+	// the transport waits for itself, when the request's context has no
+	// httptrace.ClientTrace with Got1xxResponse: a proxy forwards them
+	// without building a trace per request. Nil: they are dropped.
+	Interim func(req *http.Request, code int, h http.Header)
 	// TLS, when set, makes every connection TLS with this client config
 	// (HTTP/1.1 is the only protocol offered). Nil: plain text.
 	TLS *tls.Config

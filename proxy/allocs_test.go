@@ -1,0 +1,186 @@
+//go:build !race
+
+// The race detector changes allocation counts (sync.Pool drops items at
+// random under it), so these run without -race; .ci/test runs them so.
+
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy"
+)
+
+// maxAllocsPerGET pins what the native engine, the forwarder and the
+// native transport allocate for a simple keep-alive GET (access log on,
+// no metrics or tracing), measured over real sockets. Lower it when you
+// cut one; a change that raises it needs a reason.
+const maxAllocsPerGET = 32
+
+// TestAllocsPerProxiedGET counts the heap allocations of one proxied GET:
+// a raw-socket client and a raw-socket upstream that allocate nothing per
+// request, so every allocation counted is the gateway's.
+func TestAllocsPerProxiedGET(t *testing.T) {
+	for _, access := range []bool{false, true} {
+		name := "access_log_off"
+		if access {
+			name = "access_log_on"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := oneRoute(cannedUpstream(t))
+			cfg.AccessLog.Disabled = !access
+			l := cfg.Listeners["edge"]
+			l.Address = "127.0.0.1:0"
+			cfg.Listeners["edge"] = l
+			srv, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			startServer(t, srv)
+			c := dialRaw(t, srv.Addr("edge").String())
+			for range 100 { // warm the pools and the upstream connection
+				c.get(t)
+			}
+			got := testing.AllocsPerRun(2000, func() { c.get(t) })
+			t.Logf("%.1f allocations per proxied GET", got)
+			if got > maxAllocsPerGET {
+				t.Errorf("a proxied GET allocates %.1f times, want <= %d", got, maxAllocsPerGET)
+			}
+		})
+	}
+}
+
+func startServer(t *testing.T, srv *proxy.Server) {
+	t.Helper()
+	if err := srv.Bind(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+var rawResponse = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 64\r\n\r\n" +
+	"0123456789012345678901234567890123456789012345678901234567890123")
+
+// cannedUpstream answers every request head with the same 64 B response.
+func cannedUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveCanned(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func serveCanned(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 16<<10)
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
+		for {
+			end := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+			if end < 0 {
+				break
+			}
+			if _, err := c.Write(rawResponse); err != nil {
+				return
+			}
+			n = copy(buf, buf[end+4:n])
+		}
+	}
+}
+
+// rawClient sends a fixed GET and reads a Content-Length response into a
+// fixed buffer.
+type rawClient struct {
+	c   net.Conn
+	buf []byte
+}
+
+var rawRequest = []byte("GET /hello HTTP/1.1\r\nHost: example.test\r\nUser-Agent: raw\r\nAccept: */*\r\n\r\n")
+
+func dialRaw(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{c: c, buf: make([]byte, 16<<10)}
+}
+
+var errRawResponse = errors.New("unexpected response")
+
+func (r *rawClient) get(t *testing.T) {
+	if _, err := r.c.Write(rawRequest); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.read(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rawClient) read() error {
+	n := 0
+	for {
+		m, err := r.c.Read(r.buf[n:])
+		if err != nil {
+			return err
+		}
+		n += m
+		end := bytes.Index(r.buf[:n], []byte("\r\n\r\n"))
+		if end < 0 {
+			continue
+		}
+		if !bytes.HasPrefix(r.buf, []byte("HTTP/1.1 200 ")) {
+			return errRawResponse
+		}
+		i := bytes.Index(r.buf[:end], []byte("\r\nContent-Length: "))
+		if i < 0 {
+			return errRawResponse
+		}
+		i += len("\r\nContent-Length: ")
+		j := bytes.IndexByte(r.buf[i:end+2], '\r')
+		length, err := strconv.Atoi(string(r.buf[i : i+j]))
+		if err != nil {
+			return err
+		}
+		for n < end+4+length {
+			m, err := r.c.Read(r.buf[n:])
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	}
+}

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Values shared by every upstream request; never appended to in place
+// (each has len == cap).
+var (
+	valueEmpty    = []string{""}
+	valueHTTP     = []string{"http"}
+	valueHTTPS    = []string{"https"}
+	valueUpgrade  = []string{"Upgrade"}
+	valueTrailers = []string{"trailers"}
+)
+
+// outbound builds the upstream request from the client's. It lives in the
+// exchange, so building it allocates only its header map.
+func (f *forwarder) outbound(in *http.Request, ex *exchange) (*http.Request, error) {
+	up := upgradeType(in.Header)
+	if up != "" && !printable(up) {
+		return nil, badUpgrade(up)
+	}
+	r := f.route
+	out := &ex.out
+	*out = *in // the context too: the upstream request ends with the client's
+	ex.outURL = *in.URL
+	out.URL = &ex.outURL
+	out.Close, out.RequestURI = false, ""
+	if in.ContentLength == 0 {
+		out.Body = nil
+	}
+	out.Header = r.outHeader(in, ex, up)
+	out.URL.Scheme = r.upstream.scheme
+	out.URL.Host = r.upstream.name // replaced by the target's address on each attempt
+	out.URL.Path, out.URL.RawPath = r.upstreamPath(ex.path, in.URL.RawPath, ex.pathChanged)
+	if r.reqHeaders.host != "" {
+		out.Host = r.reqHeaders.host
+	}
+	return out, nil
+}
+
+// outHeader is the upstream request's header: the client's without its
+// hop-by-hop fields (RFC 9110 section 7.6.1, Connection's nominees too)
+// and without anything it could use to pose as what drawbridge vouches for;
+// then X-Forwarded-{For,Host,Proto}, the request ID, the verified identity
+// and the route's edits. A client's X-Forwarded-For chain is kept only
+// from a trusted proxy.
+func (r *route) outHeader(in *http.Request, ex *exchange, upgrade string) http.Header {
+	src := in.Header
+	h := make(http.Header, len(src)+6)
+	nominated := src["Connection"]
+	for name, vv := range src {
+		if isHopByHopName(name) || r.stripHdrs.drops(name) || len(nominated) > 0 && headerHasToken(nominated, name) {
+			continue
+		}
+		h[name] = vv
+	}
+	if headerHasToken(src["Te"], "trailers") {
+		h["Te"] = valueTrailers
+	}
+	if upgrade != "" {
+		h["Connection"], h["Upgrade"] = valueUpgrade, ex.value(upgrade)
+	}
+	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := src["X-Forwarded-For"]; ex.peerTrusted && len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		h["X-Forwarded-For"] = ex.value(clientIP)
+	}
+	h["X-Forwarded-Host"] = ex.value(in.Host)
+	h["X-Forwarded-Proto"] = valueHTTP
+	if in.TLS != nil {
+		h["X-Forwarded-Proto"] = valueHTTPS
+	}
+	h[HeaderRequestID] = ex.value(ex.requestID)
+	if ex.identity != "" {
+		h[HeaderIdentity] = ex.value(ex.identity)
+	}
+	r.reqHeaders.apply(h)
+	dropUnderscoreTwins(h)
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = valueEmpty // both transports send none rather than their own
+	}
+	return h
+}
+
+// isHopByHopName reports a canonical hop-by-hop field name.
+func isHopByHopName(name string) bool {
+	for _, h := range hopByHop {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
