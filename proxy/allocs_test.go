@@ -12,28 +12,48 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
-// maxAllocsPerGET pins what the native engine, the forwarder and the
-// native transport allocate for a simple keep-alive GET (access log on,
-// no metrics or tracing), measured over real sockets. Lower it when you
-// cut one; a change that raises it needs a reason.
-const maxAllocsPerGET = 32
+// Allocations of one simple keep-alive GET through the native engine, the
+// forwarder and the native transport (no metrics or tracing), measured
+// over real sockets: pinned where they are, so lower them when you cut
+// one; a change that raises them needs a reason. Where the 23 are
+// (go test -run TestAllocsPerProxiedGET -memprofile m.out -memprofilerate 1):
+//
+//	engine     9  string(head), header map (2), its values, url.ParseRequestURI,
+//	              WithContext, WithCancel (2), the status line (every other request)
+//	transport 10  string(head), header map (2), its values, response+body,
+//	              AfterFunc (its context and stop func, the request context's
+//	              Done channel and children map (2))
+//	proxy      4  the exchange, the request ID, the breaker's done funcs (2)
+//	access log 4  slog's attrs, a JSON value, context.WithoutCancel, one more
+const (
+	maxAllocsPerGET          = 23
+	maxAllocsPerGETAccessLog = 27
+)
 
 // TestAllocsPerProxiedGET counts the heap allocations of one proxied GET:
 // a raw-socket client and a raw-socket upstream that allocate nothing per
 // request, so every allocation counted is the gateway's.
 func TestAllocsPerProxiedGET(t *testing.T) {
-	for _, access := range []bool{false, true} {
-		name := "access_log_off"
-		if access {
-			name = "access_log_on"
-		}
-		t.Run(name, func(t *testing.T) {
+	if os.Getenv("DRAWBRIDGE_HTTP1") == proxy.HTTP1Std {
+		t.Skip("pins the native engine and transport; net/http's allocate several times more")
+	}
+	for _, tc := range []struct {
+		name   string
+		access bool
+		max    float64
+	}{
+		{"access_log_off", false, maxAllocsPerGET},
+		{"access_log_on", true, maxAllocsPerGETAccessLog},
+	} {
+		access := tc.access
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := oneRoute(cannedUpstream(t))
 			cfg.AccessLog.Disabled = !access
 			l := cfg.Listeners["edge"]
@@ -50,8 +70,8 @@ func TestAllocsPerProxiedGET(t *testing.T) {
 			}
 			got := testing.AllocsPerRun(2000, func() { c.get(t) })
 			t.Logf("%.1f allocations per proxied GET", got)
-			if got > maxAllocsPerGET {
-				t.Errorf("a proxied GET allocates %.1f times, want <= %d", got, maxAllocsPerGET)
+			if got > tc.max {
+				t.Errorf("a proxied GET allocates %.1f times, want <= %.0f", got, tc.max)
 			}
 		})
 	}

@@ -1,11 +1,12 @@
 // Package proxy is drawbridge's data plane: listeners, routes and upstreams
-// from configuration, the HTTP handler built on httputil.ReverseProxy, request
+// from configuration, the HTTP handler and its forwarder (forward.go), request
 // hygiene, retries, the mapping of failures to statuses, and the lifecycle of
 // the servers (bind, serve, drain).
 //
 // A request flows: listener -> hygiene (sanitise, normalise, request ID) ->
 // router (host, longest path prefix) -> route policy (limits, header edits)
-// -> ReverseProxy -> upstream transport (pick a target that is healthy, not
+// -> forwarder (the upstream request; 1xx, head, body, trailers or an
+// upgraded relay back) -> upstream transport (pick a target that is healthy, not
 // ejected and whose breaker admits it; attempt; report the outcome to the
 // breaker and outlier detection; retry within the retry budget) -> the
 // route's fallback when no target is available -> response. Every failure

@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
+	"sync"
 )
 
 // forwarder is what a route that forwards runs once the listener has
@@ -24,20 +25,25 @@ type forwarder struct {
 	errs      *errorWriter
 	buffers   *bufferPool
 	log       *slog.Logger
+	headers   sync.Pool // upstream request header maps, reused behind native transports (reusable)
 }
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 	ex := exchangeFrom(in.Context())
-	out, err := f.outbound(in, ex)
+	native := !f.needsTrace()
+	out, err := f.outbound(in, ex, f.header(native, len(in.Header)+6))
 	if err != nil {
 		f.errs.proxyError(w, in, err)
 		return
+	}
+	if native {
+		defer f.headers.Put(out.Header)
 	}
 	if out.Body != nil {
 		defer out.Body.Close()
 	}
 	ex.w = w
-	if f.needsTrace() {
+	if !native {
 		// net/http's Transport reports 1xx heads through the trace; the
 		// native one calls interimFor (upstream.go) without one.
 		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
@@ -146,6 +152,20 @@ func (f *forwarder) abort(w http.ResponseWriter, in *http.Request) {
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 		_ = conn.Close()
 	}
+}
+
+// header returns an empty header map for the upstream request: a reused
+// one when the transports are native, since those read it only while
+// writing the head, which is over when the exchange is. net/http's may
+// read a request after RoundTrip returns, so it always gets a new one.
+func (f *forwarder) header(native bool, size int) http.Header {
+	if native {
+		if h, ok := f.headers.Get().(http.Header); ok {
+			clear(h)
+			return h
+		}
+	}
+	return make(http.Header, size)
 }
 
 // needsTrace reports whether 1xx heads come back only through an

@@ -16,9 +16,9 @@ var (
 	valueTrailers = []string{"trailers"}
 )
 
-// outbound builds the upstream request from the client's. It lives in the
-// exchange, so building it allocates only its header map.
-func (f *forwarder) outbound(in *http.Request, ex *exchange) (*http.Request, error) {
+// outbound builds the upstream request from the client's, its header in
+// h (empty). It lives in the exchange, so building it allocates nothing.
+func (f *forwarder) outbound(in *http.Request, ex *exchange, h http.Header) (*http.Request, error) {
 	up := upgradeType(in.Header)
 	if up != "" && !printable(up) {
 		return nil, badUpgrade(up)
@@ -32,7 +32,7 @@ func (f *forwarder) outbound(in *http.Request, ex *exchange) (*http.Request, err
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
-	out.Header = r.outHeader(in, ex, up)
+	out.Header = r.outHeader(in, ex, up, h)
 	out.URL.Scheme = r.upstream.scheme
 	out.URL.Host = r.upstream.name // replaced by the target's address on each attempt
 	out.URL.Path, out.URL.RawPath = r.upstreamPath(ex.path, in.URL.RawPath, ex.pathChanged)
@@ -48,9 +48,8 @@ func (f *forwarder) outbound(in *http.Request, ex *exchange) (*http.Request, err
 // then X-Forwarded-{For,Host,Proto}, the request ID, the verified identity
 // and the route's edits. A client's X-Forwarded-For chain is kept only
 // from a trusted proxy.
-func (r *route) outHeader(in *http.Request, ex *exchange, upgrade string) http.Header {
+func (r *route) outHeader(in *http.Request, ex *exchange, upgrade string, h http.Header) http.Header {
 	src := in.Header
-	h := make(http.Header, len(src)+6)
 	nominated := src["Connection"]
 	for name, vv := range src {
 		if isHopByHopName(name) || r.stripHdrs.drops(name) || len(nominated) > 0 && headerHasToken(nominated, name) {

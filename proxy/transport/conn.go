@@ -272,7 +272,13 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	pc, req, h := ex.pc, ex.req, &ex.pc.head
 	head, _ := pc.br.Peek(n)
 	header := fieldsHeader(head, h.Fields)
-	resp := &http.Response{
+	// The response and its body reader are one allocation.
+	rb := &struct {
+		resp http.Response
+		body body
+	}{}
+	resp := &rb.resp
+	*resp = http.Response{
 		Status: statusLine(h.Status, h.Reason), StatusCode: h.Status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.Minor,
 		Header: header, Request: req, TLS: pc.tls, ContentLength: h.ContentLength, Close: h.Close || req.Close,
@@ -282,7 +288,8 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	}
 	_, _ = pc.br.Discard(n)
 	delete(header, "Transfer-Encoding")
-	b := &body{ex: ex, resp: resp}
+	b := &rb.body
+	b.ex, b.resp = ex, resp
 	switch {
 	case h.Status == http.StatusSwitchingProtocols:
 		ex.stop()
