@@ -86,23 +86,13 @@ func newStripSet(strip, keep []string) stripSet {
 	return s
 }
 
-// stripSpoofable removes every header a client could use to pose as
-// something drawbridge vouches for (forwarding chains, identity headers),
-// under any spelling an application may fold to the same name, and the
-// listener's strip list (X-Forwarded-Port, X-Forwarded-Client-Cert,
-// X-Real-Ip, X_Forwarded_For ...). The forwarder applies the same test as
-// it copies the header (drops).
-func stripSpoofable(h http.Header, extra stripSet) {
-	for name := range h {
-		if extra.drops(name) {
-			delete(h, name)
-		}
-	}
-}
-
 // drops reports whether the client's header name must not reach the
-// upstream: spoofable under folding, or on the listener's strip list. It
-// folds into a stack buffer: it runs for every field of every request.
+// upstream: anything a client could use to pose as what drawbridge vouches
+// for (forwarding chains, identity headers, the request ID) under any
+// spelling an application may fold to the same name (X-Forwarded-Port,
+// X-Forwarded-Client-Cert, X-Real-Ip, X_Forwarded_For ...), or a name on
+// the listener's strip list. It folds into a stack buffer: it runs for
+// every field of every request.
 func (s stripSet) drops(name string) bool {
 	var buf [64]byte
 	if len(name) > len(buf) {
