@@ -47,9 +47,14 @@ type RestoreResult struct {
 	CA *ca.Status
 }
 
-// RestoreFile restores the archive at path with passphrase, as Restore
-// does, after checking the target first: a target that would be refused
-// costs no key derivation. The restore is audited and logged.
+// RestoreFile restores the archive at path with passphrase into
+// opts.StateDir, and its configuration file into opts.ConfigOut if set,
+// after checking the target first: a target that would be refused costs
+// no key derivation. The files are staged first, the staged state is
+// opened with passphrase (keyring, and the CA with its keys when there is
+// one), and only then published; on any failure nothing is left behind.
+// Files are 0600, directories 0700, owned by the calling user: run it as
+// the user the gateway runs as. The restore is audited and logged.
 func RestoreFile(ctx context.Context, path string, passphrase []byte, opts RestoreOptions, deps Deps) (*RestoreResult, error) {
 	start := time.Now()
 	res, err := restoreFile(ctx, path, passphrase, opts)
@@ -92,20 +97,6 @@ func explain(err error) error {
 		return fmt.Errorf("%w: drawbridge never writes such an archive; do not trust this file (nothing was written)", err)
 	}
 	return err
-}
-
-// Restore writes a into opts.StateDir, and its configuration file into
-// opts.ConfigOut if set. The files are staged first, the staged state is
-// opened with passphrase (keyring, and the CA with its keys when there is
-// one), and only then published; on any failure nothing is left behind.
-// Files are 0600, directories 0700, owned by the calling user: run it as
-// the user the gateway runs as.
-func Restore(ctx context.Context, a *Archive, passphrase []byte, opts RestoreOptions) (*RestoreResult, error) {
-	t, err := planTarget(opts)
-	if err != nil {
-		return nil, err
-	}
-	return t.restore(ctx, a, passphrase, opts.verify)
 }
 
 // target is a checked restore destination.

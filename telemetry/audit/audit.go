@@ -354,7 +354,7 @@ func (l *Log) Close() error {
 	return l.f.Close()
 }
 
-// Problem is one break in a chain found by Verify.
+// Problem is one break in a chain found by VerifyAfter.
 type Problem struct {
 	Line    int // 1-based line of the file
 	Message string
@@ -362,7 +362,7 @@ type Problem struct {
 
 func (p Problem) String() string { return fmt.Sprintf("line %d: %s", p.Line, p.Message) }
 
-// Summary is what Verify learned about a file.
+// Summary is what VerifyAfter learned about a file.
 type Summary struct {
 	Entries  int
 	LastSeq  uint64
@@ -370,15 +370,13 @@ type Summary struct {
 	Problems []Problem
 }
 
-// Verify reads an audit file from r and checks every link of the chain:
-// each line parses, its hash matches its content, its prev matches the hash
-// before it, and sequence numbers run 1, 2, 3 ... without a gap. It reports
-// every problem, not just the first; an error means r could not be read.
-func Verify(r io.Reader) (Summary, error) { return VerifyAfter(r, 0, "") }
-
-// VerifyAfter is Verify for a file that continues a chain whose last entry
-// had seq and hash: the file after a rotation, checked with the Summary of
-// the file before it.
+// VerifyAfter reads an audit file from r and checks every link of the
+// chain: each line parses, its hash matches its content, its prev matches
+// the hash before it, and sequence numbers run seq+1, seq+2 ... without a
+// gap. seq and hash are those of the last entry before the file: zero and
+// "" for a file that starts a chain, the Summary of the file before it for
+// the file after a rotation. It reports every problem, not just the first;
+// an error means r could not be read.
 func VerifyAfter(r io.Reader, seq uint64, hash string) (Summary, error) {
 	var s Summary
 	sc := bufio.NewScanner(r)

@@ -6,7 +6,7 @@
 // Each entry carries its sequence number, the hash of the entry before it
 // and its own hash (SHA-256 over the previous hash and the entry's
 // canonical JSON), so altering, removing or reordering an entry breaks the
-// chain, and Verify (drawbridge audit verify FILE) finds where. A chain
+// chain, and VerifyAfter (drawbridge audit verify FILE) finds where. A chain
 // cannot show that entries were cut from its end: the head (sequence and
 // hash) is also written to the operational log when the audit log opens
 // and closes, so a copy of that log anchors it.
