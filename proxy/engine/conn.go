@@ -229,7 +229,7 @@ func (c *conn) linger() {
 // comes sooner, and costs one read. Past it the buffer goes back to the
 // pool and the connection parks (proxy/netpoll) with no goroutine, so
 // idle connections hold neither a buffer nor a stack.
-var hotWait = 250 * time.Millisecond // a variable for tests only
+const hotWait = 250 * time.Millisecond
 
 // What await found.
 const (
@@ -267,7 +267,7 @@ func (c *conn) await() int {
 		c.br = getReader(smallRead, &c.src)
 	}
 	hot := c.deadline
-	if t := time.Now().Add(hotWait); t.Before(hot) && !c.noPark {
+	if t := time.Now().Add(c.srv.cfg.hotWait); t.Before(hot) && !c.noPark {
 		hot = t
 	}
 	_ = c.rwc.SetReadDeadline(hot)
@@ -283,8 +283,8 @@ func (c *conn) await() int {
 	c.releaseReader()
 	c.giveExchange()
 	c.src.pre = nil
-	if testBeforePark != nil {
-		testBeforePark(c)
+	if c.srv.cfg.beforePark != nil {
+		c.srv.cfg.beforePark(c)
 	}
 	if c.park() {
 		// A Close that ran before the park saw an idle connection and
@@ -311,10 +311,6 @@ func (c *conn) await() int {
 	}
 	return awaitReady
 }
-
-// testBeforePark, set by tests only, runs between the end of the hot wait
-// and the park.
-var testBeforePark func(*conn)
 
 // park hands the connection to the poller until its next bytes or its
 // deadline; false when it cannot be parked.

@@ -21,13 +21,6 @@ import (
 // its goroutine up and waits in proxy/netpoll. They wait for the state
 // they need (parked) instead of sleeping for a guessed time.
 
-func shortHotWait(t *testing.T) {
-	t.Helper()
-	old := hotWait
-	hotWait = 20 * time.Millisecond
-	t.Cleanup(func() { hotWait = old })
-}
-
 // parked counts the server's parked connections.
 func (s *Server) parked() int {
 	n := 0
@@ -72,6 +65,9 @@ func start(t *testing.T, cfg Config, tlsCfg *tls.Config) (*Server, string) {
 	}
 	if cfg.Handler == nil {
 		cfg.Handler = http.HandlerFunc(hello)
+	}
+	if cfg.hotWait == 0 {
+		cfg.hotWait = 20 * time.Millisecond // park soon: these tests drive parks
 	}
 	srv := New(cfg)
 	go func() {
@@ -155,7 +151,6 @@ func (cl *client) expectClosed(within time.Duration) time.Duration {
 func get(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n" }
 
 func TestParkedConnectionServesItsNextRequests(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
 	cl := dial(t, addr, nil)
 	for i := range 5 {
@@ -178,18 +173,16 @@ func TestParkedConnectionServesItsNextRequests(t *testing.T) {
 // is armed with the poller must wake it at once: the registration is
 // level-triggered, so it fires for bytes already there.
 func TestBytesArrivingJustBeforeTheParkWakeIt(t *testing.T) {
-	shortHotWait(t)
 	var cl *client
 	var hooked atomic.Int32
-	testBeforePark = func(c *conn) {
+	beforePark := func(c *conn) {
 		if hooked.Add(1) != 1 {
 			return
 		}
 		cl.send(get("/raced"))
 		waitReadableNow(t, c.sock) // in the socket before the park
 	}
-	t.Cleanup(func() { testBeforePark = nil })
-	_, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
+	_, addr := start(t, Config{IdleTimeout: 30 * time.Second, beforePark: beforePark}, nil)
 	cl = dial(t, addr, nil)
 	cl.send(get("/first"))
 	cl.expect("GET /first ")
@@ -228,7 +221,6 @@ func waitReadableNow(t *testing.T, c net.Conn) {
 // Pipelined requests already buffered are served without parking in
 // between, and the connection parks after the last.
 func TestPipelinedRequestsAreServedBeforeThePark(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
 	cl := dial(t, addr, nil)
 	cl.send(get("/a") + "POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi" + get("/c"))
@@ -242,7 +234,6 @@ func TestPipelinedRequestsAreServedBeforeThePark(t *testing.T) {
 }
 
 func TestParkedConnectionClosesAtItsIdleTimeout(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 300 * time.Millisecond}, nil)
 	cl := dial(t, addr, nil)
 	sent := time.Now()
@@ -259,7 +250,6 @@ func TestParkedConnectionClosesAtItsIdleTimeout(t *testing.T) {
 // A connection that never sends a request parks too, and is closed at the
 // read-header timeout.
 func TestSilentConnectionParksAndClosesAtTheHeaderTimeout(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{ReadHeaderTimeout: 300 * time.Millisecond}, nil)
 	cl := dial(t, addr, nil)
 	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
@@ -270,7 +260,6 @@ func TestSilentConnectionParksAndClosesAtTheHeaderTimeout(t *testing.T) {
 }
 
 func TestShutdownClosesParkedConnections(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
 	var cls []*client
 	for i := range 20 {
@@ -294,7 +283,6 @@ func TestShutdownClosesParkedConnections(t *testing.T) {
 }
 
 func TestCloseClosesParkedConnections(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
 	cl := dial(t, addr, nil)
 	cl.send(get("/"))
@@ -307,7 +295,6 @@ func TestCloseClosesParkedConnections(t *testing.T) {
 
 // Parked connections hold no goroutine.
 func TestParkedConnectionsHoldNoGoroutine(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
 	const n = 200
 	before := runtime.NumGoroutine()
@@ -326,7 +313,6 @@ func TestParkedConnectionsHoldNoGoroutine(t *testing.T) {
 // already read: the connection parks only after a read found nothing, and
 // pipelined requests in one record are all served.
 func TestTLSConnectionsParkAndWake(t *testing.T) {
-	shortHotWait(t)
 	ts := httptest.NewUnstartedServer(nil)
 	ts.StartTLS() // for its certificate
 	ts.Close()
@@ -354,7 +340,6 @@ func TestTLSConnectionsParkAndWake(t *testing.T) {
 }
 
 func TestPeerClosingAParkedConnectionEndsIt(t *testing.T) {
-	shortHotWait(t)
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
 	cl := dial(t, addr, nil)
 	cl.send(get("/"))

@@ -44,6 +44,11 @@ type Config struct {
 	// the JSON body, like every other error the gateway answers. It must
 	// return [A-Za-z0-9._:-] only.
 	RequestID func() string
+
+	// For tests: how long an idle connection waits on its goroutine before
+	// it parks (default hotWait), and a hook between that wait and the park.
+	hotWait    time.Duration
+	beforePark func(*conn)
 }
 
 func (c *Config) defaults() {
@@ -56,6 +61,7 @@ func (c *Config) defaults() {
 	def(&c.ReadTimeout, 60*time.Second)
 	def(&c.WriteTimeout, 60*time.Second)
 	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.hotWait, hotWait)
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}
