@@ -16,15 +16,31 @@ import (
 // that. So once enough connections have parked and parking has settled,
 // the engine collects (twice, so the buffer pools are emptied too) and
 // returns the free memory at once, as an event loop that frees per
-// connection would have. It runs at most once per releaseEvery, and only
-// in a lull, when the cost (a collection on another core) is not in any
-// request's way.
-const (
-	releaseAfterParks = 1024                   // parks since the last release before one is considered
-	releaseQuiet      = 250 * time.Millisecond // parking has settled: fewer than releaseQuietParks in this long
-	releaseQuietParks = 64
-	releaseEvery      = 30 * time.Second
+// connection would have. It runs after releaseAfterParks parks at the
+// most once per releaseEvery, and only in a lull (parking has settled), so
+// its cost (two collections, on another core) is in no request's way; a
+// steady churn of connections that park and wake never sees one.
+// Tests change these (atomically: connections of an earlier test may
+// still read them).
+var (
+	releaseAfterParks = knob(1024)                   // parks since the last release before one is considered
+	releaseQuiet      = knob(250 * time.Millisecond) // a lull: fewer than releaseQuietParks parks in this long
+	releaseQuietParks = knob(8)
+	releaseEvery      = knob(5 * time.Second)
 )
+
+// knobValue is a tunable number or duration (knob makes one).
+type knobValue struct{ v atomic.Int64 }
+
+func knob[T ~int64 | ~int](v T) *knobValue {
+	k := &knobValue{}
+	k.v.Store(int64(v))
+	return k
+}
+
+func (k *knobValue) n() int64                { return k.v.Load() }
+func (k *knobValue) d() time.Duration        { return time.Duration(k.v.Load()) }
+func (k *knobValue) set(v int64) (old int64) { return k.v.Swap(v) }
 
 var release struct {
 	parks    atomic.Int64 // since the last release
@@ -38,10 +54,7 @@ var releaseBase = time.Now()
 // noteParked counts a park and, past releaseAfterParks, starts the lull
 // watcher.
 func noteParked() {
-	if release.parks.Add(1) < releaseAfterParks || release.checking.Load() {
-		return
-	}
-	if last := release.last.Load(); last != 0 && time.Since(releaseBase)-time.Duration(last) < releaseEvery {
+	if release.parks.Add(1) < releaseAfterParks.n() || release.checking.Load() {
 		return
 	}
 	if !release.checking.CompareAndSwap(false, true) {
@@ -52,11 +65,14 @@ func noteParked() {
 
 func watchForLull() {
 	defer release.checking.Store(false)
+	if last := release.last.Load(); last != 0 {
+		time.Sleep(time.Duration(last) + releaseEvery.d() - time.Since(releaseBase))
+	}
 	prev := release.parks.Load()
 	for {
-		time.Sleep(releaseQuiet)
+		time.Sleep(releaseQuiet.d())
 		now := release.parks.Load()
-		if now-prev < releaseQuietParks {
+		if now-prev < releaseQuietParks.n() {
 			break
 		}
 		prev = now
