@@ -2,11 +2,12 @@ package health
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
 )
 
 // Target is what the checker reports its verdicts to; the proxy's balancer
@@ -184,17 +185,11 @@ func (c *Checker) loop(ctx context.Context, p *probed, wait time.Duration) {
 func (c *Checker) checkOnce(ctx context.Context, p *probed) {
 	addr := p.target.Address()
 	start := time.Now()
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				c.log.Error("health check panicked", "target", addr, "panic", fmt.Sprint(r))
-				err = fmt.Errorf("check panicked: %v", r)
-			}
-		}()
+	err := loop.Guard(c.log, "health check panicked", func() error {
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		defer cancel()
 		return c.probe(cctx, addr)
-	}()
+	}, "target", addr)
 	if ctx.Err() != nil {
 		return // stopped mid-check: not the target's fault
 	}

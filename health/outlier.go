@@ -2,12 +2,13 @@ package health
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
 )
 
 // Ejectable is what outlier detection takes out and lets back; the proxy's
@@ -163,25 +164,9 @@ func (o *Outlier) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	tick := time.NewTicker(min(max(o.cfg.BaseEjectionTime/10, 10*time.Millisecond), time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			o.sweepSafely()
-		}
-	}
-}
-
-func (o *Outlier) sweepSafely() {
-	defer func() {
-		if r := recover(); r != nil {
-			o.log.Error("outlier sweep panicked", "panic", fmt.Sprint(r))
-		}
-	}()
-	o.sweep()
+	return loop.Every(ctx, min(max(o.cfg.BaseEjectionTime/10, 10*time.Millisecond), time.Second), func() {
+		_ = loop.Guard(o.log, "outlier sweep panicked", func() error { o.sweep(); return nil })
+	})
 }
 
 // sweep returns every target whose ejection is over, on probation.

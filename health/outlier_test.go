@@ -2,31 +2,15 @@ package health
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newOutlier(t *testing.T, n int) (*Outlier, *fakeClock, []*fakeTarget, []*Tracked) {
+func newOutlier(t *testing.T, n int) (*Outlier, *drawtest.Clock, []*fakeTarget, []*Tracked) {
 	t.Helper()
-	clock := &fakeClock{now: time.Unix(1000, 0)}
+	clock := drawtest.ClockAt(time.Unix(1000, 0))
 	cfg := OutlierConfig{ConsecutiveFailures: 3, BaseEjectionTime: 10 * time.Second, MaxEjectionTime: 35 * time.Second}
 	cfg.Defaults()
 	o := NewOutlier(cfg, Deps{Now: clock.Now, Upstream: "api"})
@@ -65,12 +49,12 @@ func TestOutlierEjectionGrows(t *testing.T) {
 		if !ts[0].ejected.Load() {
 			t.Fatalf("round %d: not ejected", i)
 		}
-		clock.advance(d - time.Second)
+		clock.Advance(d - time.Second)
 		o.sweep()
 		if !ts[0].ejected.Load() {
 			t.Fatalf("round %d: the %s ejection ended early", i, d)
 		}
-		clock.advance(2 * time.Second)
+		clock.Advance(2 * time.Second)
 		o.sweep()
 		if ts[0].ejected.Load() {
 			t.Fatalf("round %d: the %s ejection did not end", i, d)
@@ -83,7 +67,7 @@ func TestOutlierEjectionGrows(t *testing.T) {
 func TestOutlierProbationPasses(t *testing.T) {
 	o, clock, ts, ks := newOutlier(t, 2)
 	fail(ks[0], 3)
-	clock.advance(11 * time.Second)
+	clock.Advance(11 * time.Second)
 	o.sweep()
 	for range 3 {
 		ks[0].Outcome(false)
@@ -96,7 +80,7 @@ func TestOutlierProbationPasses(t *testing.T) {
 		t.Fatal("after probation, a single failure ejected")
 	}
 	fail(ks[0], 1)
-	clock.advance(11 * time.Second) // base time again, not doubled
+	clock.Advance(11 * time.Second) // base time again, not doubled
 	o.sweep()
 	if ts[0].ejected.Load() {
 		t.Error("the ejection after a passed probation was not the base time")

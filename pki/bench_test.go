@@ -3,11 +3,11 @@ package pki
 import (
 	"crypto/tls"
 	"net"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 )
 
@@ -16,32 +16,13 @@ import (
 // Manager configs go through this same loop.
 func handshakeServer(b *testing.B, cfg *tls.Config) string {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tc := tls.Server(c, cfg)
-				if err := tc.Handshake(); err == nil {
-					_, _ = tc.Write([]byte{1})
-				}
-				_ = tc.Close()
-			}()
+	return drawtest.ServeTCP(b, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err == nil {
+			_, _ = tc.Write([]byte{1})
 		}
-	}()
-	b.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+		_ = tc.Close()
+	})
 }
 
 func benchHandshakes(b *testing.B, addr string, cli *tls.Config) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
@@ -46,7 +47,7 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 // root (through the cross certificate); the old root leaves once its last
 // leaf expired.
 func TestRootRotation(t *testing.T) {
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	p := newTestPKI(t, testConfig(t), clock.Now)
 	ctx := context.Background()
 	id := p.id("api")
@@ -126,7 +127,7 @@ func TestRootRotation(t *testing.T) {
 }
 
 func TestAutomaticRotationBeforeRootExpiry(t *testing.T) {
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	cfg := testConfig(t)
 	cfg.RootLifetime = 48 * time.Hour
 	cfg.IntermediateLifetime = 4 * time.Hour

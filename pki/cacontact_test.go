@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
 )
@@ -17,7 +18,7 @@ import (
 // rather than on every tick, and renews as soon as the CA is back.
 func TestCAAwayLeavesStayThenRenewalResumes(t *testing.T) {
 	f := newEnrollFixture(t)
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	reg := prometheus.NewRegistry()
 	m, ei := f.sidecarWith(t, f.tokenFile(t, tokenAPI), part.Deps{Clock: clock.Now, Registerer: reg})
 	id := identity.MustNew("drawbridge.internal", "sidecar-api")

@@ -13,11 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -30,30 +30,12 @@ const (
 	tokenExpired = "tok-old-0123456789abcdef0123456789abcdef"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type enrollFixture struct {
 	ca      *testPKI
 	url     string
 	caFile  string
 	dir     string
-	logs    *syncBuffer
+	logs    *drawtest.Buffer
 	handler *enroll.Handler
 	// away makes the endpoint drop every connection without an answer, as
 	// a CA that is down; requests counts what reached it.
@@ -79,7 +61,7 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 		{Identity: "spiffe://drawbridge.internal/sidecar-api", TokenFile: write("tok-api", tokenAPI+"\n"), DNSNames: []string{"api.drawbridge.internal"}},
 		{Identity: "spiffe://drawbridge.internal/sidecar-old", TokenFile: write("tok-old", tokenExpired), Expires: time.Now().Add(-time.Hour)},
 	}
-	logs := &syncBuffer{}
+	logs := &drawtest.Buffer{}
 	p := newTestPKI(t, cfg, nil)
 	gw := p.manage(t, "gateway", "localhost")
 	h, err := enroll.NewHandler(p.ca, cfg.EnrollServer, part.Deps{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: p.reg})
@@ -190,7 +172,7 @@ func TestEnrollWithTokenThenRenewWithCertificate(t *testing.T) {
 	api := f.ca.manage(t, "api")
 	srv, _ := f.ca.mgr.ServerConfig(cert.ServerOptions{Identity: api, Mutual: true})
 	cli, _ := m.ClientConfig(cert.ClientOptions{Identity: id, ServerID: api})
-	if err := roundTrip(serveTLS(t, f.ca.mgr, srv), cli); err != nil {
+	if err := drawtest.DialGreeting(serveTLS(t, f.ca.mgr, srv), cli); err != nil {
 		t.Errorf("sidecar to gateway over mTLS: %v", err)
 	}
 	if strings.Contains(f.logs.String(), tokenAPI) {

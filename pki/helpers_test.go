@@ -3,15 +3,14 @@ package pki
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -24,25 +23,6 @@ import (
 var testKDF = store.KDF{Time: 1, MemoryKiB: 64, Threads: 1}
 
 const testPassphrase = "correct horse battery staple"
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // testConfig is a valid Config in a fresh temp dir with a passphrase file.
 func testConfig(t testing.TB) Config {
@@ -129,54 +109,9 @@ func (p *testPKI) serveMutual(t testing.TB, id identity.ID, allowed ...string) s
 // accepted connection gets "ok\n" and is closed. It returns the address.
 func serveTLS(t testing.TB, m *cert.Manager, cfg *tls.Config) string {
 	t.Helper()
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: 5 * time.Second})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = c.Write([]byte("ok\n"))
-				buf := make([]byte, 1)
-				_, _ = c.Read(buf) // wait for the client to close
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	inner := drawtest.Listen(t)
+	drawtest.Serve(t, m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: 5 * time.Second}), drawtest.Greet)
 	return inner.Addr().String()
-}
-
-// roundTrip dials addr with cfg, reads the greeting and closes. An error
-// means the handshake (or the server's verification, seen on the first
-// read in TLS 1.3) failed.
-func roundTrip(addr string, cfg *tls.Config) error {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 3)
-	if _, err := c.Read(buf); err != nil {
-		return err
-	}
-	if string(buf) != "ok\n" {
-		return &net.OpError{Op: "read", Err: os.ErrInvalid}
-	}
-	return nil
 }
 
 // counterValue reads the counter name with the label values labels from

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
@@ -56,9 +57,9 @@ func TestListenerCloseLeaksNothing(t *testing.T) {
 // certmagic's logs reach the slog handler, and that no secret (passphrase,
 // private key) appears in the log stream.
 func TestMetricsAndLogs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &drawtest.Buffer{}
 	cfg := testConfig(t)
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	p := newTestPKI(t, cfg, clock.Now)
 	// Rebuild the Manager with a logger, on the same storage and CA.
 	_ = p.mgr.Close()
@@ -79,7 +80,7 @@ func TestMetricsAndLogs(t *testing.T) {
 	other := pkitest.NewCA(t, "drawbridge.internal")
 	bad := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "x", InsecureSkipVerify: true, //nolint:gosec // test client
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { c := other.Leaf(t, "web"); return &c, nil }}
-	_ = roundTrip(addr, bad)
+	_ = drawtest.DialGreeting(addr, bad)
 	waitCount(t, p, cert.ReasonUnknownAuthority, 1)
 	_ = web
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/layout"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
@@ -80,7 +81,7 @@ func TestMutualRefusalMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := roundTrip(addr, good); err != nil {
+	if err := drawtest.DialGreeting(addr, good); err != nil {
 		t.Fatalf("valid client refused: %v", err)
 	}
 
@@ -111,7 +112,7 @@ func TestMutualRefusalMatrix(t *testing.T) {
 				// (Certificates would silently send none).
 				cli.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return tc.cert, nil }
 			}
-			if err := roundTrip(addr, cli); err == nil {
+			if err := drawtest.DialGreeting(addr, cli); err == nil {
 				t.Fatal("handshake succeeded, want refusal")
 			}
 			waitCount(t, p, tc.reason, before+1)
@@ -120,7 +121,7 @@ func TestMutualRefusalMatrix(t *testing.T) {
 	// The allow-list's wildcard admits a service under ns/.
 	nsCli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MinVersion: tls.VersionTLS13,
 		Certificates: []tls.Certificate{ours.Leaf(t, "ns/batch")}}
-	if err := roundTrip(addr, nsCli); err != nil {
+	if err := drawtest.DialGreeting(addr, nsCli); err != nil {
 		t.Errorf("ns/batch refused: %v", err)
 	}
 }
@@ -136,17 +137,17 @@ func TestServerModeAsksNoClientCertificate(t *testing.T) {
 	}
 	addr := serveTLS(t, p.mgr, srv)
 	cli := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal"}
-	if err := roundTrip(addr, cli); err != nil {
+	if err := drawtest.DialGreeting(addr, cli); err != nil {
 		t.Fatalf("server mode: %v", err)
 	}
 	// Edge speaks TLS 1.2 with Mozilla's suites only; no CBC.
 	cbc := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MaxVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}
-	if err := roundTrip(addr, cbc); err == nil {
+	if err := drawtest.DialGreeting(addr, cbc); err == nil {
 		t.Error("edge accepted a CBC-SHA1 suite")
 	}
 	tls12 := &tls.Config{RootCAs: p.ca.TrustBundle().Pool(), ServerName: "api.drawbridge.internal", MaxVersion: tls.VersionTLS12}
-	if err := roundTrip(addr, tls12); err != nil {
+	if err := drawtest.DialGreeting(addr, tls12); err != nil {
 		t.Errorf("edge refused TLS 1.2 with a Mozilla suite: %v", err)
 	}
 	// Internal hops are TLS 1.3 only.
@@ -154,7 +155,7 @@ func TestServerModeAsksNoClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := roundTrip(serveTLS(t, p.mgr, internal), tls12); err == nil {
+	if err := drawtest.DialGreeting(serveTLS(t, p.mgr, internal), tls12); err == nil {
 		t.Error("internal profile accepted TLS 1.2")
 	}
 }
@@ -188,7 +189,7 @@ func TestClientVerifiesUpstream(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := counterValue(t, p.reg, "drawbridge_pki_handshake_failures_total", tc.reason)
-			err = roundTrip(addr, cli)
+			err = drawtest.DialGreeting(addr, cli)
 			if tc.reason == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -207,13 +208,13 @@ func TestClientVerifiesUpstream(t *testing.T) {
 	impostor := &tls.Config{Certificates: []tls.Certificate{other.Leaf(t, "api", "api.drawbridge.internal")}, MinVersion: tls.VersionTLS13}
 	iaddr := serveTLS(t, p.mgr, impostor)
 	cli, _ := p.mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerID: api})
-	if err := roundTrip(iaddr, cli); err == nil {
+	if err := drawtest.DialGreeting(iaddr, cli); err == nil {
 		t.Error("impostor upstream accepted")
 	}
 	waitCount(t, p, cert.ReasonUnknownAuthority, 1)
 	// With its own roots (an upstream outside the trust domain, verified by name).
 	outside, _ := p.mgr.ClientConfig(cert.ClientOptions{Identity: web, ServerName: "api.drawbridge.internal", Roots: other.Pool()})
-	if err := roundTrip(iaddr, outside); err != nil {
+	if err := drawtest.DialGreeting(iaddr, outside); err != nil {
 		t.Errorf("upstream verified against its own CA file refused: %v", err)
 	}
 	if _, err := p.mgr.ClientConfig(cert.ClientOptions{Identity: web}); err == nil {
@@ -224,7 +225,7 @@ func TestClientVerifiesUpstream(t *testing.T) {
 // TestRefusalFloodLogsBounded: a client that retries a refused handshake in
 // a loop is counted every time but logged only up to the limiter's budget.
 func TestRefusalFloodLogsBounded(t *testing.T) {
-	var logs syncBuffer
+	var logs drawtest.Buffer
 	p := newTestPKIDeps(t, testConfig(t), part.Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	api := p.manage(t, "api", "api.drawbridge.internal")
 	addr := p.serveMutual(t, api, p.id("web").String())
@@ -233,7 +234,7 @@ func TestRefusalFloodLogsBounded(t *testing.T) {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &stranger, nil }}
 	const attempts = 40
 	for range attempts {
-		if err := roundTrip(addr, cli); err == nil {
+		if err := drawtest.DialGreeting(addr, cli); err == nil {
 			t.Fatal("handshake with an identity the server does not allow succeeded")
 		}
 	}

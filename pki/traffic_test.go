@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 )
 
@@ -32,7 +33,7 @@ func startTraffic(addr string, cfg *tls.Config, workers int) *traffic {
 					return
 				default:
 				}
-				if err := roundTrip(addr, cfg); err != nil {
+				if err := drawtest.DialGreeting(addr, cfg); err != nil {
 					tr.failed.Add(1)
 					tr.lastErr.Store(err.Error())
 				} else {
@@ -126,7 +127,7 @@ func TestRenewalUnderTraffic(t *testing.T) {
 // whole time and every step waits for fresh handshakes: zero may fail
 // across intermediate renewals, the rotation and the old root's removal.
 func TestIntermediateRenewalAndRootRotationUnderTraffic(t *testing.T) {
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	cfg := testConfig(t)
 	cfg.RootLifetime = 48 * time.Hour
 	cfg.IntermediateLifetime = 4 * time.Hour

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/health"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
 
@@ -79,10 +80,10 @@ func TestDNSNameIsFollowed(t *testing.T) {
 		return r.status == http.StatusOK && r.backend == by
 	}
 
-	waitFor(t, 3*time.Second, "the first address to serve", func() bool { return served("a") })
+	drawtest.WaitWithin(t, 3*time.Second, "the first address to serve", func() bool { return served("a") })
 
 	res.set("api.test", nil, "127.0.0.1", "127.0.0.2")
-	took := waitFor(t, 3*time.Second, "the new address to join", func() bool { return served("b") })
+	took := drawtest.WaitWithin(t, 3*time.Second, "the new address to join", func() bool { return served("b") })
 	if got := b.checks.Load(); got < 2 {
 		t.Errorf("b joined after %d health checks, want healthy_threshold = 2", got)
 	}
@@ -90,7 +91,7 @@ func TestDNSNameIsFollowed(t *testing.T) {
 
 	before := res.count()
 	res.set("api.test", errors.New("SERVFAIL"))
-	waitFor(t, 3*time.Second, "lookups to fail a few times", func() bool { return res.count() >= before+3 })
+	drawtest.WaitWithin(t, 3*time.Second, "lookups to fail a few times", func() bool { return res.count() >= before+3 })
 	if n := len(gw.srv.upstreams()["api"].pool.Targets()); n != 2 {
 		t.Errorf("%d targets during the DNS failure, want the last good 2", n)
 	}
@@ -105,7 +106,7 @@ func TestDNSNameIsFollowed(t *testing.T) {
 
 	res.set("api.test", nil, "127.0.0.2")
 	oldA := gw.target("api", a.addr)
-	waitFor(t, 3*time.Second, "the removed address to leave", func() bool { return gw.target("api", a.addr) == nil })
+	drawtest.WaitWithin(t, 3*time.Second, "the removed address to leave", func() bool { return gw.target("api", a.addr) == nil })
 	if !oldA.Draining() {
 		t.Error("the removed target is not marked draining")
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 func TestGracefulDrain(t *testing.T) {
@@ -34,9 +36,9 @@ func TestGracefulDrain(t *testing.T) {
 	}()
 	<-started
 	gw.cancel()
-	waitFor(t, "readiness to turn false", func() bool { return !gw.srv.Ready() })
+	drawtest.WaitFor(t, "readiness to turn false", func() bool { return !gw.srv.Ready() })
 	// New connections are refused once draining has begun.
-	waitFor(t, "the listener to close", func() bool {
+	drawtest.WaitFor(t, "the listener to close", func() bool {
 		_, err := http.Get(gw.url + "/new")
 		return err != nil
 	})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -33,7 +34,7 @@ func doStatus(t *testing.T, req *http.Request) (*http.Response, errorBody) {
 }
 
 func TestDialFailureIs502WithoutDetail(t *testing.T) {
-	dead := deadAddr(t)
+	dead := drawtest.FreeAddr(t)
 	gw := startGateway(t, oneRoute(dead))
 	resp, body := doStatus(t, newRequest(t, "GET", gw.url+"/", nil))
 	if resp.StatusCode != http.StatusBadGateway {
@@ -50,7 +51,7 @@ func TestDialFailureIs502WithoutDetail(t *testing.T) {
 	if strings.Contains(string(raw), dead) {
 		t.Errorf("client saw the internal address: %s", raw)
 	}
-	waitFor(t, "access log", func() bool { return len(gw.logs.accessLines(t)) > 0 })
+	drawtest.WaitFor(t, "access log", func() bool { return len(gw.logs.accessLines(t)) > 0 })
 	line := gw.logs.accessLines(t)[0]
 	if !strings.Contains(line["error"].(string), "refused") || line["attempts"].(float64) != 2 {
 		t.Errorf("access log %v, want the refused error and 2 attempts", line)
@@ -114,7 +115,7 @@ func TestTimeoutIs504(t *testing.T) {
 
 func TestRetryGoesToAnotherTarget(t *testing.T) {
 	live := echoBackend(t, "live")
-	cfg := oneRoute(deadAddr(t), hostOf(live))
+	cfg := oneRoute(drawtest.FreeAddr(t), hostOf(live))
 	gw := startGateway(t, cfg)
 	// Round robin alternates: half the first attempts hit the dead target
 	// and must be retried on the live one, POST bodies included.

@@ -243,19 +243,6 @@ func load(c *http.Client, url string, workers, n int, limit time.Duration, stop 
 	return out
 }
 
-// waitFor polls cond every few milliseconds until it holds or limit passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
 		return 0

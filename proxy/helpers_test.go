@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,31 +9,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
 // syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ drawtest.Buffer }
 
 // accessLines returns the decoded access log lines written so far.
 func (s *syncBuffer) accessLines(t *testing.T) []map[string]any {
@@ -96,7 +80,7 @@ func startGatewayWith(t *testing.T, cfg proxy.Config, deps proxy.Deps) *testGate
 	g.url = "http://" + g.addr
 	go func() { g.done <- srv.Run(ctx) }()
 	t.Cleanup(func() { g.stop(t) })
-	waitFor(t, "gateway ready", srv.Ready)
+	drawtest.WaitFor(t, "gateway ready", srv.Ready)
 	return g
 }
 
@@ -111,17 +95,6 @@ func (g *testGateway) stop(t *testing.T) {
 		g.done <- nil // keep later stop calls from blocking
 	case <-time.After(30 * time.Second):
 		t.Fatal("gateway did not stop within 30s")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -210,18 +183,6 @@ func rawExchange(t *testing.T, addr, request string) (string, string) {
 	text := string(resp)
 	status, _, _ := strings.Cut(text, "\r\n")
 	return status, text
-}
-
-// deadAddr returns a loopback address where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // countingListenerBackend starts an echo backend that counts the TCP

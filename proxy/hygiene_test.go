@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -55,7 +56,7 @@ func TestTrustedProxyChainIsKept(t *testing.T) {
 	if g := strings.Join(got.Header["X-Forwarded-For"], ", "); g != "203.0.113.7, 10.1.1.1, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For = %q, want the trusted chain extended with the peer", g)
 	}
-	waitFor(t, "access log", func() bool { return len(gw.logs.accessLines(t)) > 0 })
+	drawtest.WaitFor(t, "access log", func() bool { return len(gw.logs.accessLines(t)) > 0 })
 	if ip := gw.logs.accessLines(t)[0]["client_ip"]; ip != "10.1.1.1" {
 		t.Errorf("client_ip = %v, want the right-most untrusted address 10.1.1.1", ip)
 	}

@@ -1,15 +1,15 @@
 package proxy_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // psqlSession is a psql process reading SQL from a pipe: one long-lived
@@ -17,30 +17,13 @@ import (
 type psqlSession struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
-	out  *lockedBuffer
+	out  *drawtest.Buffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startPsql(t *testing.T, conninfo string) *psqlSession {
 	t.Helper()
-	s := &psqlSession{out: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &psqlSession{out: &drawtest.Buffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command("psql", conninfo, "-X", "-tA", "-v", "ON_ERROR_STOP=1")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	var err error
@@ -94,12 +77,12 @@ func TestPostgresDrainEndsSessionsBetweenTransactions(t *testing.T) {
 	idle.send(t, "SELECT 1;")
 	inTx := startPsql(t, ci("intx"))
 	inTx.send(t, "BEGIN; INSERT INTO drained VALUES (1);")
-	waitFor(t, "the idle session idle", func() bool { return state("idle") == "idle" })
-	waitFor(t, "the other session in its transaction", func() bool { return state("intx") == "idle in transaction" })
+	drawtest.WaitFor(t, "the idle session idle", func() bool { return state("idle") == "idle" })
+	drawtest.WaitFor(t, "the other session in its transaction", func() bool { return state("intx") == "idle in transaction" })
 
 	began := time.Now()
 	gw.cancel()
-	waitFor(t, "the idle session ended by the drain", func() bool { return state("idle") == "gone" })
+	drawtest.WaitFor(t, "the idle session ended by the drain", func() bool { return state("idle") == "gone" })
 	time.Sleep(300 * time.Millisecond)
 	if s := state("intx"); s != "idle in transaction" {
 		t.Fatalf("the session inside a transaction is %q during the drain, want it kept (idle in transaction)", s)
@@ -111,7 +94,7 @@ func TestPostgresDrainEndsSessionsBetweenTransactions(t *testing.T) {
 	}
 
 	inTx.send(t, "INSERT INTO drained VALUES (2); COMMIT;")
-	waitFor(t, "the transaction's session ended after its commit", func() bool { return state("intx") == "gone" })
+	drawtest.WaitFor(t, "the transaction's session ended after its commit", func() bool { return state("intx") == "gone" })
 	select {
 	case err := <-gw.done:
 		if err != nil {

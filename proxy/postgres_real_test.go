@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/health"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
@@ -338,7 +339,7 @@ func TestRealPostgresThroughDrawbridge(t *testing.T) {
 		t.Fatalf("db upstream not ready while the server runs: %v", err)
 	}
 	db.stop()
-	waitFor(t, "the health check to mark the stopped server down", func() bool { return gw.srv.UpstreamReady("db") != nil })
+	drawtest.WaitFor(t, "the health check to mark the stopped server down", func() bool { return gw.srv.UpstreamReady("db") != nil })
 	if out, err := psql(throughGateway(gwPort, certs, certs.clientCrt, certs.clientKey), "SELECT 1"); err == nil || !strings.Contains(out, "no database target is available") {
 		t.Errorf("with the server down psql got %q, %v; want drawbridge's 57P03 error", out, err)
 	}
@@ -451,7 +452,7 @@ stream { server { listen 127.0.0.1:%d; proxy_pass 127.0.0.1:%d; } }
 			t.Logf("nginx stream relay:\n%s", logs.String())
 		}
 	})
-	waitFor(t, "the nginx stream relay to listen", func() bool {
+	drawtest.WaitFor(t, "the nginx stream relay to listen", func() bool {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			c.Close()

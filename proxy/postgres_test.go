@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/proxy/pgwire"
 )
@@ -134,7 +135,7 @@ func TestPostgresUpstreamThatRefusesTLSIsNeverUsedInPlainText(t *testing.T) {
 	if err != nil || typ != 'E' || e.Code != pgwire.CannotConnectNow {
 		t.Fatalf("got %+v %q %v; want a 57P03 ErrorResponse", e, typ, err)
 	}
-	waitFor(t, "connection log", func() bool { return countMsg(gw.logs, "connection") == 1 })
+	drawtest.WaitFor(t, "connection log", func() bool { return countMsg(gw.logs, "connection") == 1 })
 	line := lastMsg(t, gw.logs, "connection")
 	if line["close_reason"] != "upstream_unavailable" {
 		t.Errorf("log %v", line)

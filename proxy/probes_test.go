@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 	"github.com/drawbridge-proxy/drawbridge/proxy/pgwire"
 )
@@ -114,7 +115,7 @@ func TestStreamListenerProbes(t *testing.T) {
 	if pgHits.Load() != 0 {
 		t.Errorf("the postgres upstream got %d connections from probes, want 0", pgHits.Load())
 	}
-	waitFor(t, "the real client's relay", func() bool { return tcpHits.Load() >= 1 })
+	drawtest.WaitFor(t, "the real client's relay", func() bool { return tcpHits.Load() >= 1 })
 	if n := tcpHits.Load(); n != 1 {
 		t.Errorf("the tcp upstream got %d connections, want 1 (the real client)", n)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -171,7 +172,7 @@ func TestReloadAddsAndRemovesListeners(t *testing.T) {
 	if err := gw.srv.Reload(routeTo(hostOf(backend))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the removed listener to close", func() bool {
+	drawtest.WaitFor(t, "the removed listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", second.String(), time.Second)
 		if err == nil {
 			c.Close()
@@ -187,7 +188,7 @@ func TestReloadNeedsRestartForSocketChangesOnTheSameAddress(t *testing.T) {
 	backend := echoBackend(t, "app")
 	cfg := routeTo(hostOf(backend))
 	l := cfg.Listeners["edge"]
-	l.Address = deadAddr(t) // a fixed port, free a moment ago
+	l.Address = drawtest.FreeAddr(t) // a fixed port, free a moment ago
 	cfg.Listeners["edge"] = l
 	gw := startGateway(t, cfg)
 	changed := routeTo(hostOf(backend))

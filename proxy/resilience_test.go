@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/health"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
 )
 
@@ -32,7 +33,7 @@ func TestKillOneOfTwoUnderLoad(t *testing.T) {
 	killed := time.Now()
 	a.kill()
 	ta := gw.target("api", a.addr)
-	detection := waitFor(t, 3*time.Second, "the killed target to be taken out", func() bool { return !ta.Available() })
+	detection := drawtest.WaitWithin(t, 3*time.Second, "the killed target to be taken out", func() bool { return !ta.Available() })
 	detected := killed.Add(detection)
 	time.Sleep(500 * time.Millisecond) // keep the load on after detection
 	close(stop)
@@ -112,7 +113,7 @@ func TestOpenBreakerAnswersFastAndRecovers(t *testing.T) {
 
 	a.revive()
 	revived := time.Now()
-	waitFor(t, 5*time.Second, "traffic to recover", func() bool { return get(c, gw.url+"/").status == http.StatusOK })
+	drawtest.WaitWithin(t, 5*time.Second, "traffic to recover", func() bool { return get(c, gw.url+"/").status == http.StatusOK })
 	t.Logf("MEASURE recovery: first 200 %s after the target came back", time.Since(revived))
 	labels := map[string]string{"upstream": "api", "target": a.addr}
 	for _, to := range []string{"open", "half-open", "closed"} {
@@ -287,7 +288,7 @@ func TestFallbacks(t *testing.T) {
 		{Match: MatchConfig{PathPrefix: "/none"}, Upstream: "down"},
 	}, nil)
 	target := gw.target("down", down.Targets[0])
-	waitFor(t, 3*time.Second, "the dead target to be marked unhealthy", func() bool { return !target.Healthy() })
+	drawtest.WaitWithin(t, 3*time.Second, "the dead target to be marked unhealthy", func() bool { return !target.Healthy() })
 	c := newClient(t)
 
 	r := get(c, gw.url+"/static")

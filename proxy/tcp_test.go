@@ -22,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -115,7 +116,7 @@ func TestTCPRelayWithHalfCloseUnderLoad(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	waitFor(t, "connection log lines", func() bool { return countMsg(gw.logs, "connection") == conns })
+	drawtest.WaitFor(t, "connection log lines", func() bool { return countMsg(gw.logs, "connection") == conns })
 	line := lastMsg(t, gw.logs, "connection")
 	if line["bytes_in"].(float64) != size || line["close_reason"] != "client_closed" || line["upstream_target"] == "" {
 		t.Errorf("connection log line %v", line)
@@ -181,7 +182,7 @@ func TestTCPIdleTimeoutAndMaxLifetime(t *testing.T) {
 			if took < limit-50*time.Millisecond || took > limit+3*time.Second {
 				t.Errorf("closed after %s, want about %s", took, limit)
 			}
-			waitFor(t, "connection log", func() bool { return countMsg(gw.logs, "connection") == 1 })
+			drawtest.WaitFor(t, "connection log", func() bool { return countMsg(gw.logs, "connection") == 1 })
 			if r := lastMsg(t, gw.logs, "connection")["close_reason"]; r != tc.wantReason {
 				t.Errorf("close_reason %v, want %s", r, tc.wantReason)
 			}
@@ -190,7 +191,7 @@ func TestTCPIdleTimeoutAndMaxLifetime(t *testing.T) {
 }
 
 func TestTCPConnectFailureMovesToAnotherTarget(t *testing.T) {
-	gw := startGateway(t, streamConfig(proxy.ProtocolTCP, deadAddr(t), digestBackend(t)))
+	gw := startGateway(t, streamConfig(proxy.ProtocolTCP, drawtest.FreeAddr(t), digestBackend(t)))
 	for i := 0; i < 10; i++ {
 		c := dialTCP(t, gw.addr)
 		_, _ = c.Write([]byte("x"))
@@ -213,7 +214,7 @@ func TestTCPUpstreamDiesMidStream(t *testing.T) {
 	if string(got) != "partial" {
 		t.Errorf("got %q, want the bytes sent before the upstream died", got)
 	}
-	waitFor(t, "connection log", func() bool { return countMsg(gw.logs, "connection") == 1 })
+	drawtest.WaitFor(t, "connection log", func() bool { return countMsg(gw.logs, "connection") == 1 })
 	if r := lastMsg(t, gw.logs, "connection")["close_reason"]; r != "upstream_closed" && r != "upstream_error" {
 		t.Errorf("close_reason %v, want the upstream's end", r)
 	}
@@ -396,7 +397,7 @@ func TestTCPConnectionSpan(t *testing.T) {
 	_, _ = c.Write([]byte("hello"))
 	_ = c.CloseWrite()
 	_, _ = io.ReadAll(c)
-	waitFor(t, "the connection span", func() bool { return len(rec.Ended()) == 1 })
+	drawtest.WaitFor(t, "the connection span", func() bool { return len(rec.Ended()) == 1 })
 	span := rec.Ended()[0]
 	attrs := map[string]string{}
 	for _, kv := range span.Attributes() {

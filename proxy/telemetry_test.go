@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -42,7 +43,7 @@ func hostRoutes(t *testing.T, app string) proxy.Config {
 		}}},
 		Upstreams: map[string]proxy.UpstreamConfig{
 			"app":  {Targets: []string{app}},
-			"dead": {Targets: []string{deadAddr(t)}, Retries: proxy.RetryConfig{Attempts: 2}},
+			"dead": {Targets: []string{drawtest.FreeAddr(t)}, Retries: proxy.RetryConfig{Attempts: 2}},
 		},
 		ShutdownGrace: 5 * time.Second,
 	}
@@ -109,7 +110,7 @@ func TestMetricFamiliesGolden(t *testing.T) {
 			t.Fatalf("%s %s (host %s): got %d, want %d", tc.method, tc.path, tc.host, got, tc.want)
 		}
 	}
-	waitFor(t, "in-flight back to zero", func() bool {
+	drawtest.WaitFor(t, "in-flight back to zero", func() bool {
 		return testutil.ToFloat64(gaugeOf(t, reg, "drawbridge_http_requests_in_flight")) == 0
 	})
 
@@ -306,7 +307,7 @@ func TestTracing(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("got status %d, want 200 after a retry", resp.StatusCode)
 	}
-	waitFor(t, "three ended spans", func() bool { return len(rec.Ended()) >= 3 })
+	drawtest.WaitFor(t, "three ended spans", func() bool { return len(rec.Ended()) >= 3 })
 
 	var server sdktrace.ReadOnlySpan
 	var clients []sdktrace.ReadOnlySpan
@@ -355,7 +356,7 @@ func TestTracing(t *testing.T) {
 		}
 	}
 
-	waitFor(t, "access log line", func() bool { return len(g.logs.accessLines(t)) >= 1 })
+	drawtest.WaitFor(t, "access log line", func() bool { return len(g.logs.accessLines(t)) >= 1 })
 	var line map[string]any
 	for _, l := range g.logs.accessLines(t) {
 		if l["path"] == "/api/todos" {

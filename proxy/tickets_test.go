@@ -11,16 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
-
-// fakeClock is a settable time source.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 func selfSigned(t *testing.T) tls.Certificate {
 	t.Helper()
@@ -77,8 +70,8 @@ func resumed(t *testing.T, addr string, cache tls.ClientSessionCache, version ui
 func TestSessionTicketsExpireWithinADay(t *testing.T) {
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
-			clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-			ring := newTicketRing(clock.now)
+			clock := drawtest.ClockAt(time.Unix(1_800_000_000, 0))
+			ring := newTicketRing(clock.Now)
 			addr := ticketServer(t, ring.apply(&tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}))
 			early, late := tls.NewLRUClientSessionCache(4), tls.NewLRUClientSessionCache(4)
 			resumed(t, addr, early, v) // both caches get a ticket under the first key
@@ -86,13 +79,13 @@ func TestSessionTicketsExpireWithinADay(t *testing.T) {
 			if !resumed(t, addr, early, v) {
 				t.Fatal("a fresh ticket did not resume")
 			}
-			clock.advance(23 * time.Hour) // two rotations due, the first key still in the window
+			clock.Advance(23 * time.Hour) // two rotations due, the first key still in the window
 			if !resumed(t, addr, late, v) {
 				t.Error("a 23h-old ticket did not resume; want it accepted within the window")
 			}
 			fresh := tls.NewLRUClientSessionCache(4)
 			resumed(t, addr, fresh, v)             // a ticket under the newest key
-			clock.advance(time.Hour + time.Second) // the first key is 24h old now
+			clock.Advance(time.Hour + time.Second) // the first key is 24h old now
 			if resumed(t, addr, early, v) {        // early's tickets are all from t0
 				t.Error("a ticket from before the rotation window resumed; want a full handshake")
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // artifactDir is where a test leaves files for people to look at:
@@ -32,7 +34,7 @@ func artifactDir(t *testing.T) string {
 // saves screenshots.
 func TestStatusPageInBrowser(t *testing.T) {
 	chromium := needTool(t, "chromium", "chromium")
-	be, dead := newOKBackend(t), deadAddr(t)
+	be, dead := newOKBackend(t), drawtest.FreeAddr(t)
 	yaml := strings.Replace(twoTargets(be.addr(), dead, ""), "    retries:",
 		"    health: {type: http, path: /, interval: 50ms, unhealthy_interval: 50ms, unhealthy_threshold: 2}\n    retries:", 1)
 	lg := startLive(t, yaml)
@@ -41,7 +43,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 			t.Fatalf("got %d, want 200: the healthy target serves every request", code)
 		}
 	}
-	waitFor(t, "the health check to mark "+dead+" down", func() bool {
+	drawtest.WaitFor(t, "the health check to mark "+dead+" down", func() bool {
 		_, body := httpGet(t, lg.admin+"/status.json")
 		return strings.Contains(body, `"address": "`+dead+`",
           "healthy": false`)

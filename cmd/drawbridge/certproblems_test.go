@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
 )
 
@@ -48,7 +49,7 @@ type demoRun struct {
 // and waits until its API answers; banner receives what it prints.
 func startDemo(t *testing.T, logOut, banner io.Writer) *demoRun {
 	t.Helper()
-	d := &demoRun{edge: freeAddr(t), admin: freeAddr(t), stateDir: t.TempDir()}
+	d := &demoRun{edge: drawtest.FreeAddr(t), admin: drawtest.FreeAddr(t), stateDir: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -119,7 +120,7 @@ func TestFailingRenewalIsOneProblem(t *testing.T) {
 	if err := os.WriteFile(token, []byte(strings.Repeat("t0ken", 8)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	enrollAddr := freeAddr(t)
+	enrollAddr := drawtest.FreeAddr(t)
 	tg := startTLSGateway(t, "1m", fmt.Sprintf(`  enrollment_listener: {address: %q, names: [localhost]}
   enrollment:
     tokens:
@@ -130,7 +131,7 @@ func TestFailingRenewalIsOneProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(enrollAddr)
-	admin := freeAddr(t)
+	admin := drawtest.FreeAddr(t)
 	// Renewal with 90% of the one-minute life left: due 6s after issuance.
 	yaml := fmt.Sprintf(`
 admin: {address: %q}
@@ -145,7 +146,7 @@ listeners:
     routes: [{upstream: api}]
 upstreams:
   api: {targets: ["127.0.0.1:1"]}
-`, admin, pkiSection(t, ""), port, token, caFile, freeAddr(t))
+`, admin, pkiSection(t, ""), port, token, caFile, drawtest.FreeAddr(t))
 	f, err := config.Parse("sidecar.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ upstreams:
 		t.Fatalf("sidecar: %v", err)
 	}
 	defer func() { cancel(); <-done }()
-	waitFor(t, "sidecar ready", func() bool { return sc.proxy.Ready() && sc.pki.ready() == nil })
+	drawtest.WaitFor(t, "sidecar ready", func() bool { return sc.proxy.Ready() && sc.pki.ready() == nil })
 	tg.pki.enroll.close() // the CA's enrollment endpoint goes away: every renewal fails
 
 	var st statusJSON
@@ -205,7 +206,7 @@ func certProblems(all []string) []string {
 // follows every start-up line, after the listeners serve, and certmagic's
 // per-step lock lines are not among them.
 func TestDemoBannerComesLast(t *testing.T) {
-	screen := &lockedBuffer{}
+	screen := &drawtest.Buffer{}
 	d := startDemo(t, screen, screen)
 	poll(t, 10*time.Second, "the banner", func() bool { return strings.Contains(screen.String(), "Press Ctrl-C to stop.") })
 	before, banner, _ := strings.Cut(screen.String(), "drawbridge demo is running")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -99,7 +101,7 @@ func TestHealthcheckCommand(t *testing.T) {
 		{"2xx", []string{ok.URL}, 0, ""},
 		{"5xx", []string{failing.URL}, 1, "503 Service Unavailable"},
 		{"timeout", []string{"--timeout", "200ms", hanging.URL}, 1, "deadline exceeded"},
-		{"refused", []string{"http://" + deadAddr(t)}, 1, "refused"},
+		{"refused", []string{"http://" + drawtest.FreeAddr(t)}, 1, "refused"},
 		{"no URL", nil, 2, "exactly one URL"},
 	}
 	for _, tc := range tests {

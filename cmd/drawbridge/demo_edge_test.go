@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // TestDemoRedirectsAndCompresses: the demo's plain-HTTP listener answers
 // 308 to the edge, and the edge compresses the web page for a client that
 // accepts zstd or gzip.
 func TestDemoRedirectsAndCompresses(t *testing.T) {
-	screen := &lockedBuffer{}
+	screen := &drawtest.Buffer{}
 	d := startDemo(t, io.Discard, screen)
 	re := regexp.MustCompile(`curl -si http://localhost:(\d+)/`)
 	poll(t, 10*time.Second, "the redirect line of the banner", func() bool { return re.MatchString(screen.String()) })

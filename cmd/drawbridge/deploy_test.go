@@ -15,6 +15,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
 
@@ -85,7 +86,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	be := newOKBackend(t)
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
-	yaml := twoTargets(be.addr(), deadAddr(t), fmt.Sprintf("audit: {path: %q}\n", auditPath)+pkiSection(t, ""))
+	yaml := twoTargets(be.addr(), drawtest.FreeAddr(t), fmt.Sprintf("audit: {path: %q}\n", auditPath)+pkiSection(t, ""))
 	yaml = strings.Replace(yaml, "    retries:", "    health: {type: tcp, interval: 50ms, unhealthy_interval: 50ms}\n    retries:", 1)
 	lg := startLive(t, yaml)
 	for _, p := range []string{"/api/a", "/api/b", "/api/c", "/nowhere"} {
@@ -100,7 +101,7 @@ func exportedNames(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	var mfs []*dto.MetricFamily
-	waitFor(t, "the first health checks", func() bool {
+	drawtest.WaitFor(t, "the first health checks", func() bool {
 		var err error
 		if mfs, err = lg.gw.obs.registry.Gather(); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // buildBinary compiles drawbridge once per test run.
@@ -32,41 +34,11 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string { return deadAddr(t) }
-
 type process struct {
 	cmd    *exec.Cmd
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *drawtest.Buffer
+	stderr *drawtest.Buffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startProcess(t *testing.T, args ...string) *process {
@@ -81,7 +53,7 @@ func startProcess(t *testing.T, args ...string) *process {
 // startBinary runs bin with args until the test ends.
 func startBinary(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: exec.Command(bin, args...), stdout: &drawtest.Buffer{}, stderr: &drawtest.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -121,7 +93,7 @@ func TestRunServesAndDrainsOnSIGTERM(t *testing.T) {
 		fmt.Fprintf(w, "backend saw %s", r.URL.Path)
 	}))
 	defer backend.Close()
-	edge, admin := freeAddr(t), freeAddr(t)
+	edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	cfg := writeFile(t, "drawbridge.yaml", fmt.Sprintf(`
 admin: {address: %q}
 listeners:
@@ -208,7 +180,7 @@ upstreams:
 func TestShutdownDelayServesWhileNotReady(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
 	defer backend.Close()
-	edge, admin := freeAddr(t), freeAddr(t)
+	edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	cfg := writeFile(t, "drawbridge.yaml", fmt.Sprintf(`
 admin: {address: %q}
 shutdown_delay: 1500ms
@@ -259,7 +231,7 @@ upstreams:
 }
 
 func TestDemoServesWebAndAPI(t *testing.T) {
-	edge, admin := freeAddr(t), freeAddr(t)
+	edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	state := t.TempDir()
 	p := startProcess(t, "demo", "--edge", edge, "--http", "127.0.0.1:0", "--admin", admin, "--state-dir", state)
 	waitHTTP(t, "http://"+admin+"/readyz", p)
@@ -306,7 +278,7 @@ func TestDemoServesWebAndAPI(t *testing.T) {
 	}
 }
 
-func waitForText(t *testing.T, b *lockedBuffer, want string) {
+func waitForText(t *testing.T, b *drawtest.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(b.String(), want) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 )
 
@@ -55,7 +56,7 @@ func TestOwnCertificateFilesWithoutPKI(t *testing.T) {
 		t.Fatal(err)
 	}
 	be := newOKBackend(t)
-	mutualAddr := freeAddr(t)
+	mutualAddr := drawtest.FreeAddr(t)
 	lg := startLive(t, fmt.Sprintf(`
 admin: {address: "{{ADMIN}}"}
 listeners:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
 
@@ -89,7 +90,7 @@ type handshakeEnv struct {
 
 func newHandshakeEnv(b *testing.B) *handshakeEnv {
 	b.Helper()
-	env := &handshakeEnv{edge: freeAddrB(b), internal: freeAddrB(b)}
+	env := &handshakeEnv{edge: drawtest.FreeAddr(b), internal: drawtest.FreeAddr(b)}
 	yaml := fmt.Sprintf(`
 admin: {address: %q}
 logging: {level: error}
@@ -106,7 +107,7 @@ listeners:
     routes: [{match: {hosts: [nothing.invalid]}, upstream: app}]
 upstreams:
   app: {targets: ["127.0.0.1:1"]}
-`, freeAddrB(b), pkiSection(b, ""), env.edge, env.internal)
+`, drawtest.FreeAddr(b), pkiSection(b, ""), env.edge, env.internal)
 	f, err := config.Parse("bench.yaml", []byte(yaml))
 	if err != nil {
 		b.Fatal(err)
@@ -157,15 +158,5 @@ func plainTLSServer(b *testing.B, cfg *tls.Config) string {
 	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
-}
-
-func freeAddrB(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
 	return ln.Addr().String()
 }

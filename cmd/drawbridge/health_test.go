@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 type readyReport struct {
@@ -52,7 +53,7 @@ func poll(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // /readyz fails, naming the upstream and the state of its targets, while a
 // required upstream has no available target; optional upstreams do not count.
 func TestReadyzNamesUnavailableUpstream(t *testing.T) {
-	admin := freeAddr(t)
+	admin := drawtest.FreeAddr(t)
 	f, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
 admin: {address: %q}
 listeners:
@@ -68,7 +69,7 @@ upstreams:
   extra:
     targets: [%q]
     optional: true
-`, admin, deadAddr(t), deadAddr(t))))
+`, admin, drawtest.FreeAddr(t), drawtest.FreeAddr(t))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestDemoChaosFallsBackAndHeals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes several seconds")
 	}
-	edge, admin := freeAddr(t), freeAddr(t)
+	edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	opts := demoOptions{edge: edge, admin: admin, stateDir: t.TempDir()}

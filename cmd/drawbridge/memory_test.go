@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // buildPlainBinary compiles drawbridge without the race detector, whose
@@ -61,7 +63,7 @@ func TestMemoryWithAndWithoutPKI(t *testing.T) {
 	be := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(be.Close)
 	measure := func(name, pkiSection, tlsLine string) (peak, steady int) {
-		edge, admin := freeAddr(t), freeAddr(t)
+		edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 		cfg := writeFile(t, name+".yaml", fmt.Sprintf(`
 admin: {address: %q}
 %s

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -39,8 +40,8 @@ func newMTLSSetup(t *testing.T) *mtlsSetup {
 		fmt.Fprint(w, r.Header.Get(proxy.HeaderIdentity))
 	}))
 	t.Cleanup(backend.Close)
-	echo := echoServer(t)
-	s := &mtlsSetup{dir: t.TempDir(), http: freeAddr(t), tcp: freeAddr(t), admin: freeAddr(t)}
+	echo := drawtest.Echo(t)
+	s := &mtlsSetup{dir: t.TempDir(), http: drawtest.FreeAddr(t), tcp: drawtest.FreeAddr(t), admin: drawtest.FreeAddr(t)}
 	pass := filepath.Join(s.dir, "passphrase")
 	if err := os.WriteFile(pass, []byte(testPassphrase+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -112,25 +113,6 @@ func runBinary(t *testing.T, args ...string) string {
 		t.Fatalf("drawbridge %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
-}
-
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestMutualTLSWithRealClients runs `drawbridge run` and talks to its

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
@@ -75,7 +76,7 @@ func TestSidecarEnrollsWithTheGateway(t *testing.T) {
 	if err := os.WriteFile(token, []byte(strings.Repeat("t0ken", 8)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	enrollAddr := freeAddr(t)
+	enrollAddr := drawtest.FreeAddr(t)
 	tg := startTLSGateway(t, "10m", fmt.Sprintf(`  enrollment_listener: {address: %q, names: [localhost]}
   enrollment:
     tokens:
@@ -90,7 +91,7 @@ func TestSidecarEnrollsWithTheGateway(t *testing.T) {
 	}))
 	defer backend.Close()
 	_, port, _ := net.SplitHostPort(enrollAddr)
-	sidecarAddr := freeAddr(t)
+	sidecarAddr := drawtest.FreeAddr(t)
 	yaml := fmt.Sprintf(`
 admin: {address: %q}
 %s  identity: sidecar-api
@@ -102,7 +103,7 @@ listeners:
     routes: [{upstream: api}]
 upstreams:
   api: {targets: [%q]}
-`, freeAddr(t), pkiSection(t, "  check_interval: 1s\n"), port, token, caFile, sidecarAddr, strings.TrimPrefix(backend.URL, "http://"))
+`, drawtest.FreeAddr(t), pkiSection(t, "  check_interval: 1s\n"), port, token, caFile, sidecarAddr, strings.TrimPrefix(backend.URL, "http://"))
 	f, err := config.Parse("sidecar.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ upstreams:
 	if sc.pki.pki.CA != nil {
 		t.Error("the sidecar holds a CA")
 	}
-	waitFor(t, "sidecar ready", func() bool { return sc.proxy.Ready() && sc.pki.ready() == nil })
+	drawtest.WaitFor(t, "sidecar ready", func() bool { return sc.proxy.Ready() && sc.pki.ready() == nil })
 	client := caClient(t, caFile, sidecarAddr)
 	client.Transport.(*http.Transport).TLSClientConfig = tg.clientTLS.Clone()
 	resp, err := client.Get("https://localhost/")
@@ -147,7 +148,7 @@ upstreams:
 		t.Fatalf("status with the CA up: %+v, want a reachable CA", ca)
 	}
 	tg.pki.enroll.close()
-	waitFor(t, "the status page to say the CA is unreachable", func() bool {
+	drawtest.WaitFor(t, "the status page to say the CA is unreachable", func() bool {
 		ca := sc.snapshot(nil).CA
 		return ca != nil && !ca.UnreachableSince.IsZero()
 	})
@@ -163,7 +164,7 @@ upstreams:
 }
 
 func TestSidecarRefusesACAConfiguration(t *testing.T) {
-	addrs := strings.NewReplacer("{{EDGE}}", freeAddr(t), "{{ADMIN}}", freeAddr(t))
+	addrs := strings.NewReplacer("{{EDGE}}", drawtest.FreeAddr(t), "{{ADMIN}}", drawtest.FreeAddr(t))
 	cfg := writeFile(t, "gw.yaml", addrs.Replace(gatewayYAML(`["127.0.0.1:1"]`, pkiSection(t, ""))))
 	code, _, stderr := runCLI(t, "sidecar", "--config", cfg)
 	if code != 1 || !strings.Contains(stderr, "pki has no enroll block") || !strings.Contains(stderr, "drawbridge run") {
@@ -268,7 +269,7 @@ func TestCAServesEnrollmentOnly(t *testing.T) {
 	if err := os.WriteFile(token, []byte(strings.Repeat("t0ken", 8)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	enrollAddr, adminAddr := freeAddr(t), freeAddr(t)
+	enrollAddr, adminAddr := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	f, err := config.Parse("ca.yaml", []byte(fmt.Sprintf("admin: {address: %q}\n%s", adminAddr, pkiSection(t, fmt.Sprintf(`  identity: ca
   enrollment_listener: {address: %q, names: [localhost]}
   enrollment:
@@ -290,7 +291,7 @@ func TestCAServesEnrollmentOnly(t *testing.T) {
 		t.Fatalf("ca: %v", err)
 	}
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the CA ready", func() bool { _, ok := ca.health.Ready(); return ok })
+	drawtest.WaitFor(t, "the CA ready", func() bool { _, ok := ca.health.Ready(); return ok })
 	caFile := filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(caFile, ca.pki.pki.Manager.TrustBundle().PEM(), 0o644); err != nil {
 		t.Fatal(err)
@@ -304,7 +305,7 @@ listeners:
   in: {address: %q, tls: {mode: mutual, names: [sidecar-api, localhost]}, routes: [{upstream: app}]}
 upstreams:
   app: {targets: ["127.0.0.1:1"]}
-`, freeAddr(t), pkiSection(t, ""), port, token, caFile, freeAddr(t))))
+`, drawtest.FreeAddr(t), pkiSection(t, ""), port, token, caFile, drawtest.FreeAddr(t))))
 	if err != nil {
 		t.Fatal(err)
 	}

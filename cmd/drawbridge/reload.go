@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/status"
 )
 
@@ -130,12 +131,7 @@ func (r *reloader) run(ctx context.Context) error {
 const reloadSettle = 250 * time.Millisecond
 
 func (r *reloader) safeReload(ctx context.Context, force bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.gw.log.Error("configuration reload panicked; the running configuration stays", "panic", fmt.Sprint(p))
-		}
-	}()
-	_ = r.reload(ctx, force)
+	_ = loop.Guard(r.gw.log, "configuration reload panicked; the running configuration stays", func() error { return r.reload(ctx, force) })
 }
 
 // reload applies the file if its content changed (or force, for SIGHUP).

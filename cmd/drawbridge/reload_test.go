@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 func namedBackend(t *testing.T, name string) string {
@@ -68,7 +70,7 @@ func metricValue(t *testing.T, admin, series string) string {
 // mount sees), breaks it, and reloads by SIGHUP after a rename.
 func TestRunReloadsItsConfig(t *testing.T) {
 	a, b, c := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "c")
-	edge, admin := freeAddr(t), freeAddr(t)
+	edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	path := writeFile(t, "drawbridge.yaml", reloadConfig(admin, edge, a))
 	p := startProcess(t, "run", "--config", path)
 	waitHTTP(t, "http://"+admin+"/readyz", p)

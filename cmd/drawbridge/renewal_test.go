@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -40,8 +41,8 @@ func startTLSGateway(t *testing.T, leafLifetime string, pkiExtra ...string) *tls
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { backendLn.Close() })
-	echo := echoServer(t)
-	tg := &tlsGateway{http: freeAddr(t), tcp: freeAddr(t)}
+	echo := drawtest.Echo(t)
+	tg := &tlsGateway{http: drawtest.FreeAddr(t), tcp: drawtest.FreeAddr(t)}
 	section := pkiSection(t, fmt.Sprintf(`  check_interval: 1s
   leaf_lifetime: %s
   intermediate_lifetime: 1h
@@ -68,7 +69,7 @@ upstreams:
     tls: {identity: "spiffe://drawbridge.internal/backend"}
   echo: {protocol: tcp, targets: [%q]}
 `, section, tg.http, tg.tcp, backendLn.Addr().String(), echo)
-	yaml = strings.ReplaceAll(yaml, "{{ADMIN}}", freeAddr(t))
+	yaml = strings.ReplaceAll(yaml, "{{ADMIN}}", drawtest.FreeAddr(t))
 	f, err := config.Parse("tls.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ upstreams:
 			t.Errorf("serve: %v", err)
 		}
 	})
-	waitFor(t, "gateway ready", func() bool { return tg.gw.proxy.Ready() })
+	drawtest.WaitFor(t, "gateway ready", func() bool { return tg.gw.proxy.Ready() })
 	return tg
 }
 
@@ -256,7 +257,7 @@ func TestRenewalAndRotationUnderTraffic(t *testing.T) {
 	if err := other.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the gateway to take the two-root bundle", func() bool {
+	drawtest.WaitFor(t, "the gateway to take the two-root bundle", func() bool {
 		return len(tg.pki.pki.Manager.TrustBundle().Roots()) == 2
 	})
 	if err := tg.pki.pki.Manager.Renew(ctx); err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // TestSecretRotationUnderTraffic rotates every kind of secret of a running
@@ -40,7 +42,7 @@ func TestSecretRotationUnderTraffic(t *testing.T) {
 	token := secretFile("admin_token", "admin-token-one-0123456789")
 	fpKey := secretFile("fingerprint_key", "a fingerprint key of 32 bytes!!")
 	auditLog := filepath.Join(dir, "audit.log")
-	edge, admin := freeAddr(t), freeAddr(t)
+	edge, admin := drawtest.FreeAddr(t), drawtest.FreeAddr(t)
 	const poll = 300 * time.Millisecond
 	cfg := writeFile(t, "drawbridge.yaml", fmt.Sprintf(`
 admin: {address: %q, token_file: %q}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // TestStatusCommand: after 8 good requests and 2 answered 500, 'drawbridge
@@ -57,7 +59,7 @@ func TestStatusCommand(t *testing.T) {
 	if code, _, stderr := runCLI(t, "status", "--admin", lg.admin); code != 1 || !strings.Contains(stderr, "401") || !strings.Contains(stderr, "--token-file") {
 		t.Errorf("without the token: %d %q", code, stderr)
 	}
-	if code, _, stderr := runCLI(t, "status", "--admin", "http://"+deadAddr(t)); code != 1 || !strings.Contains(stderr, "connection refused") {
+	if code, _, stderr := runCLI(t, "status", "--admin", "http://"+drawtest.FreeAddr(t)); code != 1 || !strings.Contains(stderr, "connection refused") {
 		t.Errorf("no gateway there: %d %q", code, stderr)
 	}
 

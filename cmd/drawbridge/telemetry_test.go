@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
 
@@ -32,20 +33,20 @@ type liveGateway struct {
 	gw    *gateway
 	edge  string // base URL of listener "edge"
 	admin string // base URL of the admin listener
-	logs  *lockedBuffer
+	logs  *drawtest.Buffer
 }
 
 // startLive runs serve on a configuration file whose text is yaml with
 // {{EDGE}} and {{ADMIN}} replaced by free loopback addresses.
 func startLive(t *testing.T, yaml string) *liveGateway {
 	t.Helper()
-	yaml = strings.NewReplacer("{{EDGE}}", freeAddr(t), "{{ADMIN}}", freeAddr(t)).Replace(yaml)
+	yaml = strings.NewReplacer("{{EDGE}}", drawtest.FreeAddr(t), "{{ADMIN}}", drawtest.FreeAddr(t)).Replace(yaml)
 	f, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	lg := &liveGateway{logs: &lockedBuffer{}}
+	lg := &liveGateway{logs: &drawtest.Buffer{}}
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -73,19 +74,8 @@ func startLive(t *testing.T, yaml string) *liveGateway {
 	})
 	lg.edge = "http://" + lg.gw.proxy.Addr("edge").String()
 	lg.admin = "http://" + lg.gw.admin.Addr().String()
-	waitFor(t, "gateway ready", func() bool { return lg.gw.proxy.Ready() })
+	drawtest.WaitFor(t, "gateway ready", func() bool { return lg.gw.proxy.Ready() })
 	return lg
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func httpGet(t *testing.T, url string, header ...string) (int, string) {
@@ -173,7 +163,7 @@ func needTool(t *testing.T, name, pkg string) string {
 func TestMetricsPassPromtool(t *testing.T) {
 	promtool := needTool(t, "promtool", "prometheus")
 	be := newOKBackend(t)
-	lg := startLive(t, twoTargets(be.addr(), deadAddr(t), ""))
+	lg := startLive(t, twoTargets(be.addr(), drawtest.FreeAddr(t), ""))
 	for range 6 {
 		if code, _ := httpGet(t, lg.edge+"/api/x"); code != 200 {
 			t.Fatalf("got %d, want 200", code)
@@ -203,7 +193,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 }
 
 func TestStatusShowsFailingTarget(t *testing.T) {
-	be, dead := newOKBackend(t), deadAddr(t)
+	be, dead := newOKBackend(t), drawtest.FreeAddr(t)
 	lg := startLive(t, twoTargets(be.addr(), dead, ""))
 	for range 4 {
 		httpGet(t, lg.edge+"/api/x")
@@ -364,7 +354,7 @@ func TestTracingToOTLPReceiver(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("got %d, want 200", code)
 			}
-			waitFor(t, "two spans at the receiver", func() bool { return len(rcv.got()) >= 2 })
+			drawtest.WaitFor(t, "two spans at the receiver", func() bool { return len(rcv.got()) >= 2 })
 			var server, client *tracepb.Span
 			for _, s := range rcv.got() {
 				switch s.GetKind() {
@@ -414,8 +404,8 @@ func TestTracingCollectorDown(t *testing.T) {
 		}
 	}()
 	for _, tc := range []struct{ name, endpoint, protocol string }{
-		{"refused/http", "http://" + deadAddr(t), "http/protobuf"},
-		{"refused/grpc", "http://" + deadAddr(t), "grpc"},
+		{"refused/http", "http://" + drawtest.FreeAddr(t), "http/protobuf"},
+		{"refused/grpc", "http://" + drawtest.FreeAddr(t), "grpc"},
 		{"blackhole/http", "http://" + hole.Addr().String(), "http/protobuf"},
 		{"blackhole/grpc", "http://" + hole.Addr().String(), "grpc"},
 	} {

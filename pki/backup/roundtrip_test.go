@@ -8,13 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
@@ -106,11 +105,11 @@ func TestBackupWipeRestore(t *testing.T) {
 			MinVersion:   tls.VersionTLS13,
 		}
 	}
-	if err := handshake(addr, client(*oldClient)); err != nil {
+	if err := drawtest.DialGreeting(addr, client(*oldClient)); err != nil {
 		t.Errorf("a client certificate issued before the backup was refused: %v", err)
 	}
 	foreign := pkitest.NewCA(t, st.cfg.TrustDomain).Leaf(t, "web")
-	if err := handshake(addr, client(foreign)); err == nil {
+	if err := drawtest.DialGreeting(addr, client(foreign)); err == nil {
 		t.Error("a client certificate from another CA was accepted by the restored server")
 	}
 
@@ -169,46 +168,9 @@ func verify(t *testing.T, b *trust.Bundle, chain []*x509.Certificate) []*x509.Ce
 // each connection gets "ok\n" once its handshake succeeded.
 func serveMutual(t *testing.T, m *cert.Manager, cfg *tls.Config) string {
 	t.Helper()
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: 5 * time.Second})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = c.Write([]byte("ok\n"))
-				_, _ = c.Read(make([]byte, 1))
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	inner := drawtest.Listen(t)
+	drawtest.Serve(t, m.Listener(inner, cfg, cert.ListenerOptions{HandshakeTimeout: 5 * time.Second}), drawtest.Greet)
 	return inner.Addr().String()
-}
-
-// handshake connects and reads the greeting: in TLS 1.3 a refused client
-// certificate shows on the first read.
-func handshake(addr string, cfg *tls.Config) error {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 3)
-	_, err = c.Read(buf)
-	return err
 }
 
 // TestBackupAfterAPassphraseRotation: once the gateway has re-sealed the

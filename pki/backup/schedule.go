@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
 )
 
 const (
@@ -76,12 +78,11 @@ func (b *Backer) RunOnce(ctx context.Context) error {
 	return b.runOnce(ctx)
 }
 
-func (b *Backer) runOnce(ctx context.Context) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
+func (b *Backer) runOnce(ctx context.Context) error {
+	return loop.Guard(nil, "", func() error { return b.backupAndPrune(ctx) })
+}
+
+func (b *Backer) backupAndPrune(ctx context.Context) error {
 	out := filepath.Join(b.cfg.Dir, FileName(b.deps.now()))
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("%s already exists; runs closer than a second apart share a name", out)

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 func TestFileName(t *testing.T) {
@@ -22,23 +23,6 @@ func TestFileName(t *testing.T) {
 	if !archiveName.MatchString(FileName(at)) {
 		t.Error("FileName does not match what prune removes")
 	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // TestScheduledKeepsNewest drives Run with an injected clock and timer:
@@ -57,10 +41,10 @@ func TestScheduledKeepsNewest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clock := &fakeClock{t: time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)}
+	clock := drawtest.ClockAt(time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC))
 	ticks := make(chan time.Time)
 	waiting := make(chan time.Duration)
-	var logs lockedBuffer
+	var logs drawtest.Buffer
 	var mu sync.Mutex
 	var events []AuditEvent
 	deps := Deps{
@@ -197,21 +181,4 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%q lacks %q", err, want)
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

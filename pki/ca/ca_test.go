@@ -7,33 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type testCA struct {
 	cfg     Config
@@ -89,7 +70,7 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 }
 
 func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	p := newTestCA(t, clock.Now)
 	s := p.ca.snap.Load()
 	root, inter := s.roots[0], s.inter
@@ -153,7 +134,7 @@ func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
 }
 
 func TestIntermediateRenewedWithAThirdLeft(t *testing.T) {
-	clock := newFakeClock()
+	clock := drawtest.NewClock()
 	p := newTestCA(t, clock.Now)
 	first := p.ca.snap.Load().inter
 	life := first.NotAfter.Sub(first.NotBefore)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
 )
 
 // Deps are what the PKI's parts take from the outside. The zero value
@@ -42,23 +44,12 @@ func (d Deps) Now() func() time.Time {
 // panic in fn so one bad pass does not stop maintenance. It returns nil
 // when ctx ends.
 func Loop(ctx context.Context, log *slog.Logger, what string, interval time.Duration, fn func(context.Context) error) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	return loop.Every(ctx, interval, func() {
+		_ = loop.Guard(log, what+": panic", func() error {
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				log.Error(what+" failed", "err", err)
+			}
 			return nil
-		case <-t.C:
-			func() {
-				defer func() {
-					if r := recover(); r != nil {
-						log.Error(what+": panic", "panic", r)
-					}
-				}()
-				if err := fn(ctx); err != nil && ctx.Err() == nil {
-					log.Error(what+" failed", "err", err)
-				}
-			}()
-		}
-	}
+		})
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
 
@@ -125,25 +126,11 @@ func New(cfg Config, targets []string, update func(addrs []string), deps Deps) *
 
 // Run resolves at once, then every interval, until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	tick := time.NewTicker(w.cfg.Interval)
-	defer tick.Stop()
-	for {
-		w.resolveSafely(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+	resolve := func() {
+		_ = loop.Guard(w.log, "service discovery panicked", func() error { w.resolve(ctx); return nil })
 	}
-}
-
-func (w *Watcher) resolveSafely(ctx context.Context) {
-	defer func() {
-		if r := recover(); r != nil {
-			w.log.Error("service discovery panicked", "panic", fmt.Sprint(r))
-		}
-	}()
-	w.resolve(ctx)
+	resolve()
+	return loop.Every(ctx, w.cfg.Interval, resolve)
 }
 
 // resolve looks every target up once and reports the set if it changed.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/tlswire"
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
@@ -83,7 +84,7 @@ func startMatrixGateway(t *testing.T) *matrixGateway {
 		fmt.Fprint(w, r.Header.Get(proxy.HeaderIdentity))
 	}))
 	t.Cleanup(echoIdentity.Close)
-	echo := tcpEcho(t)
+	echo := drawtest.Echo(t)
 	dir := t.TempDir()
 	yaml := fmt.Sprintf(`
 pki:
@@ -105,7 +106,7 @@ listeners:
 upstreams:
   app: {targets: [%[3]q]}
   echo: {protocol: tcp, targets: [%[4]q]}
-`, filepath.Join(dir, "state"), td, strings.TrimPrefix(echoIdentity.URL, "http://"), echo, freeAddr(t), freeAddr(t))
+`, filepath.Join(dir, "state"), td, strings.TrimPrefix(echoIdentity.URL, "http://"), echo, drawtest.FreeAddr(t), drawtest.FreeAddr(t))
 	f, err := config.Parse("matrix.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -140,35 +141,6 @@ upstreams:
 	go func() { done <- srv.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return &matrixGateway{ca: ca, reg: reg, http: srv.Addr("web").String(), tcp: srv.Addr("db").String()}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func tcpEcho(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 func (g *matrixGateway) clientTLS(certs []tls.Certificate) *tls.Config {
