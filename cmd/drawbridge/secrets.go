@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -22,13 +20,9 @@ import (
 // Its reads and rotations go to the audit log, fingerprinted with the audit
 // log's key when one is configured.
 func newSecrets(f *config.File, log *slog.Logger, obs *observability) (*secret.Watcher, error) {
-	var key []byte
-	if f.Audit.FingerprintKeyFile != "" {
-		b, err := os.ReadFile(f.Audit.FingerprintKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("audit.fingerprint_key_file: %w", err)
-		}
-		key = bytes.TrimSpace(b)
+	key, err := audit.ReadFingerprintKey(f.Audit.FingerprintKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("audit.fingerprint_key_file: %w", err)
 	}
 	return secret.NewWatcher(f.Secrets.PollInterval, secret.Deps{
 		Logger:         log.With("component", "secrets"),

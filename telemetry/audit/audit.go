@@ -124,7 +124,7 @@ func Open(cfg Config, deps Deps) (*Log, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	key, err := fingerprintKey(cfg.FingerprintKeyFile)
+	key, err := ReadFingerprintKey(cfg.FingerprintKeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,12 @@ func (l *Log) registerMetrics(reg prometheus.Registerer) {
 
 // fingerprintKey reads the HMAC key, or makes a random one for this process
 // when no file is named (fingerprints then compare only within one run).
-func fingerprintKey(path string) ([]byte, error) {
+// ReadFingerprintKey reads the key fingerprints are made under from path
+// (Config.FingerprintKeyFile), surrounding white space dropped; it must
+// hold at least 16 bytes. An empty path gives a random key, so
+// fingerprints compare only within one run. The audit log and the secrets
+// it records share this one reader, and so one key.
+func ReadFingerprintKey(path string) ([]byte, error) {
 	if path == "" {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key) // crypto/rand.Read never fails on Linux
@@ -320,14 +325,23 @@ func (l *Log) failLocked(ev Event, err error) error {
 	return fmt.Errorf("writing audit entry: %w", err)
 }
 
-// Fingerprint returns a keyed fingerprint of secret: "hmac-sha256:" and the
-// first 16 bytes of HMAC-SHA256 in hex. Equal secrets give equal
-// fingerprints under one key; nothing about the secret can be recovered.
+// Fingerprint returns the fingerprint of secret under the log's key (see
+// Fingerprint); "" on a nil Log.
 func (l *Log) Fingerprint(secret []byte) string {
 	if l == nil {
 		return ""
 	}
-	m := hmac.New(sha256.New, l.key)
+	return Fingerprint(l.key, secret)
+}
+
+// Fingerprint is drawbridge's one keyed fingerprint of a secret, the
+// audit log's and the secret watcher's: "hmac-sha256:" and the first 16
+// bytes of HMAC-SHA256 under key, in hex. Equal secrets give equal
+// fingerprints under one key; nothing about the secret can be recovered.
+// (A certificate's fingerprint is another thing: trust.CertSHA256, not
+// keyed.)
+func Fingerprint(key, secret []byte) string {
+	m := hmac.New(sha256.New, key)
 	m.Write(secret)
 	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil)[:16])
 }

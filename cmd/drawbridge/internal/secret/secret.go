@@ -1,10 +1,7 @@
 package secret
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -61,15 +58,6 @@ func (s *Secret) GoString() string { return s.String() }
 
 // Format prints the secret's name whatever the verb.
 func (s *Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
-
-// Fingerprint is a keyed, truncated HMAC-SHA256 of a value: it shows in
-// the audit log that a secret changed, and whether two values are equal,
-// without revealing anything about the value.
-func Fingerprint(key, value []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write(value)
-	return hex.EncodeToString(m.Sum(nil)[:12])
-}
 
 // read returns the secret's source content.
 func (s *Secret) read() ([]byte, error) {

@@ -15,6 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
 
 func TestParseRef(t *testing.T) {
@@ -78,34 +81,23 @@ func (a *auditLog) all() []Event {
 type fixture struct {
 	w     *Watcher
 	audit *auditLog
-	logs  *bytes.Buffer
+	logs  *drawtest.Buffer
 	reg   *prometheus.Registry
 	dir   string
 }
 
 func newFixture(t *testing.T, interval time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{audit: &auditLog{}, logs: &bytes.Buffer{}, reg: prometheus.NewRegistry(), dir: t.TempDir()}
+	f := &fixture{audit: &auditLog{}, logs: &drawtest.Buffer{}, reg: prometheus.NewRegistry(), dir: t.TempDir()}
 	var err error
 	f.w, err = NewWatcher(interval, Deps{
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: f.logs}, nil)), Audit: f.audit.add,
+		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)), Audit: f.audit.add,
 		Registerer: f.reg, FingerprintKey: []byte("test key"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func write(t *testing.T, path, content string) {
@@ -169,7 +161,7 @@ func TestRotationKinds(t *testing.T) {
 			f.w.Check() // nothing changed: no new event
 			ev := f.audit.all()
 			if len(ev) != 2 || ev[0].Action != "secret.read" || ev[1].Action != "secret.reload" || ev[1].Result != "ok" ||
-				ev[0].Fingerprint == ev[1].Fingerprint || ev[1].Fingerprint != Fingerprint([]byte("test key"), []byte("second-value")) {
+				ev[0].Fingerprint == ev[1].Fingerprint || ev[1].Fingerprint != audit.Fingerprint([]byte("test key"), []byte("second-value")) {
 				t.Errorf("audit events %+v", ev)
 			}
 			assertNoSecretIn(t, f, "first-value", "second-value")

@@ -2,7 +2,6 @@ package secret
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,9 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/loop"
+	"github.com/drawbridge-proxy/drawbridge/telemetry/audit"
 )
 
 // Event is one audited secret access. It never holds the value.
@@ -63,7 +65,7 @@ func NewWatcher(interval time.Duration, deps Deps) (*Watcher, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.FingerprintKey == nil {
-		deps.FingerprintKey = randomKey()
+		deps.FingerprintKey, _ = audit.ReadFingerprintKey("") // a random key never fails
 	}
 	w := &Watcher{interval: interval, deps: deps, secrets: map[string]*Secret{},
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -161,7 +163,7 @@ func (w *Watcher) record(s *Secret, action string, err error) {
 	ev := Event{Action: action, Secret: s.name, Source: s.ref.String(), Result: "ok"}
 	switch {
 	case err == nil:
-		ev.Fingerprint = Fingerprint(w.deps.FingerprintKey, s.Value())
+		ev.Fingerprint = audit.Fingerprint(w.deps.FingerprintKey, s.Value())
 		w.lastOK.WithLabelValues(s.name).SetToCurrentTime()
 		if action == "secret.reload" {
 			w.deps.Logger.Info("secret rotated", "secret", s.name, "source", ev.Source, "fingerprint", ev.Fingerprint)
@@ -221,12 +223,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 }
 
 func (w *Watcher) safeCheck() {
-	defer func() {
-		if r := recover(); r != nil {
-			w.deps.Logger.Error("secret check panicked", "panic", fmt.Sprint(r))
-		}
-	}()
-	w.Check()
+	_ = loop.Guard(w.deps.Logger, "secret check panicked", func() error { w.Check(); return nil })
 }
 
 func (w *Watcher) dirs() []string {
@@ -246,10 +243,4 @@ func (w *Watcher) dirs() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func randomKey() []byte {
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	return k
 }
