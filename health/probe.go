@@ -131,6 +131,10 @@ func handshake(ctx context.Context, c net.Conn, base *tls.Config, addr string) e
 }
 
 // sslRequest is PostgreSQL's SSLRequest message: length 8, code 80877103.
+// proxy/pgwire (SSLRequest) is where the wire protocol lives, but health
+// never imports proxy (CONTRIBUTING.md's rule: the proxy uses health, not
+// the reverse), so these eight bytes are the one copy, and
+// TestSSLRequestIsPgwires keeps them equal to pgwire's.
 var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
 
 // postgresProbe asks for TLS the way a PostgreSQL client starts: a server

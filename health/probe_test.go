@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/pgwire"
 )
 
 // fakePostgres answers an SSLRequest with answer and, for 'S', runs a TLS
@@ -79,5 +82,17 @@ func TestPostgresProbe(t *testing.T) {
 				t.Errorf("probe = %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSSLRequestIsPgwires: the probe's copy of the SSLRequest (health may
+// not import proxy) is the packet proxy/pgwire builds and parses.
+func TestSSLRequestIsPgwires(t *testing.T) {
+	if want := pgwire.SSLRequest(); !bytes.Equal(sslRequest, want) {
+		t.Errorf("got % x, want pgwire's % x", sslRequest, want)
+	}
+	st, err := pgwire.ReadStartup(bytes.NewReader(sslRequest))
+	if err != nil || st.Code != pgwire.SSLRequestCode {
+		t.Errorf("pgwire reads %+v, %v; want code %d", st, err, pgwire.SSLRequestCode)
 	}
 }
