@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy/pgwire"
 )
 
@@ -19,34 +20,17 @@ import (
 // server handshake with conf.
 func fakePostgres(t *testing.T, answer byte, conf *tls.Config) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				var req [8]byte
-				if _, err := io.ReadFull(c, req[:]); err != nil {
-					return
-				}
-				_, _ = c.Write([]byte{answer})
-				if answer == 'S' {
-					_ = tls.Server(c, conf).Handshake()
-				}
-			}()
+	return drawtest.ServeTCP(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		var req [8]byte
+		if _, err := io.ReadFull(c, req[:]); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+		_, _ = c.Write([]byte{answer})
+		if answer == 'S' {
+			_ = tls.Server(c, conf).Handshake()
+		}
+	})
 }
 
 func TestPostgresProbe(t *testing.T) {

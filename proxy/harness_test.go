@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
@@ -101,36 +102,13 @@ func (b *backend) revive() {
 // hangingBackend accepts connections and never answers; accepted counts them.
 func hangingBackend(t *testing.T, accepted *atomic.Int64) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
+	stop := make(chan struct{})
+	addr := drawtest.ServeTCP(t, func(net.Conn) {
+		accepted.Add(1)
+		<-stop // hold the connection, silent, until the test ends
 	})
-	return ln.Addr().String()
+	t.Cleanup(func() { close(stop) }) // runs before ServeTCP's cleanup
+	return addr
 }
 
 // testGateway runs a Server with one listener "edge" whose routes are given,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
 )
 
@@ -44,24 +45,7 @@ func TestStreamDialsTripBreaker(t *testing.T) {
 // tcpGreeter writes greeting on every connection and closes it.
 func tcpGreeter(t *testing.T, greeting string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, greeting)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	return drawtest.ServeTCP(t, func(c net.Conn) { _, _ = io.WriteString(c, greeting) })
 }
 
 func dialAndRead(t *testing.T, addr string) string {

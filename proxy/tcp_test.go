@@ -41,22 +41,7 @@ func streamConfig(protocol string, targets ...string) proxy.Config {
 // tcpBackend runs handle for every connection.
 func tcpBackend(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { defer c.Close(); handle(c) })
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return drawtest.ServeTCP(t, handle)
 }
 
 // digestBackend reads until the client half-closes, then answers with the
