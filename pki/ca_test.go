@@ -2,9 +2,6 @@ package pki
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"testing"
@@ -13,34 +10,9 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
-
-func newCSR(t testing.TB) *x509.CertificateRequest {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return csr
-}
-
-func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	return err
-}
 
 // TestRootRotation walks a rotation: both roots in the bundle, new leaves
 // chain to the new root, verifiable by a peer that trusts only the old
@@ -55,7 +27,7 @@ func TestRootRotation(t *testing.T) {
 	oldOnly := x509.NewCertPool()
 	oldOnly.AddCert(oldRoot)
 
-	oldChain, err := p.ca.Sign(ctx, newCSR(t), ca.LeafRequest{ID: id})
+	oldChain, err := p.ca.Sign(ctx, pkitest.CSR(t), ca.LeafRequest{ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +45,7 @@ func TestRootRotation(t *testing.T) {
 	newOnly := x509.NewCertPool()
 	newOnly.AddCert(newRoot)
 
-	newChain, err := p.ca.Sign(ctx, newCSR(t), ca.LeafRequest{ID: id})
+	newChain, err := p.ca.Sign(ctx, pkitest.CSR(t), ca.LeafRequest{ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +58,7 @@ func TestRootRotation(t *testing.T) {
 		"new leaf, old root only": {newChain, oldOnly},
 		"new leaf, new root only": {newChain, newOnly},
 	} {
-		if err := verifyChain(tc.chain, tc.roots, clock.Now()); err != nil {
+		if err := pkitest.VerifyClientChain(tc.chain, tc.roots, clock.Now()); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -113,7 +85,7 @@ func TestRootRotation(t *testing.T) {
 	if n := len(after.Roots()); n != 1 || !after.Roots()[0].Equal(newRoot) {
 		t.Fatalf("after the last old leaf expired: %d roots, want only the new one", n)
 	}
-	chain, err := p.ca.Sign(ctx, newCSR(t), ca.LeafRequest{ID: id})
+	chain, err := p.ca.Sign(ctx, pkitest.CSR(t), ca.LeafRequest{ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/pki/enroll"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
@@ -262,7 +263,7 @@ func postEnroll(t *testing.T, f *enrollFixture, token, service string) (int, err
 // enrollBody is an enrollment request for service with a fresh CSR.
 func enrollBody(t *testing.T, service string) []byte {
 	t.Helper()
-	csr := newCSR(t)
+	csr := pkitest.CSR(t)
 	body, _ := json.Marshal(struct {
 		CSR      string `json:"csr"`
 		Identity string `json:"identity"`

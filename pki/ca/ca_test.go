@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
+	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
 )
 
@@ -43,32 +42,6 @@ func newTestCA(t *testing.T, clock func() time.Time) *testCA {
 	return &testCA{cfg: cfg, storage: st, ca: authority}
 }
 
-func newCSR(t testing.TB) *x509.CertificateRequest {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return csr
-}
-
-func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	return err
-}
-
 func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
 	clock := drawtest.NewClock()
 	p := newTestCA(t, clock.Now)
@@ -89,7 +62,7 @@ func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
 	}
 
 	id := identity.MustNew(p.cfg.TrustDomain, "api")
-	chain, err := p.ca.Sign(context.Background(), newCSR(t), LeafRequest{ID: id, DNSNames: []string{"api.drawbridge.internal"}})
+	chain, err := p.ca.Sign(context.Background(), pkitest.CSR(t), LeafRequest{ID: id, DNSNames: []string{"api.drawbridge.internal"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +80,7 @@ func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
 	if leaf.IsCA {
 		t.Error("leaf is a CA")
 	}
-	if err := verifyChain(chain, p.ca.TrustBundle().Pool(), clock.Now()); err != nil {
+	if err := pkitest.VerifyClientChain(chain, p.ca.TrustBundle().Pool(), clock.Now()); err != nil {
 		t.Errorf("leaf does not verify: %v", err)
 	}
 
@@ -117,14 +90,14 @@ func TestCAIssuesConstrainedShortLivedLeaves(t *testing.T) {
 		"no service":         {ID: identity.MustNew("drawbridge.internal", "")},
 		"DNS not permitted":  {ID: id, DNSNames: []string{"www.example.com"}},
 	} {
-		if _, err := p.ca.Sign(context.Background(), newCSR(t), req); err == nil {
+		if _, err := p.ca.Sign(context.Background(), pkitest.CSR(t), req); err == nil {
 			t.Errorf("%s: issued, want refusal", name)
 		}
 	}
 
 	// A leaf never outlives its intermediate.
 	clock.Advance(inter.NotAfter.Sub(clock.Now()) - time.Hour)
-	chain, err = p.ca.Sign(context.Background(), newCSR(t), LeafRequest{ID: id})
+	chain, err = p.ca.Sign(context.Background(), pkitest.CSR(t), LeafRequest{ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
