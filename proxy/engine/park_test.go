@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 )
 
 // These tests drive the park: an idle connection past the hot wait gives
@@ -36,18 +38,6 @@ func (s *Server) tracked() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {
@@ -156,13 +146,13 @@ func TestParkedConnectionServesItsNextRequests(t *testing.T) {
 	for i := range 5 {
 		cl.send(get(fmt.Sprint("/", i)))
 		cl.expect(fmt.Sprintf("GET /%d ", i))
-		waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+		drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	}
 	// A body after a park, and a request head that outgrows the small
 	// buffer.
 	cl.send("POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
 	cl.expect("POST /p hello")
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	big := "GET /big HTTP/1.1\r\nHost: a\r\nCookie: " + strings.Repeat("c", 20<<10) + "\r\n\r\n"
 	cl.send(big + get("/after-big"))
 	cl.expect("GET /big ")
@@ -227,7 +217,7 @@ func TestPipelinedRequestsAreServedBeforeThePark(t *testing.T) {
 	cl.expect("GET /a ")
 	cl.expect("POST /b hi")
 	cl.expect("GET /c ")
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	cl.send(get("/d") + get("/e"))
 	cl.expect("GET /d ")
 	cl.expect("GET /e ")
@@ -239,12 +229,12 @@ func TestParkedConnectionClosesAtItsIdleTimeout(t *testing.T) {
 	sent := time.Now()
 	cl.send(get("/"))
 	cl.expect("GET / ")
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	cl.expectClosed(5 * time.Second)
 	if idle := time.Since(sent); idle < 300*time.Millisecond {
 		t.Errorf("closed after %s, before the idle timeout", idle)
 	}
-	waitFor(t, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
 }
 
 // A connection that never sends a request parks too, and is closed at the
@@ -253,12 +243,12 @@ func TestSilentConnectionParksAndClosesAtTheHeaderTimeout(t *testing.T) {
 	srv, addr := start(t, Config{ReadHeaderTimeout: 300 * time.Millisecond}, nil)
 	dialed := time.Now()
 	cl := dial(t, addr, nil)
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	cl.expectClosed(5 * time.Second)
 	if took := time.Since(dialed); took < 300*time.Millisecond {
 		t.Errorf("closed %s after the dial, before the read-header timeout", took)
 	}
-	waitFor(t, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
 }
 
 func TestShutdownClosesParkedConnections(t *testing.T) {
@@ -270,7 +260,7 @@ func TestShutdownClosesParkedConnections(t *testing.T) {
 		cl.expect(fmt.Sprintf("GET /%d ", i))
 		cls = append(cls, cl)
 	}
-	waitFor(t, "every connection to park", func() bool { return srv.parked() == 20 })
+	drawtest.WaitWithin(t, 5*time.Second, "every connection to park", func() bool { return srv.parked() == 20 })
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -289,10 +279,10 @@ func TestCloseClosesParkedConnections(t *testing.T) {
 	cl := dial(t, addr, nil)
 	cl.send(get("/"))
 	cl.expect("GET / ")
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	srv.Close()
 	cl.expectClosed(2 * time.Second)
-	waitFor(t, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
 }
 
 // Parked connections hold no goroutine.
@@ -305,7 +295,7 @@ func TestParkedConnectionsHoldNoGoroutine(t *testing.T) {
 		cl.send(get(fmt.Sprint("/", i)))
 		cl.expect(fmt.Sprintf("GET /%d ", i))
 	}
-	waitFor(t, "every connection to park", func() bool { return srv.parked() == n })
+	drawtest.WaitWithin(t, 5*time.Second, "every connection to park", func() bool { return srv.parked() == n })
 	if grew := runtime.NumGoroutine() - before; grew > n/10 {
 		t.Errorf("%d goroutines more with %d parked connections", grew, n)
 	}
@@ -326,13 +316,13 @@ func TestTLSConnectionsParkAndWake(t *testing.T) {
 	for i := range 3 {
 		cl.send(get(fmt.Sprint("/", i)))
 		cl.expect(fmt.Sprintf("GET /%d ", i))
-		waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+		drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	}
 	cl.send(get("/x") + get("/y") + get("/z")) // one write: one record
 	cl.expect("GET /x ")
 	cl.expect("GET /y ")
 	cl.expect("GET /z ")
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -346,9 +336,9 @@ func TestPeerClosingAParkedConnectionEndsIt(t *testing.T) {
 	cl := dial(t, addr, nil)
 	cl.send(get("/"))
 	cl.expect("GET / ")
-	waitFor(t, "the connection to park", func() bool { return srv.parked() == 1 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to park", func() bool { return srv.parked() == 1 })
 	_ = cl.c.Close()
-	waitFor(t, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
+	drawtest.WaitWithin(t, 5*time.Second, "the connection to be untracked", func() bool { return srv.tracked() == 0 })
 }
 
 // Once enough connections have parked and parking has settled, the
@@ -359,7 +349,7 @@ func TestMemoryIsReleasedOnceAWaveOfConnectionsHasParked(t *testing.T) {
 	oldQuiet := releaseQuiet.set(int64(20 * time.Millisecond))
 	oldEvery := releaseEvery.set(0)
 	t.Cleanup(func() { releaseAfterParks.set(oldParks); releaseQuiet.set(oldQuiet); releaseEvery.set(oldEvery) })
-	waitFor(t, "an earlier release watcher to end", func() bool { return !release.checking.Load() })
+	drawtest.WaitWithin(t, 5*time.Second, "an earlier release watcher to end", func() bool { return !release.checking.Load() })
 	release.parks.Store(0)
 	before := release.count.Load()
 	srv, addr := start(t, Config{IdleTimeout: 30 * time.Second}, nil)
@@ -368,6 +358,6 @@ func TestMemoryIsReleasedOnceAWaveOfConnectionsHasParked(t *testing.T) {
 		cl.send(get(fmt.Sprint("/", i)))
 		cl.expect(fmt.Sprintf("GET /%d ", i))
 	}
-	waitFor(t, "every connection to park", func() bool { return srv.parked() == 20 })
-	waitFor(t, "the release", func() bool { return release.count.Load() > before })
+	drawtest.WaitWithin(t, 5*time.Second, "every connection to park", func() bool { return srv.parked() == 20 })
+	drawtest.WaitWithin(t, 5*time.Second, "the release", func() bool { return release.count.Load() > before })
 }
