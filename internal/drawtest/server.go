@@ -1,6 +1,7 @@
 package drawtest
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -14,7 +15,7 @@ import (
 // it is closed when the test ends.
 func Listen(t testing.TB) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func Listen(t testing.TB) net.Listener {
 // server the test starts later, or a target nothing listens on.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,9 @@ func Greet(c net.Conn) {
 // error means the handshake failed, or the server's verification of the
 // client certificate did (TLS 1.3 shows that only on the first read).
 func DialGreeting(addr string, cfg *tls.Config) error {
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
