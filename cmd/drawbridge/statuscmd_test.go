@@ -63,13 +63,34 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("no gateway there: %d %q", code, stderr)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
+	// --watch runs until interrupted: interrupt it once it has drawn three
+	// screens (or after a bound, which fails the count below).
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var watch, errb bytes.Buffer
-	if code := dispatch(ctx, []string{"status", "--admin", lg.admin, "--token-file", tokenFile, "--watch", "--interval", "100ms"}, &watch, &errb); code != 0 {
+	watch := &screenCounter{enough: 3, done: cancel}
+	var errb bytes.Buffer
+	if code := dispatch(ctx, []string{"status", "--admin", lg.admin, "--token-file", tokenFile, "--watch", "--interval", "100ms"}, watch, &errb); code != 0 {
 		t.Fatalf("status --watch: %d %s", code, errb.String())
 	}
-	if n := strings.Count(watch.String(), "\x1b[H\x1b[2J"); n < 2 || strings.Count(watch.String(), "edge/api") != n {
+	if n := strings.Count(watch.String(), clearScreen); n < 2 || strings.Count(watch.String(), "edge/api") != n {
 		t.Errorf("--watch drew %d screens (%d with the route), want at least 2, each with it", n, strings.Count(watch.String(), "edge/api"))
 	}
+}
+
+const clearScreen = "\x1b[H\x1b[2J"
+
+// screenCounter collects what --watch draws and calls done once it has
+// drawn enough screens, the last one to its route line.
+type screenCounter struct {
+	bytes.Buffer
+	enough int
+	done   func()
+}
+
+func (s *screenCounter) Write(p []byte) (int, error) {
+	n, err := s.Buffer.Write(p)
+	if n := strings.Count(s.String(), clearScreen); n >= s.enough && strings.Count(s.String(), "edge/api") >= n {
+		s.done() // the last screen is complete too
+	}
+	return n, err
 }

@@ -26,7 +26,7 @@ var (
 	releaseAfterParks = knob(1024)                   // parks since the last release before one is considered
 	releaseQuiet      = knob(250 * time.Millisecond) // a lull: fewer than releaseQuietParks parks in this long
 	releaseQuietParks = knob(8)
-	releaseEvery      = knob(5 * time.Second)
+	releaseEvery      = knob(30 * time.Second)
 )
 
 // knobValue is a tunable number or duration (knob makes one).
