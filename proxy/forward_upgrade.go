@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
 )
 
 // errCopyDone ends a relay direction whose writer cannot be half-closed:
@@ -25,7 +27,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, in, out *http.Request, resp *
 	switch {
 	case !printable(got):
 		err = fmt.Errorf("upstream switched to an invalid protocol %q", got)
-	case !equalFoldASCII(want, got):
+	case !http1.EqualFold(want, got):
 		err = fmt.Errorf("upstream switched to %q when %q was asked for", got, want)
 	case !ok:
 		err = errors.New("a 101 response whose body cannot be written")
@@ -95,23 +97,4 @@ func (f *forwarder) pipe(dst io.Writer, src io.Reader) error {
 		}
 	}
 	return errCopyDone
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -176,12 +176,13 @@ func equalFold(b []byte, lower string) bool {
 	return true
 }
 
-// EqualFold reports whether a and b are equal ignoring ASCII case.
-func EqualFold(a, b []byte) bool {
+// EqualFold reports whether a and b are equal ignoring ASCII case (only:
+// unlike strings.EqualFold, the Kelvin sign is not a k).
+func EqualFold[T ~string | ~[]byte](a, b T) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
+	for i := 0; i < len(a); i++ {
 		x, y := a[i], b[i]
 		if 'A' <= x && x <= 'Z' {
 			x += 'a' - 'A'
