@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/certfiles"
 	"github.com/drawbridge-proxy/drawbridge/pki/ca"
 	"github.com/drawbridge-proxy/drawbridge/pki/part"
 	"github.com/drawbridge-proxy/drawbridge/pki/store"
@@ -92,7 +93,7 @@ func caCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			_, _ = stdout.Write(pem)
 			return 0
 		}
-		if err := writeFileAtomic(*out, pem, 0o644, nil); err != nil {
+		if err := certfiles.WriteFile(*out, pem, 0o644, nil); err != nil {
 			fmt.Fprintf(stderr, "ca bundle: %v\n", err)
 			return 1
 		}

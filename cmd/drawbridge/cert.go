@@ -1,38 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/caddyserver/certmagic"
-
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/certfiles"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
-	"github.com/drawbridge-proxy/drawbridge/internal/atomicfile"
 	"github.com/drawbridge-proxy/drawbridge/pki"
-	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
-)
-
-// Files cert issue writes in --out.
-const (
-	certFileName   = "tls.crt" // the leaf, then the intermediate (and a cross certificate during a rotation)
-	keyFileName    = "tls.key"
-	bundleFileName = "ca.crt" // the trust bundle
 )
 
 const certSynopsis = `Issue a certificate from the internal CA to files, for a service that speaks
@@ -105,7 +88,7 @@ func certCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) error {
-	owner, err := parseOwner(o.chown)
+	owner, err := certfiles.ParseOwner(o.chown)
 	if err != nil {
 		return err
 	}
@@ -130,65 +113,15 @@ func issueCert(ctx context.Context, o certOptions, stdout, stderr io.Writer) err
 	if err := p.Manager.Manage(ctx, id, o.dns); err != nil {
 		return err
 	}
-	w := &certWriter{dir: o.out, keyMode: os.FileMode(o.keyMode), owner: owner, log: log} //nolint:gosec // G115: 0600 or 0640, checked at parse
-	if err := w.write(p.Manager, id); err != nil {
+	w := &certfiles.LeafWriter{Dir: o.out, KeyMode: os.FileMode(o.keyMode), Owner: owner, Log: log} //nolint:gosec // G115: 0600 or 0640, checked at parse
+	if err := w.Write(p.Manager, id); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s, %s and %s in %s for %s\n", certFileName, keyFileName, bundleFileName, o.out, id)
+	fmt.Fprintf(stdout, "wrote %s, %s and %s in %s for %s\n", certfiles.CertFile, certfiles.KeyFile, certfiles.BundleFile, o.out, id)
 	if !o.watch {
 		return nil
 	}
-	followPKI(ctx, p, f.PKI.CheckInterval, log, "certificate files", func() error { return w.write(p.Manager, id) })
-	return nil
-}
-
-// certWriter writes a certificate, its key and the trust bundle to a
-// directory, each only when it changed.
-type certWriter struct {
-	dir     string
-	keyMode os.FileMode
-	owner   *fileOwner
-	log     *slog.Logger
-
-	certSum, bundleSum [32]byte
-}
-
-func (w *certWriter) write(m *cert.Manager, id identity.ID) error {
-	bundle := m.TrustBundle().PEM()
-	if sum := sha256.Sum256(bundle); sum != w.bundleSum {
-		// The bundle first: peers' certificates may chain to a new root
-		// before this service's own certificate does.
-		if err := writeFileAtomic(filepath.Join(w.dir, bundleFileName), bundle, 0o644, w.owner); err != nil {
-			return err
-		}
-		w.bundleSum = sum
-		w.log.Info("trust bundle written", "file", filepath.Join(w.dir, bundleFileName), "roots", len(m.TrustBundle().Roots()))
-	}
-	c, err := m.Certificate(id)
-	if err != nil {
-		return err
-	}
-	chain := chainPEM(c)
-	if sum := sha256.Sum256(chain); sum == w.certSum {
-		return nil
-	}
-	key, err := keyPEM(c)
-	if err != nil {
-		return err
-	}
-	defer clear(key)
-	// The key before the certificate: a reader between the two sees the
-	// new key with the old certificate, a mismatch a TLS server refuses to
-	// load (keeping what it has), never an old key with a new certificate
-	// silently served.
-	if err := writeFileAtomic(filepath.Join(w.dir, keyFileName), key, w.keyMode, w.owner); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(w.dir, certFileName), chain, 0o644, w.owner); err != nil {
-		return err
-	}
-	w.certSum = sha256.Sum256(chain)
-	w.log.Info("certificate written", "identity", id.String(), "dir", w.dir, "expires", c.Leaf.NotAfter)
+	followPKI(ctx, p, f.PKI.CheckInterval, log, "certificate files", func() error { return w.Write(p.Manager, id) })
 	return nil
 }
 
@@ -228,56 +161,6 @@ func followPKI(ctx context.Context, p *pki.PKI, interval time.Duration, log *slo
 			}
 		}
 	}
-}
-
-func chainPEM(c *tls.Certificate) []byte {
-	var b bytes.Buffer
-	for _, der := range c.Certificate {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	return b.Bytes()
-}
-
-func keyPEM(c *tls.Certificate) ([]byte, error) {
-	s, ok := c.PrivateKey.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("the certificate's key is not a signer")
-	}
-	return certmagic.PEMEncodePrivateKey(s)
-}
-
-type fileOwner struct{ uid, gid int }
-
-func parseOwner(s string) (*fileOwner, error) {
-	if s == "" {
-		return nil, nil
-	}
-	u, g, ok := strings.Cut(s, ":")
-	uid, err1 := strconv.Atoi(u)
-	gid, err2 := strconv.Atoi(g)
-	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
-		return nil, fmt.Errorf("--chown %q: want numeric UID:GID, e.g. 999:999", s)
-	}
-	return &fileOwner{uid: uid, gid: gid}, nil
-}
-
-// writeFileAtomic writes data through a temporary file beside path with
-// mode (and owner, when set), synced, then renamed over path: readers see
-// the old file or the new one, never a part.
-func writeFileAtomic(path string, data []byte, mode os.FileMode, owner *fileOwner) error {
-	opts := atomicfile.Options{Mode: mode}
-	if owner != nil {
-		opts.Prepare = func(f *os.File) error {
-			if err := f.Chown(owner.uid, owner.gid); err != nil {
-				return fmt.Errorf("--chown needs root: %w", err)
-			}
-			return nil
-		}
-	}
-	if err := atomicfile.WriteBytes(path, opts, data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 var _ flag.Value = (*stringList)(nil)

@@ -15,8 +15,10 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/certfiles"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/config"
 	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/demoapp"
+	"github.com/drawbridge-proxy/drawbridge/internal/atomicfile"
 	"github.com/drawbridge-proxy/drawbridge/pki/cert"
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
@@ -120,8 +122,8 @@ func demoPassphrase(path string) error {
 	if _, err := rand.Read(b); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, []byte(base64.StdEncoding.EncodeToString(b)+"\n"), 0o600, nil); err != nil {
-		return fmt.Errorf("generating the demo passphrase: %w", err)
+	if err := atomicfile.WriteBytes(path, atomicfile.Options{Mode: 0o600}, []byte(base64.StdEncoding.EncodeToString(b)+"\n")); err != nil {
+		return fmt.Errorf("generating the demo passphrase: writing %s: %w", path, err)
 	}
 	return nil
 }
@@ -135,7 +137,7 @@ func startDemoApps(ctx context.Context, gp *gatewayPKI, apps *demoapp.Apps, caFi
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(caFile, m.TrustBundle().PEM(), 0o644, nil); err != nil {
+	if err := certfiles.WriteFile(caFile, m.TrustBundle().PEM(), 0o644, nil); err != nil {
 		return err
 	}
 	return apps.Serve(func(service string) (*tls.Config, error) {

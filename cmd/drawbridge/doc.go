@@ -17,5 +17,7 @@
 // flags and wiring. Its internal packages: config (the file schema and
 // its strict loader), admin (the admin listener and its token), secret
 // (secrets from files, watched), tlswire (the PKI as the data plane's
-// TLS provider) and demoapp (the demo's web page and API).
+// TLS provider), demoapp (the demo's web page and API), certfiles (the
+// certificate and trust bundle files cert issue and trust-bundle write)
+// and statusview (the status command's fetch and screen).
 package main

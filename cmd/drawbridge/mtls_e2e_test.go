@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/certfiles"
 	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
@@ -91,7 +92,7 @@ func (s *mtlsSetup) issue(t *testing.T, name string) string {
 
 func (s *mtlsSetup) keyPair(t *testing.T, dir string) tls.Certificate {
 	t.Helper()
-	c, err := tls.LoadX509KeyPair(filepath.Join(dir, certFileName), filepath.Join(dir, keyFileName))
+	c, err := tls.LoadX509KeyPair(filepath.Join(dir, certfiles.CertFile), filepath.Join(dir, certfiles.KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestMutualTLSWithRealClients(t *testing.T) {
 		out := sClient(t, openssl, req, "-connect", s.http, "-servername", "localhost", "-CAfile", s.ca,
 			// -cert sends the leaf only; -cert_chain adds the intermediate
 			// from the same file, which the gateway needs to verify it.
-			"-cert", filepath.Join(web, certFileName), "-cert_chain", filepath.Join(web, certFileName), "-key", filepath.Join(web, keyFileName))
+			"-cert", filepath.Join(web, certfiles.CertFile), "-cert_chain", filepath.Join(web, certfiles.CertFile), "-key", filepath.Join(web, certfiles.KeyFile))
 		if !strings.Contains(out, "Verify return code: 0 (ok)") || !strings.Contains(out, "HTTP/1.1 200") ||
 			!strings.Contains(out, "spiffe://drawbridge.internal/clients/web") {
 			t.Errorf("with a client certificate:\n%s", out)
@@ -160,7 +161,7 @@ func TestMutualTLSWithRealClients(t *testing.T) {
 		} {
 			args := []string{"-sS", "--cacert", s.ca, "-o", "-", "-w", "\n%{http_code}", url + tc.path}
 			if tc.dir != "" {
-				args = append(args, "--cert", filepath.Join(tc.dir, certFileName), "--key", filepath.Join(tc.dir, keyFileName))
+				args = append(args, "--cert", filepath.Join(tc.dir, certfiles.CertFile), "--key", filepath.Join(tc.dir, certfiles.KeyFile))
 			}
 			if tc.spoof != "" {
 				args = append(args, "-H", proxy.HeaderIdentity+": "+tc.spoof)
@@ -321,9 +322,9 @@ func TestCertIssueWatchRenewsInPlace(t *testing.T) {
 	s := newMTLSSetup(t)
 	out := filepath.Join(s.dir, "db")
 	p := startProcess(t, "cert", "issue", "--config", s.cfg, "--name", "app", "--dns", "db.drawbridge.internal", "--out", out, "--watch")
-	waitFile(t, filepath.Join(out, certFileName), 30*time.Second)
+	waitFile(t, filepath.Join(out, certfiles.CertFile), 30*time.Second)
 	first := s.keyPair(t, out)
-	info, err := os.Stat(filepath.Join(out, keyFileName))
+	info, err := os.Stat(filepath.Join(out, certfiles.KeyFile))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("tls.key mode %v, %v; want 0600", info.Mode(), err)
 	}
@@ -334,7 +335,7 @@ func TestCertIssueWatchRenewsInPlace(t *testing.T) {
 	}
 	deadline := time.Now().Add(75 * time.Second)
 	for {
-		c, err := tls.LoadX509KeyPair(filepath.Join(out, certFileName), filepath.Join(out, keyFileName))
+		c, err := tls.LoadX509KeyPair(filepath.Join(out, certfiles.CertFile), filepath.Join(out, certfiles.KeyFile))
 		if err == nil && !bytes.Equal(c.Certificate[0], first.Certificate[0]) {
 			renewed, _ := x509.ParseCertificate(c.Certificate[0])
 			if !renewed.NotAfter.After(leaf.NotAfter) {

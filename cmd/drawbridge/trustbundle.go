@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
+
+	"github.com/drawbridge-proxy/drawbridge/cmd/drawbridge/internal/certfiles"
 )
 
 const trustBundleSynopsis = `Write the CA's trust bundle (PEM roots, the active one first) to FILE (0644),
@@ -50,8 +48,8 @@ func writeTrustBundle(ctx context.Context, path, out string, watch bool, stdout,
 		return err
 	}
 	defer p.Close()
-	w := &bundleWriter{path: out, log: log}
-	if err := w.write(p.Manager.TrustBundle().PEM()); err != nil {
+	w := &certfiles.BundleWriter{Path: out, Log: log}
+	if err := w.Write(p.Manager.TrustBundle().PEM()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote the trust bundle to %s\n", out)
@@ -59,32 +57,7 @@ func writeTrustBundle(ctx context.Context, path, out string, watch bool, stdout,
 		return nil
 	}
 	followPKI(ctx, p, f.PKI.CheckInterval, log, "the trust bundle", func() error {
-		return w.write(p.Manager.TrustBundle().PEM())
+		return w.Write(p.Manager.TrustBundle().PEM())
 	})
-	return nil
-}
-
-// bundleWriter writes the bundle when it changed, or when the file is gone.
-type bundleWriter struct {
-	path string
-	log  *slog.Logger
-	sum  [32]byte
-}
-
-func (w *bundleWriter) write(pem []byte) error {
-	sum := sha256.Sum256(pem)
-	if sum == w.sum {
-		if _, err := os.Stat(w.path); err == nil {
-			return nil
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil { //nolint:gosec // G301: readers run as other users
-		return err
-	}
-	if err := writeFileAtomic(w.path, pem, 0o644, nil); err != nil {
-		return err
-	}
-	w.sum = sum
-	w.log.Info("trust bundle written", "file", w.path)
 	return nil
 }
