@@ -2,9 +2,13 @@ package trust_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"testing"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/pkitest"
@@ -57,7 +61,7 @@ func TestBundlePoolVerifiesEveryRoot(t *testing.T) {
 
 func TestParsePEM(t *testing.T) {
 	cert := pkitest.NewCA(t, "drawbridge.internal").Cert
-	key := []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+	key := generatedKeyPEM(t)
 	tests := []struct {
 		name    string
 		in      []byte
@@ -102,4 +106,19 @@ func TestCertSHA256(t *testing.T) {
 	if got := trust.CertSHA256(cert); len(got) != 64 || got != string(bytes.ToLower([]byte(got))) {
 		t.Errorf("got %q, want 64 lower-case hex digits", got)
 	}
+}
+
+// generatedKeyPEM is a key block made for the test, so no key is ever in
+// the repository.
+func generatedKeyPEM(t *testing.T) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
