@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
 )
 
@@ -99,25 +100,10 @@ var rawResponse = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent
 // cannedUpstream answers every request head with the same 64 B response.
 func cannedUpstream(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveCanned(c)
-		}
-	}()
-	return ln.Addr().String()
+	return drawtest.ServeTCP(t, serveCanned)
 }
 
 func serveCanned(c net.Conn) {
-	defer c.Close()
 	buf := make([]byte, 16<<10)
 	n := 0
 	for {
