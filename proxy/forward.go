@@ -10,6 +10,8 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
 )
 
 // forwarder is what a route that forwards runs once the listener has
@@ -236,25 +238,10 @@ func removeHopByHop(h http.Header) {
 
 // upgradeType is the protocol a message asks to switch to, or "".
 func upgradeType(h http.Header) string {
-	if !headerHasToken(h["Connection"], "upgrade") {
+	if !http1.HasToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
-}
-
-// headerHasToken reports whether a comma-separated field holds token,
-// in any case.
-func headerHasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var item string
-			item, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(textproto.TrimString(item), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func printable(s string) bool {

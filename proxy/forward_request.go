@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/http1"
 )
 
 // Values shared by every upstream request; never appended to in place
@@ -52,12 +54,12 @@ func (r *route) outHeader(in *http.Request, ex *exchange, upgrade string, h http
 	src := in.Header
 	nominated := src["Connection"]
 	for name, vv := range src {
-		if isHopByHopName(name) || r.stripHdrs.drops(name) || len(nominated) > 0 && headerHasToken(nominated, name) {
+		if isHopByHopName(name) || r.stripHdrs.drops(name) || len(nominated) > 0 && http1.HasToken(nominated, name) {
 			continue
 		}
 		h[name] = vv
 	}
-	if headerHasToken(src["Te"], "trailers") {
+	if http1.HasToken(src["Te"], "trailers") {
 		h["Te"] = valueTrailers
 	}
 	if upgrade != "" {

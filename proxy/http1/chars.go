@@ -230,8 +230,10 @@ func ValidName(s string) bool {
 // lists token, ignoring case and whitespace.
 func HasToken(values []string, token string) bool {
 	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
+		for v != "" {
+			var item string
+			item, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(item), token) {
 				return true
 			}
 		}
