@@ -87,13 +87,3 @@ func (r *route) outHeader(in *http.Request, ex *exchange, upgrade string, h http
 	}
 	return h
 }
-
-// isHopByHopName reports a canonical hop-by-hop field name.
-func isHopByHopName(name string) bool {
-	for _, h := range hopByHop {
-		if h == name {
-			return true
-		}
-	}
-	return false
-}

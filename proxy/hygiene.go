@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -29,15 +30,10 @@ var hopByHop = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-func isHopByHop(name string) bool {
-	name = http.CanonicalHeaderKey(name)
-	for _, h := range hopByHop {
-		if h == name {
-			return true
-		}
-	}
-	return false
-}
+func isHopByHop(name string) bool { return isHopByHopName(http.CanonicalHeaderKey(name)) }
+
+// isHopByHopName reports a canonical hop-by-hop field name.
+func isHopByHopName(name string) bool { return slices.Contains(hopByHop, name) }
 
 func isForwardingHeader(name string) bool {
 	name = http.CanonicalHeaderKey(name)
