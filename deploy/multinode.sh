@@ -94,6 +94,7 @@ prepare_images() {
 	done
 	if [ "$missing" = 1 ]; then
 		log "building the stack's images (docker compose build)"
+		docker compose version >/dev/null 2>&1 || "$deploy/images/compose-v2.sh" # a fresh machine has only Compose v1
 		# The gateway first: the web image copies its binary.
 		{ docker compose -f "$deploy/compose.yaml" build edge && docker compose -f "$deploy/compose.yaml" build; } \
 			>"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; die "image build"; }
