@@ -16,8 +16,8 @@
 #   app loss        an api task is killed: health checks and breakers route around it
 #
 # Every wait is bounded; every container, volume and network it makes is named mn-* and removed on exit (also on
-# failure or Ctrl-C). Needs: Docker, Go, the images of deploy/compose.yaml (built with `docker compose -f
-# deploy/compose.yaml build` when missing), debian:bookworm-slim (deploy/images/bootstrap.sh).
+# failure or Ctrl-C). Needs: Docker and Go; it builds what else it needs when missing: the base images' stand-ins
+# (deploy/images/bootstrap.sh), the Compose v2 plugin and the images of deploy/compose.yaml.
 #
 #   deploy/multinode.sh                       # the whole run (about 12 minutes on two cores)
 #   MN_KEEP=1 deploy/multinode.sh             # leave the nodes up on failure, to look at them
@@ -87,7 +87,7 @@ port_of() { docker port "$1" "$2/tcp" | head -n1 | sed 's/.*://'; } # NODE CONTA
 # ---------------------------------------------------------------------------------------------------------------
 prepare_images() {
 	command -v python3 >/dev/null || "$repo/.ci/install-deps" python3   # reads the load client's JSON
-	docker image inspect debian:bookworm-slim >/dev/null 2>&1 || "$deploy/images/bootstrap.sh" debian
+	"$deploy/images/bootstrap.sh" # the base images' stand-ins (golang, debian) where a tag is missing; quiet when there
 	local missing=0 img
 	for img in "drawbridge:$DRAWBRIDGE_TAG" "todo-web:$TODO_TAG" "todo-api:$TODO_TAG" "todo-db:$TODO_TAG" "todo-prometheus:$TODO_TAG"; do
 		docker image inspect "$img" >/dev/null 2>&1 || missing=1
