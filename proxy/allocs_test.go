@@ -23,19 +23,18 @@ import (
 // Allocations of one simple keep-alive GET through the native engine, the
 // forwarder and the native transport (no metrics or tracing), measured
 // over real sockets: pinned where they are, so lower them when you cut
-// one; a change that raises them needs a reason. Where the 23 are
+// one; a change that raises them needs a reason. Where the 10 are
 // (go test -run TestAllocsPerProxiedGET -memprofile m.out -memprofilerate 1):
 //
-//	engine     9  string(head), header map (2), its values, url.ParseRequestURI,
-//	              WithContext, WithCancel (2), the status line (every other request)
-//	transport 10  string(head), header map (2), its values, response+body,
-//	              AfterFunc (its context and stop func, the request context's
-//	              Done channel and children map (2))
-//	proxy      4  the exchange, the request ID, the breaker's done funcs (2)
+//	engine     1  string(head) (the request, its URL, header map, values
+//	              and context are the connection's, reused)
+//	transport  6  string(head), header map (2), its values, response+body,
+//	              context.AfterFunc (its context and stop func)
+//	proxy      2  the exchange, gobreaker's report func
 //	access log 4  slog's attrs, a JSON value, context.WithoutCancel, one more
 const (
-	maxAllocsPerGET          = 23
-	maxAllocsPerGETAccessLog = 27
+	maxAllocsPerGET          = 10
+	maxAllocsPerGETAccessLog = 14
 )
 
 // TestAllocsPerProxiedGET counts the heap allocations of one proxied GET:

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -54,6 +55,7 @@ type exchange struct {
 	tryUsed bool
 	vals    [6]string
 	nvals   int
+	idBytes [requestIDLen]byte // a generated requestID's bytes (ownRequestID)
 
 	mu       sync.Mutex // guards the attempt fields: attempts and the access log may race on a canceled request
 	attempts int
@@ -107,6 +109,15 @@ func (ex *exchange) attemptRequest(req *http.Request, ctx context.Context, targe
 	dest.Host = target
 	out.URL = dest
 	return out
+}
+
+// ownRequestID generates a request ID into the exchange's own bytes, so it
+// costs no allocation of its own. The string points into the exchange:
+// sound because an exchange is never reused (it is not pooled, and these
+// bytes are written once), so the string is as immutable as any other.
+func (ex *exchange) ownRequestID() string {
+	putRequestID(&ex.idBytes)
+	return unsafe.String(&ex.idBytes[0], len(ex.idBytes)) //nolint:gosec // G103: see above; the bytes never change
 }
 
 func exchangeFrom(ctx context.Context) *exchange {

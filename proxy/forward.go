@@ -33,7 +33,7 @@ type forwarder struct {
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 	ex := exchangeFrom(in.Context())
 	native := !f.needsTrace()
-	out, err := f.outbound(in, ex, f.header(native, len(in.Header)+6))
+	out, err := f.outbound(in, ex, f.header(native, len(in.Header)+6), !native)
 	if err != nil {
 		f.errs.proxyError(w, in, err)
 		return

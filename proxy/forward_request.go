@@ -20,7 +20,8 @@ var (
 
 // outbound builds the upstream request from the client's, its header in
 // h (empty). It lives in the exchange, so building it allocates nothing.
-func (f *forwarder) outbound(in *http.Request, ex *exchange, h http.Header) (*http.Request, error) {
+// own: the header gets its own copy of the client's values (outHeader).
+func (f *forwarder) outbound(in *http.Request, ex *exchange, h http.Header, own bool) (*http.Request, error) {
 	up := upgradeType(in.Header)
 	if up != "" && !printable(up) {
 		return nil, badUpgrade(up)
@@ -35,6 +36,9 @@ func (f *forwarder) outbound(in *http.Request, ex *exchange, h http.Header) (*ht
 		out.Body = nil
 	}
 	out.Header = r.outHeader(in, ex, up, h)
+	if own {
+		ownValues(out.Header)
+	}
 	out.URL.Scheme = r.upstream.scheme
 	out.URL.Host = r.upstream.name // replaced by the target's address on each attempt
 	out.URL.Path, out.URL.RawPath = r.upstreamPath(ex.path, in.URL.RawPath, ex.pathChanged)
@@ -86,4 +90,22 @@ func (r *route) outHeader(in *http.Request, ex *exchange, upgrade string, h http
 		h["User-Agent"] = valueEmpty // both transports send none rather than their own
 	}
 	return h
+}
+
+// ownValues gives h's value slices storage of their own (one slab). The
+// native engine reuses a request's header values for the connection's next
+// request once the handler returns, and net/http's Transport may still be
+// writing a canceled request's head from its own goroutine after RoundTrip
+// returned; the native transport writes it before it returns.
+func ownValues(h http.Header) {
+	n := 0
+	for _, vv := range h {
+		n += len(vv)
+	}
+	slab := make([]string, 0, n)
+	for k, vv := range h {
+		start := len(slab)
+		slab = append(slab, vv...)
+		h[k] = slab[start:len(slab):len(slab)]
+	}
 }

@@ -53,7 +53,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ex.requestID = r.Header.Get(HeaderRequestID)
 	if !validRequestID(ex.requestID) {
-		ex.requestID = newRequestID()
+		ex.requestID = ex.ownRequestID()
 	}
 	ex.clientIP, ex.peerTrusted = p.trusted.clientIP(r.RemoteAddr, r.Header["X-Forwarded-For"])
 	if p.hsts != "" {

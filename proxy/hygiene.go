@@ -224,10 +224,19 @@ func validRequestID(id string) bool {
 // newRequestID returns 128 random bits in hex. Request IDs correlate logs;
 // they are not secrets, so the fast non-cryptographic generator suffices.
 func newRequestID() string {
+	var id [requestIDLen]byte
+	putRequestID(&id)
+	return string(id[:])
+}
+
+const requestIDLen = 32
+
+// putRequestID writes a new request ID into id.
+func putRequestID(id *[requestIDLen]byte) {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64()) //nolint:gosec // G404: request IDs correlate logs; they are not secrets
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64()) //nolint:gosec // G404: as above
-	return hex.EncodeToString(b[:])
+	hex.Encode(id[:], b[:])
 }
 
 // trustedProxies decides whose forwarding headers are believed.

@@ -158,7 +158,7 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 	}
 	g := u.guards
 	g.budget.request()
-	target, done := u.pick(brk, nil)
+	target, done := u.pickTarget(brk, nil)
 	if target == nil {
 		inc(g.metrics.noTarget, u.name)
 		return nil, ErrNoTarget
@@ -168,18 +168,18 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 	for attempt := 1; ; attempt++ {
 		resp, err := u.attempt(req, target, ex)
 		kind, status := outcome(req, resp, err)
-		done(kind, status)
+		done.Report(kind, status)
 		u.reportOutcome(target, kind, status)
 		tried = append(tried, target)
 		if !u.retryable(req, body, resp, err, attempt) {
 			return resp, err
 		}
-		next, nextDone := u.pick(brk, tried)
+		next, nextDone := u.pickTarget(brk, tried)
 		if next == nil {
 			return resp, err // nothing left to try: the honest answer is this one
 		}
 		if !g.budget.withdraw() {
-			nextDone(breaker.Canceled, 0)
+			nextDone.Report(breaker.Canceled, 0)
 			inc(g.metrics.exhausted, u.name)
 			return resp, err
 		}
@@ -189,18 +189,29 @@ func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Respons
 			resp.Body.Close()
 		}
 		if err := u.backoff(req.Context(), attempt); err != nil {
-			nextDone(breaker.Canceled, 0)
+			nextDone.Report(breaker.Canceled, 0)
 			return nil, errClientGone
 		}
 		target, done = next, nextDone
 	}
 }
 
-// pick returns an available target that brk lets through, preferring one
-// not in tried, and the breaker's done func for the attempt; nil when
+// pick is pickTarget with the breaker's report as a func, for relayed
+// connections (tcp_upstream.go), where one allocation per connection is
+// nothing.
+func (u *upstream) pick(brk *breaker.Set, tried []*balancer.Target) (*balancer.Target, func(breaker.Kind, int)) {
+	t, done := u.pickTarget(brk, tried)
+	if t == nil {
+		return nil, nil
+	}
+	return t, done.Report
+}
+
+// pickTarget returns an available target that brk lets through, preferring
+// one not in tried, and what the attempt reports its end to; nil when
 // there is none. A breaker that refuses (half-open with its trial attempts
 // taken) leaves its target out and the next one is asked.
-func (u *upstream) pick(brk *breaker.Set, tried []*balancer.Target) (*balancer.Target, func(breaker.Kind, int)) {
+func (u *upstream) pickTarget(brk *breaker.Set, tried []*balancer.Target) (*balancer.Target, breaker.Done) {
 	var refused []*balancer.Target
 	for {
 		keep := func(t *balancer.Target) bool {
@@ -212,7 +223,7 @@ func (u *upstream) pick(brk *breaker.Set, tried []*balancer.Target) (*balancer.T
 			t = u.pool.PickWhere(func(t *balancer.Target) bool { return !slices.Contains(refused, t) && brk.Admits(t.Addr) })
 		}
 		if t == nil {
-			return nil, nil
+			return nil, breaker.Done{}
 		}
 		done, err := brk.For(t).Allow()
 		if err == nil {

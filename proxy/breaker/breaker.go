@@ -217,26 +217,40 @@ func readyToTrip(cfg Config) func(gobreaker.Counts) bool {
 	}
 }
 
-// Allow asks whether an attempt may go. On nil error, call done exactly
-// once with how the attempt ended. A nil *Breaker allows everything.
-func (b *Breaker) Allow() (done func(kind Kind, status int), err error) {
+// Allow asks whether an attempt may go. On nil error, call the Done's
+// Report exactly once with how the attempt ended. A nil *Breaker allows
+// everything.
+func (b *Breaker) Allow() (Done, error) {
 	if b == nil {
-		return func(Kind, int) {}, nil
+		return Done{}, nil
 	}
 	report, err := b.cb.Allow()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOpen, err)
+		return Done{}, fmt.Errorf("%w: %w", ErrOpen, err)
 	}
-	return func(kind Kind, status int) {
-		switch {
-		case kind == Canceled:
-			report(errExcluded)
-		case b.policy.Failed(kind, status):
-			report(errFailed)
-		default:
-			report(nil)
-		}
-	}, nil
+	return Done{policy: b.policy, report: report}, nil
+}
+
+// Done is what an allowed attempt reports its end to. It is a value, not
+// a closure over the breaker, so an attempt allocates only gobreaker's own
+// report func. The zero Done (a nil Breaker's) reports nothing.
+type Done struct {
+	policy *Policy
+	report func(error)
+}
+
+// Report tells the breaker how the attempt ended: a Canceled attempt is
+// not counted, a failure by the policy counts against the target.
+func (d Done) Report(kind Kind, status int) {
+	switch {
+	case d.report == nil:
+	case kind == Canceled:
+		d.report(errExcluded)
+	case d.policy.Failed(kind, status):
+		d.report(errFailed)
+	default:
+		d.report(nil)
+	}
 }
 
 // armTimer makes the breaker look at itself when the open timeout is over:

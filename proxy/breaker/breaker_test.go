@@ -104,7 +104,7 @@ func TestBreakerLifecycle(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		done(kind, status)
+		done.Report(kind, status)
 		return nil
 	}
 	for range 10 {
@@ -142,7 +142,7 @@ func TestBreakerLifecycle(t *testing.T) {
 	if _, err := b.Allow(); err == nil {
 		t.Error("half-open allowed more than half_open_requests = 1 trials")
 	}
-	done(Response, 200)
+	done.Report(Response, 200)
 	if st := s.State(tg.addr); st != "closed" {
 		t.Errorf("state %s after a successful trial, want closed", st)
 	}
@@ -179,9 +179,9 @@ func TestBreakerFailureRatio(t *testing.T) {
 			t.Fatalf("attempt %d refused", i)
 		}
 		if i%2 == 0 {
-			done(Response, 500)
+			done.Report(Response, 500)
 		} else {
-			done(Response, 200)
+			done.Report(Response, 200)
 		}
 	}
 	if s.State("a:1") != "open" {
@@ -198,7 +198,7 @@ func TestDisabledAndNil(t *testing.T) {
 	if err != nil || !s.Admits("a:1") {
 		t.Fatal("a nil set refused")
 	}
-	done(Connect, 0)
+	done.Report(Connect, 0)
 	s.Remove("a:1")
 	s.Close()
 }

@@ -29,7 +29,7 @@ func ExampleSet() {
 		if err != nil {
 			break
 		}
-		done(breaker.Connect, 0) // the dial was refused
+		done.Report(breaker.Connect, 0) // the dial was refused
 	}
 	_, err := set.For(t).Allow()
 	fmt.Println(set.State(t.addr), t.gated, err != nil)

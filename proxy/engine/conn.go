@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type conn struct {
 	bw  *bufio.Writer // nil between responses
 	x   *exchange     // nil while parked
 
+	ctx    context.Context // of the connection's requests (reqContext); nil while parked
+	cancel context.CancelFunc
+
 	served   int       // requests served so far
 	deadline time.Time // of the wait for the next request
 	resumed  bool      // serve runs again after a park: the wait's deadline is set
@@ -52,14 +56,25 @@ type conn struct {
 }
 
 // exchange is the state of a request and its response, lent to a
-// connection from a pool while it has requests to serve.
+// connection from a pool while it has requests to serve. The request the
+// handler sees, its URL, header map and the slab of the header's values
+// are here too, rebuilt for each request: the handler runs on the
+// connection's goroutine and must not keep them once it returns (Config.Handler).
 type exchange struct {
-	head http1.Request
-	body body
-	res  response
-	tmpl http.Request // copied per request by WithContext
-	date dateCache
+	head   http1.Request
+	body   body
+	res    response
+	req    http.Request
+	url    url.URL
+	header http.Header // req.Header: cleared and refilled
+	values []string    // req.Header's values
+	date   dateCache
 }
+
+// maxKeptFields bounds the header map and values slab an exchange keeps
+// for the next request: a rare head with many fields does not leave a
+// large map in the pool.
+const maxKeptFields = 64
 
 var exchanges sync.Pool // *exchange
 
@@ -85,8 +100,20 @@ func (c *conn) giveExchange() {
 	x.head = http1.Request{Fields: x.head.Fields[:0]}
 	x.body.forget()
 	x.res.forget()
-	x.tmpl = http.Request{}
+	x.forgetRequest()
 	exchanges.Put(x)
+}
+
+// forgetRequest drops the last request, keeping its header map and values
+// slab (cleared) unless they grew large.
+func (x *exchange) forgetRequest() {
+	x.req, x.url = http.Request{}, url.URL{}
+	clear(x.header)
+	clear(x.values[:cap(x.values)])
+	if len(x.values) > maxKeptFields {
+		x.header, x.values = nil, nil
+	}
+	x.values = x.values[:0]
 }
 
 // source is what a connection's read buffer reads from: the connection,
@@ -199,6 +226,7 @@ func (c *conn) closeParked() {
 
 func (c *conn) close() {
 	defer c.srv.untrack(c)
+	c.endContext()
 	c.waiter.Close()
 	if c.hijacked {
 		return
@@ -282,6 +310,7 @@ func (c *conn) await() int {
 	}
 	c.releaseReader()
 	c.giveExchange()
+	c.endContext()
 	c.src.pre = nil
 	if c.srv.cfg.beforePark != nil {
 		c.srv.cfg.beforePark(c)
@@ -382,12 +411,9 @@ func (c *conn) serveRequest(last bool) bool {
 	if c.bw == nil {
 		c.bw = getWriter(c.rwc)
 	}
-	ctx, cancel := context.WithCancel(c.srv.cfg.BaseContext)
-	req = req.WithContext(ctx)
 	x.res.reset(req, x.head.Close || last || c.srv.draining.Load())
 	x.body.reset(&x.head, req)
 	c.srv.cfg.Handler.ServeHTTP(&x.res, req)
-	cancel()
 	if x.res.hijacked {
 		c.hijacked = true
 		return false
@@ -436,13 +462,39 @@ func firstLineTooLong(buf []byte) bool {
 	return len(buf) > maxRequestLine && bytes.IndexByte(buf[:maxRequestLine], '\n') < 0
 }
 
+// reqContext is the context of the connection's requests. It is one per
+// busy spell of the connection, not one per request: a request costs no
+// context, and the cancellation hooks a transport registers on it
+// (context.AfterFunc) reuse its Done channel and children map. It ends
+// when the connection closes, parks or is hijacked, or BaseContext ends;
+// not when a handler returns, so what a handler registers on it must be
+// stopped by the handler (an AfterFunc's stop, a derived context's cancel).
+// The engine does not watch a busy connection for the client leaving
+// (a write to it fails), so no request is canceled while it runs either.
+func (c *conn) reqContext() context.Context {
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(c.srv.cfg.BaseContext)
+	}
+	return c.ctx
+}
+
+func (c *conn) endContext() {
+	if c.cancel != nil {
+		c.cancel()
+		c.ctx, c.cancel = nil, nil
+	}
+}
+
 var chunkedTE = []string{"chunked"}
 
-// newRequest builds the request the handler sees. Every string in it is
-// cut from one copy of the head, so the head costs one allocation however
-// many fields it has.
+// newRequest builds the request the handler sees, in the exchange. Every
+// string in it is cut from one copy of the head, so the head costs one
+// allocation however many fields it has; the header map and the slab of
+// its values are the exchange's, reused.
 func (c *conn) newRequest(head []byte) (*http.Request, error) {
-	h := &c.x.head
+	x := c.x
+	h := &x.head
+	clear(x.header)
 	s := string(head)
 	str := func(b []byte) string {
 		if len(b) == 0 {
@@ -452,20 +504,28 @@ func (c *conn) newRequest(head []byte) (*http.Request, error) {
 		return s[off : off+len(b)]
 	}
 	target := str(h.Target)
-	u, err := parseTarget(h, target, str(h.Path))
-	if err != nil {
+	if err := parseTarget(h, target, &x.url); err != nil {
 		return nil, err
 	}
-	r := &c.x.tmpl
-	*r = http.Request{
-		Method: str(h.Method), URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.Minor,
-		Host: str(h.Host), RemoteAddr: c.remote, RequestURI: target, TLS: c.tls, Close: h.Close,
-		Header: make(http.Header, len(h.Fields)), Body: http.NoBody,
+	if x.header == nil {
+		x.header = make(http.Header, len(h.Fields))
 	}
+	if cap(x.values) < len(h.Fields) {
+		x.values = make([]string, len(h.Fields))
+	}
+	values := x.values[:len(h.Fields)]
+	x.values = values
+	r := &x.req
+	*r = http.Request{
+		Method: str(h.Method), URL: &x.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: h.Minor,
+		Host: str(h.Host), RemoteAddr: c.remote, RequestURI: target, TLS: c.tls, Close: h.Close,
+		Header: x.header, Body: http.NoBody,
+	}
+	// The copy WithContext makes does not escape: no allocation.
+	*r = *r.WithContext(c.reqContext())
 	if h.Minor == 0 {
 		r.Proto = "HTTP/1.0"
 	}
-	values := make([]string, len(h.Fields))
 	for i, f := range h.Fields {
 		name := textproto.CanonicalMIMEHeaderKey(str(f.Name))
 		if name == "Host" || name == "Transfer-Encoding" {
@@ -487,14 +547,64 @@ func (c *conn) newRequest(head []byte) (*http.Request, error) {
 	return r, nil
 }
 
-func parseTarget(h *http1.Request, target, path string) (*url.URL, error) {
+// parseTarget sets u to the request target, as url.ParseRequestURI has
+// it.
+func parseTarget(h *http1.Request, target string, u *url.URL) error {
 	switch h.Form {
 	case http1.FormAsterisk:
-		return &url.URL{Path: "*"}, nil
+		*u = url.URL{Path: "*"}
+		return nil
 	case http1.FormAuthority:
-		return &url.URL{Host: target}, nil
+		*u = url.URL{Host: target}
+		return nil
 	}
-	return url.ParseRequestURI(target)
+	if h.Form == http1.FormOrigin && parsePlainOrigin(target, u) {
+		return nil
+	}
+	parsed, err := url.ParseRequestURI(target)
+	if err != nil {
+		return err
+	}
+	*u = *parsed
+	return nil
+}
+
+// parsePlainOrigin sets u to an origin-form target whose path needs no
+// unescaping and has no byte url.URL.EscapedPath would escape, and
+// reports whether it was one: url.ParseRequestURI's result (Path, RawQuery
+// and ForceQuery; RawPath empty) without its allocation. Any other target
+// is left to url.ParseRequestURI (TestParsePlainOriginMatchesStd).
+func parsePlainOrigin(target string, u *url.URL) bool {
+	if target == "" || target[0] != '/' {
+		return false
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte(path[i]) {
+			return false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c < ' ' || c == 0x7f {
+			return false // url.ParseRequestURI refuses control bytes
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
+
+// plainPathByte: unreserved, and the reserved bytes a path keeps as they
+// are (RFC 3986 section 3.3), but not '%'.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '/', '$', '&', '+', ',', ':', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 // refuse answers a request the strict profile refused and ends the

@@ -229,10 +229,14 @@ func (w *response) writeHead(extra string) {
 	_, _ = bw.WriteString("\r\n")
 }
 
+// writeStatusLine writes the status line of code (100 to 999: three
+// digits), a byte at a time: a digits buffer handed to bw.Write would
+// escape to the heap.
 func writeStatusLine(bw *bufio.Writer, code int) {
-	var num [3]byte
 	_, _ = bw.WriteString("HTTP/1.1 ")
-	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	_ = bw.WriteByte(byte('0' + code/100))
+	_ = bw.WriteByte(byte('0' + code/10%10))
+	_ = bw.WriteByte(byte('0' + code%10))
 	_ = bw.WriteByte(' ')
 	_, _ = bw.WriteString(http.StatusText(code))
 	_, _ = bw.WriteString("\r\n")

@@ -14,7 +14,13 @@ import (
 // Config configures a Server. Every timeout's zero value is replaced by a
 // default: none of them can be turned off.
 type Config struct {
-	// Handler serves every request. Required.
+	// Handler serves every request. Required. The request it is given,
+	// with its URL and Header, is the connection's and is rebuilt for the
+	// next request once the handler returns: a handler must not use them
+	// (or let another goroutine use them) after it returns; the strings in
+	// them it may keep. The request's context is the connection's too
+	// (ending when it closes or parks, not when the handler returns), so
+	// a handler stops what it registers on it.
 	Handler http.Handler
 	// ReadHeaderTimeout bounds reading a request head from its first byte
 	// (from the accept for the first request). Zero means 10s.
@@ -33,8 +39,8 @@ type Config struct {
 	// MaxRequestsPerConn closes a keep-alive connection after this many
 	// requests (nginx's keepalive_requests). Zero means 10000.
 	MaxRequestsPerConn int
-	// BaseContext is the parent of every request's context; ending it
-	// cancels them all. Nil means context.Background().
+	// BaseContext is the parent of every connection's request context;
+	// ending it cancels them all. Nil means context.Background().
 	BaseContext context.Context
 	// OnRefuse, when set, is told of every request the strict profile
 	// refused, with the status sent and a reason that never quotes the
