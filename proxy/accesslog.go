@@ -56,7 +56,10 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 		a.observer.ObserveRequest(RequestRecord{Listener: ex.listener, Route: ex.route, Upstream: ex.upstream,
 			Target: target, Status: status, Duration: time.Since(ex.start)})
 	}
-	if a.log == nil {
+	// The line's level decides before anything is built: a gateway
+	// logging at warn writes none and should pay for none.
+	ctx := r.Context()
+	if a.log == nil || !a.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	path := ex.path
@@ -94,8 +97,8 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if ex.denied != "" {
 		attrs = append(attrs, slog.String("authz_denied", ex.denied))
 	}
-	if ex.traceID != "" {
-		attrs = append(attrs, slog.String("trace_id", ex.traceID), slog.String("span_id", ex.spanID))
+	if traceID, spanID := ex.traceIDs(); traceID != "" {
+		attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
 	}
 	if ex.upstream != "" {
 		attrs = append(attrs,
@@ -126,7 +129,7 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 			attrs = append(attrs, slog.String("header."+h, v))
 		}
 	}
-	a.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "access", attrs...)
+	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "access", attrs...)
 }
 
 // finalStatus is the status the client got, or would have got: a request

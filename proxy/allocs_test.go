@@ -37,6 +37,22 @@ const (
 	maxAllocsPerGETAccessLog = 14
 )
 
+// The same GET behind the gateways of .ci/bench-http (featuresGateway):
+// both add metrics and the golden-signal observer (2 allocations); "on"
+// adds an access log behind a warn-level logger (no line, nothing
+// allocated) and tracing sampled out:
+//
+//	server span  5  its context (Start's WithValue), the non-recording
+//	                span, the attributes option and the tracer's copy of
+//	                the attributes, the timestamp option
+//	             1  the request bound to the span's context
+//	client span  4  as the server span's, without a timestamp
+//	traceparent  1  the header value
+const (
+	maxAllocsPerGETFeaturesOff = 25
+	maxAllocsPerGETFeaturesOn  = 36
+)
+
 // TestAllocsPerProxiedGET counts the heap allocations of one proxied GET:
 // a raw-socket client and a raw-socket upstream that allocate nothing per
 // request, so every allocation counted is the gateway's.
@@ -77,7 +93,37 @@ func TestAllocsPerProxiedGET(t *testing.T) {
 	}
 }
 
-func startServer(t *testing.T, srv *proxy.Server) {
+// TestAllocsPerProxiedGETFeatures pins the allocations of the features
+// .ci/bench-http turns on: an access log the level keeps quiet, and
+// tracing with every trace sampled out.
+func TestAllocsPerProxiedGETFeatures(t *testing.T) {
+	if os.Getenv("DRAWBRIDGE_HTTP1") == proxy.HTTP1Std {
+		t.Skip("pins the native engine and transport; net/http's allocate several times more")
+	}
+	upstream := cannedUpstream(t)
+	for _, tc := range []struct {
+		name string
+		on   bool
+		max  float64
+	}{
+		{"off", false, maxAllocsPerGETFeaturesOff},
+		{"on", true, maxAllocsPerGETFeaturesOn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, featuresGateway(t, upstream, tc.on))
+			for range 100 {
+				c.get(t)
+			}
+			got := testing.AllocsPerRun(2000, func() { c.get(t) })
+			t.Logf("%.1f allocations per proxied GET", got)
+			if got > tc.max {
+				t.Errorf("a proxied GET allocates %.1f times, want <= %.0f", got, tc.max)
+			}
+		})
+	}
+}
+
+func startServer(t testing.TB, srv *proxy.Server) {
 	t.Helper()
 	if err := srv.Bind(); err != nil {
 		t.Fatal(err)
@@ -97,7 +143,7 @@ var rawResponse = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent
 	"0123456789012345678901234567890123456789012345678901234567890123")
 
 // cannedUpstream answers every request head with the same 64 B response.
-func cannedUpstream(t *testing.T) string {
+func cannedUpstream(t testing.TB) string {
 	t.Helper()
 	return drawtest.ServeTCP(t, serveCanned)
 }
@@ -133,7 +179,7 @@ type rawClient struct {
 
 var rawRequest = []byte("GET /hello HTTP/1.1\r\nHost: example.test\r\nUser-Agent: raw\r\nAccept: */*\r\n\r\n")
 
-func dialRaw(t *testing.T, addr string) *rawClient {
+func dialRaw(t testing.TB, addr string) *rawClient {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -145,7 +191,7 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 
 var errRawResponse = errors.New("unexpected response")
 
-func (r *rawClient) get(t *testing.T) {
+func (r *rawClient) get(t testing.TB) {
 	if _, err := r.c.Write(rawRequest); err != nil {
 		t.Fatal(err)
 	}

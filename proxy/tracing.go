@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -25,6 +27,10 @@ const instrumentationName = "github.com/drawbridge-proxy/drawbridge/proxy"
 type tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// The span kinds' options, made once: WithSpanKind allocates a
+	// closure per call.
+	server, client trace.SpanStartOption
+	starts         sync.Pool // *spanStart
 }
 
 func newTracing(tp trace.TracerProvider) *tracing {
@@ -34,7 +40,45 @@ func newTracing(tp trace.TracerProvider) *tracing {
 	return &tracing{
 		tracer: tp.Tracer(instrumentationName),
 		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		server: trace.WithSpanKind(trace.SpanKindServer),
+		client: trace.WithSpanKind(trace.SpanKindClient),
 	}
+}
+
+// spanStart holds the options and attributes of one span's start, so
+// that starting a span does not allocate them: most spans are sampled
+// out, and all a tracer keeps of its options is a copy of the attributes
+// (trace.NewSpanStartConfig appends them to a slice of its own).
+type spanStart struct {
+	opts  [3]trace.SpanStartOption
+	attrs [5]attribute.KeyValue
+	n     int
+}
+
+func (s *spanStart) add(kv attribute.KeyValue) {
+	s.attrs[s.n] = kv
+	s.n++
+}
+
+func (t *tracing) newStart() *spanStart {
+	if s, ok := t.starts.Get().(*spanStart); ok {
+		return s
+	}
+	return new(spanStart)
+}
+
+// start starts a span of kind under ctx with s's attributes, at the time
+// at (zero: now), and puts s back, cleared.
+func (t *tracing) start(ctx context.Context, name string, s *spanStart, kind trace.SpanStartOption, at time.Time) (context.Context, trace.Span) {
+	opts := append(s.opts[:0], kind)
+	if !at.IsZero() {
+		opts = append(opts, trace.WithTimestamp(at))
+	}
+	opts = append(opts, trace.WithAttributes(s.attrs[:s.n]...))
+	ctx, span := t.tracer.Start(ctx, name, opts...)
+	*s = spanStart{} // keeps no request's strings alive in the pool
+	t.starts.Put(s)
+	return ctx, span
 }
 
 // startServer continues the client's trace (or starts one) with a server
@@ -43,21 +87,33 @@ func (t *tracing) startServer(r *http.Request, ex *exchange) *http.Request {
 	if t == nil {
 		return r
 	}
-	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithTimestamp(ex.start),
-		trace.WithAttributes(
-			attribute.String("http.request.method", methodLabel(r.Method)),
-			attribute.String("url.scheme", schemeOf(r)),
-			attribute.String("server.address", hostOnly(r.Host)),
-			attribute.String("network.protocol.version", protoVersion(r)),
-			attribute.String("drawbridge.listener", ex.listener),
-		))
+	ctx := t.prop.Extract(r.Context(), headerCarrier(r.Header))
+	s := t.newStart()
+	s.add(attribute.String("http.request.method", methodLabel(r.Method)))
+	s.add(attribute.String("url.scheme", schemeOf(r)))
+	s.add(attribute.String("server.address", hostOnly(r.Host)))
+	s.add(attribute.String("network.protocol.version", protoVersion(r)))
+	s.add(attribute.String("drawbridge.listener", ex.listener))
+	ctx, span := t.start(ctx, r.Method, s, t.server, ex.start)
 	ex.span = span
-	if sc := span.SpanContext(); sc.IsValid() {
-		ex.traceID, ex.spanID, ex.sampled = sc.TraceID().String(), sc.SpanID().String(), sc.IsSampled()
+	if sc := span.SpanContext(); sc.IsValid() && sc.IsSampled() {
+		// An unsampled span's IDs are rendered only if its access
+		// line is written (traceIDs).
+		ex.traceID, ex.spanID, ex.sampled = sc.TraceID().String(), sc.SpanID().String(), true
 	}
 	return r.WithContext(ctx)
+}
+
+// traceIDs are the server span's trace and span IDs in hex; "" without a
+// valid span.
+func (ex *exchange) traceIDs() (traceID, spanID string) {
+	if ex.traceID != "" || ex.span == nil {
+		return ex.traceID, ex.spanID
+	}
+	if sc := ex.span.SpanContext(); sc.IsValid() {
+		return sc.TraceID().String(), sc.SpanID().String()
+	}
+	return "", ""
 }
 
 // endServer completes the server span with what the request came to.
@@ -104,6 +160,7 @@ type attemptObs struct {
 	n        int
 	traceID  string
 	body     cancelOnClose // the response body's wrapper, which ends the span
+	carrier  injectCarrier // where inject writes the trace context
 }
 
 // startAttempt opens the client span of attempt n to target under ctx and
@@ -118,20 +175,20 @@ func (u *upstream) startAttempt(ctx context.Context, req *http.Request, target s
 	if ex.sampled {
 		o.traceID = ex.traceID
 	}
-	if u.tracing != nil {
+	if t := u.tracing; t != nil {
 		host, port, _ := net.SplitHostPort(target)
-		attrs := []attribute.KeyValue{
-			attribute.String("http.request.method", methodLabel(req.Method)),
-			attribute.String("server.address", host),
-			attribute.String("drawbridge.upstream", u.name),
-		}
+		s := t.newStart()
+		s.add(attribute.String("http.request.method", methodLabel(req.Method)))
+		s.add(attribute.String("server.address", host))
+		s.add(attribute.String("drawbridge.upstream", u.name))
 		if p, err := strconv.Atoi(port); err == nil {
-			attrs = append(attrs, attribute.Int("server.port", p))
+			s.add(attribute.Int("server.port", p))
 		}
 		if n > 1 {
-			attrs = append(attrs, attribute.Int("http.request.resend_count", n-1))
+			s.add(attribute.Int("http.request.resend_count", n-1))
 		}
-		ctx, o.span = u.tracing.tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		ctx, o.span = t.start(ctx, req.Method, s, t.client, time.Time{})
+		o.carrier.ex = ex
 	}
 	if u.metrics != nil && u.scheme == "https" {
 		m, name := u.metrics, u.name
@@ -143,13 +200,62 @@ func (u *upstream) startAttempt(ctx context.Context, req *http.Request, target s
 }
 
 // inject writes the attempt's trace context into out's headers. The header
-// map is copied first: it is shared by every attempt of the request.
+// map is shared by every attempt of the request, and a transport may still
+// read a failed attempt's: a retry writes into a copy. The first attempt
+// writes into the map itself, which no earlier attempt used.
 func (u *upstream) inject(o *attemptObs, out *http.Request) {
 	if o == nil || o.span == nil {
 		return
 	}
-	out.Header = out.Header.Clone()
-	u.tracing.prop.Inject(out.Context(), propagation.HeaderCarrier(out.Header))
+	if o.n > 1 {
+		out.Header = out.Header.Clone()
+	}
+	o.carrier.h = out.Header
+	u.tracing.prop.Inject(out.Context(), &o.carrier)
+}
+
+// headerCarrier is propagation.HeaderCarrier without its allocations: the
+// fields the W3C propagators use are looked up by their canonical names,
+// where textproto canonicalises "traceparent" into a new string each time.
+type headerCarrier http.Header
+
+func (c headerCarrier) Get(key string) string {
+	if vv := c[canonicalField(key)]; len(vv) > 0 {
+		return vv[0]
+	}
+	return ""
+}
+
+func (c headerCarrier) Values(key string) []string { return c[canonicalField(key)] }
+
+func (c headerCarrier) Set(key, value string) { c[canonicalField(key)] = []string{value} }
+
+func (c headerCarrier) Keys() []string { return propagation.HeaderCarrier(c).Keys() }
+
+// injectCarrier is a headerCarrier whose Set takes its value slice from
+// the exchange's storage.
+type injectCarrier struct {
+	h  http.Header
+	ex *exchange
+}
+
+func (c *injectCarrier) Get(key string) string      { return headerCarrier(c.h).Get(key) }
+func (c *injectCarrier) Values(key string) []string { return headerCarrier(c.h).Values(key) }
+func (c *injectCarrier) Keys() []string             { return headerCarrier(c.h).Keys() }
+func (c *injectCarrier) Set(key, value string)      { c.h[canonicalField(key)] = c.ex.value(value) }
+
+// canonicalField is textproto.CanonicalMIMEHeaderKey(key), without an
+// allocation for the propagators' fields.
+func canonicalField(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return textproto.CanonicalMIMEHeaderKey(key)
 }
 
 // done records the attempt's outcome; on an error the span ends here.
@@ -158,15 +264,13 @@ func (o *attemptObs) done(status int, took time.Duration, err error) {
 		return
 	}
 	o.m.attempt(o.upstream, o.target, status, took, err, o.traceID)
-	if o.span == nil {
-		return
-	}
 	switch {
+	case o.span == nil:
 	case err != nil:
 		o.span.RecordError(err)
 		o.span.SetStatus(codes.Error, errorKind(err))
 		o.span.End()
-	default:
+	case o.span.IsRecording(): // SetAttributes's arguments escape, to a span that drops them
 		o.span.SetAttributes(attribute.Int("http.response.status_code", status))
 		if status >= 400 {
 			o.span.SetStatus(codes.Error, http.StatusText(status))

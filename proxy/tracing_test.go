@@ -1,0 +1,84 @@
+package proxy_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
+	"github.com/drawbridge-proxy/drawbridge/proxy"
+)
+
+// TestTracingSampledOut: with every new trace sampled out (sample_ratio 0),
+// nothing is recorded, yet each request still has a trace. A request
+// without traceparent starts one, and one whose traceparent says not
+// sampled continues the client's; either way the upstream gets a
+// traceparent flagged not sampled, the access log line names the trace and
+// the server span, and no exemplar points to the trace.
+func TestTracingSampledOut(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Traceparent"))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer backend.Close()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))))
+	defer tp.Shutdown(t.Context())
+	reg := prometheus.NewRegistry()
+	g := startGatewayWith(t, oneRoute(hostOf(backend)), proxy.Deps{Registerer: reg, Tracing: tp})
+
+	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, tc := range []struct{ name, traceparent, path string }{
+		{"new trace", "", "/new"},
+		{"client's trace, not sampled", "00-" + clientTrace + "-00f067aa0ba902b7-00", "/continued"},
+	} {
+		req := newRequest(t, "GET", g.url+tc.path, nil)
+		if tc.traceparent != "" {
+			req.Header.Set("Traceparent", tc.traceparent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	drawtest.WaitFor(t, "two access log lines", func() bool { return len(g.logs.accessLines(t)) >= 2 })
+
+	traceparent := regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-00$`)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, line := range g.logs.accessLines(t) {
+		m := traceparent.FindStringSubmatch(got[i])
+		if m == nil {
+			t.Fatalf("request %d: upstream got traceparent %q, want a valid one flagged not sampled", i+1, got[i])
+		}
+		if line["trace_id"] != m[1] {
+			t.Errorf("request %d: access log trace_id %v, want the upstream's %s", i+1, line["trace_id"], m[1])
+		}
+		if id, _ := line["span_id"].(string); len(id) != 16 || id == m[2] {
+			t.Errorf("request %d: access log span_id %q, want the server span's (the upstream's parent is the attempt's %s)", i+1, id, m[2])
+		}
+		if i == 1 && m[1] != clientTrace {
+			t.Errorf("request 2: upstream trace %s, want the client's %s", m[1], clientTrace)
+		}
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans recorded, want none", n)
+	}
+	if ex := exemplarTraceID(t, reg, "drawbridge_http_request_duration_seconds"); ex != "" {
+		t.Errorf("duration exemplar trace_id %q, want none for an unsampled trace", ex)
+	}
+}
