@@ -4,11 +4,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
 )
@@ -159,30 +157,4 @@ type listenerPolicy struct {
 	access  *accessLog
 
 	redirect http.Handler // redirect_to_https (redirectlistener.go); nil: the listener routes
-}
-
-func (s *Server) newStreamListener(lc ListenerConfig, serverTLS *tls.Config, ups map[string]*upstream) (*streamListener, error) {
-	if serverTLS != nil && lc.Protocol == ProtocolPostgres {
-		serverTLS = serverTLS.Clone()
-		serverTLS.NextProtos = []string{"postgresql"} // PostgreSQL 17 direct TLS requires this ALPN
-	}
-	l := &streamListener{cfg: lc, tls: s.tickets.apply(serverTLS), log: s.log, access: s.access, buffers: s.sbuffers,
-		conns: map[net.Conn]struct{}{}, served: make(chan struct{}),
-		allow: newAllowList(lc.TLS.Allow), observer: s.observer, metrics: s.metrics, tracing: s.tracing}
-	routes := streamRoutes(lc, ups)
-	l.routes.Store(&routes)
-	return l, nil
-}
-
-// streamRoutes compiles a tcp or postgres listener's routes.
-func streamRoutes(lc ListenerConfig, ups map[string]*upstream) []*streamRoute {
-	var routes []*streamRoute
-	for _, rc := range lc.Routes {
-		r := &streamRoute{name: rc.Name, upstream: ups[rc.Upstream]}
-		for _, h := range rc.Match.Hosts {
-			r.sni = append(r.sni, strings.ToLower(strings.TrimSuffix(h, ".")))
-		}
-		routes = append(routes, r)
-	}
-	return routes
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 	"github.com/drawbridge-proxy/drawbridge/proxy/ratelimit"
 	"github.com/drawbridge-proxy/drawbridge/proxy/redirect"
+	"github.com/drawbridge-proxy/drawbridge/proxy/relay"
 	"github.com/drawbridge-proxy/drawbridge/proxy/static"
 	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
 )
@@ -322,9 +323,9 @@ const (
 	ProtocolHTTP     = "http"
 	ProtocolHTTPS    = "https"
 	ProtocolH2C      = "h2c"
-	ProtocolTCP      = "tcp"
-	ProtocolTLS      = "tls"
-	ProtocolPostgres = "postgres"
+	ProtocolTCP      = relay.ProtocolTCP
+	ProtocolTLS      = relay.ProtocolTLS
+	ProtocolPostgres = relay.ProtocolPostgres
 )
 
 // HTTP/1.x engines of an http listener.

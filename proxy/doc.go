@@ -13,4 +13,8 @@
 // becomes a status in exactly one place (errors.go). The upstreams' health
 // checks, outlier detection and service discovery run in the background
 // from Run until the drain is over (resilience.go).
+//
+// The tcp and postgres listeners relay bytes in proxy/relay; proxy binds
+// their sockets, compiles their routes and gives them its upstreams, whose
+// DialStream picks and dials targets like an HTTP attempt (tcp_upstream.go).
 package proxy

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/proxy/relay"
 )
 
 // ErrStopping refuses a reload once the server has begun to shut down.
@@ -67,7 +69,7 @@ type reloadPlan struct {
 	removeStrm  []*streamListener
 	add         []ListenerConfig
 	newPolicies []*listenerPolicy
-	newRoutes   [][]*streamRoute
+	newRoutes   [][]relay.Route
 	added       *Server // scratch server holding the new listeners until commit
 }
 
@@ -191,8 +193,7 @@ func (s *Server) commitLocked(cfg Config, p *reloadPlan, ups, old map[string]*up
 		l.handler.policy.Store(p.newPolicies[i])
 	}
 	for i, l := range p.keepStream {
-		routes := p.newRoutes[i]
-		l.routes.Store(&routes)
+		l.relays.SetRoutes(p.newRoutes[i])
 	}
 	s.listeners = append(p.keepHTTP, p.added.listeners...)
 	s.streams = append(p.keepStream, p.added.streams...)

@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"sync"
@@ -107,7 +107,7 @@ func (s *pgSession) endIfIdle() bool {
 // backend cleanly, no "unexpected EOF" in its log), an ErrorResponse FATAL
 // 57P01 to the client (what PostgreSQL's own shutdown sends: a pool reading
 // it knows the connection is gone and nothing was lost), then both closed.
-func (r *relay) endPostgres() {
+func (r *pair) endPostgres() {
 	r.finish(closeDrained)
 	_ = r.server.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = r.server.Write(pgwire.Terminate())

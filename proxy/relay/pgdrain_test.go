@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"bufio"
@@ -62,15 +62,21 @@ func expectEOF(t *testing.T, c net.Conn, r *bufio.Reader, who string) {
 	}
 }
 
+// freshBuffers lends a new buffer each time.
+type freshBuffers struct{}
+
+func (freshBuffers) Get() []byte { return make([]byte, 32<<10) }
+func (freshBuffers) Put([]byte)  {}
+
 // pgRelay runs a PostgreSQL relay between a test client and a test server,
 // through the startup (AuthenticationOk, ReadyForQuery 'I').
-func pgRelay(t *testing.T) (r *relay, client, server net.Conn, cr, sr *bufio.Reader, done chan struct{}) {
+func pgRelay(t *testing.T) (r *pair, client, server net.Conn, cr, sr *bufio.Reader, done chan struct{}) {
 	t.Helper()
 	client, rc := tcpPair(t)
 	rs, server := tcpPair(t)
-	r = &relay{client: rc, server: rs, idle: time.Minute, pg: newPGSession()}
+	r = &pair{client: rc, server: rs, idle: time.Minute, pg: newPGSession()}
 	done = make(chan struct{})
-	go func() { r.run(context.Background(), 0, newBufferPool(32<<10)); close(done) }()
+	go func() { r.run(context.Background(), 0, freshBuffers{}); close(done) }()
 	cr, sr = bufio.NewReader(client), bufio.NewReader(server)
 	if _, err := client.Write(pgwire.StartupMessage(map[string]string{"user": "todo"}, "user")); err != nil {
 		t.Fatal(err)
@@ -90,7 +96,7 @@ func pgRelay(t *testing.T) (r *relay, client, server net.Conn, cr, sr *bufio.Rea
 
 // ended checks how a drained session ends: the client reads FATAL 57P01
 // then EOF, the server reads Terminate then EOF, and nothing else.
-func ended(t *testing.T, r *relay, client, server net.Conn, cr, sr *bufio.Reader, done chan struct{}) {
+func ended(t *testing.T, r *pair, client, server net.Conn, cr, sr *bufio.Reader, done chan struct{}) {
 	t.Helper()
 	typ, body := readMsg(t, cr)
 	if e, _, _ := pgwire.ReadError(bufio.NewReader(bytes.NewReader(pgMsg(typ, body...)))); typ != 'E' || e == nil || e.Code != pgwire.AdminShutdown {

@@ -1,4 +1,4 @@
-package proxy
+package relay
 
 import (
 	"context"
@@ -22,8 +22,8 @@ const (
 	closeShutdown    = "shutdown"
 )
 
-// relay is one client connection joined to one upstream connection.
-type relay struct {
+// pair is one client connection joined to one upstream connection.
+type pair struct {
 	client, server net.Conn
 	idle           time.Duration
 	pg             *pgSession   // nil unless the listener speaks postgres: then a drain ends it between transactions
@@ -36,11 +36,11 @@ type relay struct {
 }
 
 // finish records the first reason the connection ended; later ones lose.
-func (r *relay) finish(reason string) {
+func (r *pair) finish(reason string) {
 	r.once.Do(func() { r.reason = reason })
 }
 
-func (r *relay) closeBoth(reason string) {
+func (r *pair) closeBoth(reason string) {
 	r.finish(reason)
 	r.client.Close()
 	r.server.Close()
@@ -50,7 +50,7 @@ func (r *relay) closeBoth(reason string) {
 // is passed on with CloseWrite and the other direction keeps flowing, as
 // TCP allows. The connection ends early on idleness (no byte either way
 // for idle), on maxLife, or when stop ends.
-func (r *relay) run(stop context.Context, maxLife time.Duration, bufs *bufferPool) {
+func (r *pair) run(stop context.Context, maxLife time.Duration, bufs Buffers) {
 	r.lastActive.Store(time.Now().UnixNano())
 	stopWatch := context.AfterFunc(stop, func() { r.closeBoth(closeShutdown) })
 	defer stopWatch()
@@ -68,7 +68,7 @@ func (r *relay) run(stop context.Context, maxLife time.Duration, bufs *bufferPoo
 
 // drain asks a PostgreSQL relay to end at its next transaction boundary
 // (now, if it is idle); other relays run on until they end or the grace is over.
-func (r *relay) drain() {
+func (r *pair) drain() {
 	if r.pg != nil && r.pg.drain() {
 		r.endPostgres()
 	}
@@ -77,11 +77,11 @@ func (r *relay) drain() {
 // fromClient and fromServer are the PostgreSQL hooks of the two pipes: the
 // client's bytes are seen before they are written (false: drop them, the
 // session was ended), the server's after (true: end the session now).
-func (r *relay) fromClient(b []byte) (relayOn bool) {
+func (r *pair) fromClient(b []byte) (relayOn bool) {
 	return r.pg == nil || r.pg.fromClient(b)
 }
 
-func (r *relay) fromServer(b []byte) (relayOn bool) {
+func (r *pair) fromServer(b []byte) (relayOn bool) {
 	if r.pg != nil && r.pg.fromServer(b) {
 		r.endPostgres()
 		return false
@@ -94,7 +94,7 @@ func (r *relay) fromServer(b []byte) (relayOn bool) {
 // way does not time out the quiet other way. Before (the client's way) or
 // after (the server's) each write, seen is told of the bytes; false ends
 // the pipe.
-func (r *relay) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errReason string, bufs *bufferPool, seen func([]byte) bool) {
+func (r *pair) pipe(dst, src net.Conn, counter *atomic.Int64, eofReason, errReason string, bufs Buffers, seen func([]byte) bool) {
 	before := dst == r.server
 	buf := bufs.Get()
 	defer bufs.Put(buf)
