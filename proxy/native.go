@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -64,14 +63,9 @@ func (l *httpListener) serveNative() error {
 
 func (l *httpListener) serveConn(c net.Conn, h2 *connQueue) {
 	if tc, ok := c.(*tls.Conn); ok {
-		if !tc.ConnectionState().HandshakeComplete {
-			ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeouts.Handshake)
-			err := tc.HandshakeContext(ctx)
-			cancel()
-			if err != nil {
-				_ = c.Close()
-				return
-			}
+		if !tc.ConnectionState().HandshakeComplete && serverHandshake(tc, l.cfg.Timeouts.Handshake) != nil {
+			_ = c.Close()
+			return
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" && h2 != nil {
 			if !h2.push(c) {
@@ -81,6 +75,22 @@ func (l *httpListener) serveConn(c net.Conn, h2 *connQueue) {
 		}
 	}
 	l.eng.ServeConn(c)
+}
+
+// serverHandshake runs tc's server handshake, bounded by timeout through
+// the socket's deadline, which it clears after (the engine and net/http
+// set their own). Not HandshakeContext with a timeout context: that
+// starts a goroutine per handshake to watch the context and waits for it
+// to end, a switch to another goroutine and back on every new connection
+// (plus the context's timer), for the bound the deadline gives as well.
+func serverHandshake(tc *tls.Conn, timeout time.Duration) error {
+	if err := tc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	return tc.SetDeadline(time.Time{})
 }
 
 // connQueue is a net.Listener whose connections are pushed to it: how
