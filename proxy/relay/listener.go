@@ -57,7 +57,11 @@ type Route struct {
 // Dialer) and moves on to another target on a connect failure, within its
 // retry budget.
 type Upstream interface {
+	// Name is the upstream's name, as logged.
 	Name() string
+	// DialStream returns a connection ready to relay to (TLS and the
+	// SSLRequest done, as the upstream's protocol asks) and the target's
+	// address; ctx ends with the listener's stop.
 	DialStream(ctx context.Context) (conn net.Conn, target string, err error)
 }
 
@@ -76,6 +80,7 @@ type Metrics interface {
 
 // HandshakeObserver hears of failed TLS handshakes with clients.
 type HandshakeObserver interface {
+	// HandshakeFailed is called once per failed server handshake.
 	HandshakeFailed(listener string, remote net.Addr, err error)
 }
 
