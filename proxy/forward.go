@@ -82,22 +82,26 @@ func (f *forwarder) respond(w http.ResponseWriter, in *http.Request, resp *http.
 		h.Add("Trailer", strings.Join(names, ", "))
 	}
 	w.WriteHeader(resp.StatusCode)
-	if err := f.copyBody(w, resp); err != nil {
-		resp.Body.Close()
+	err := f.copyBody(w, resp)
+	// Reading the body to its end filled resp.Trailer. Take it before
+	// Close: closing hands resp back to the native transport's connection,
+	// which rebuilds it for its next response.
+	trailer := resp.Trailer
+	resp.Body.Close()
+	if err != nil {
 		f.abort(w, in)
 		return
 	}
-	resp.Body.Close() // now, not deferred: it fills resp.Trailer
-	if len(resp.Trailer) == 0 {
+	if len(trailer) == 0 {
 		return
 	}
 	// Trailers force chunked framing, even for a short body.
 	_ = http.NewResponseController(w).Flush()
-	if len(resp.Trailer) == announced {
-		copyHeader(h, resp.Trailer)
+	if len(trailer) == announced {
+		copyHeader(h, trailer)
 		return
 	}
-	for k, vv := range resp.Trailer {
+	for k, vv := range trailer {
 		for _, v := range vv {
 			h.Add(http.TrailerPrefix+k, v)
 		}

@@ -44,7 +44,25 @@ type pconn struct {
 	scratch   []byte   // chunked request bodies are read into it
 	ex        exchange // the round trip in progress; one at a time
 	wake      func()   // the cancellation hook: ends a blocked read or write
+
+	// The response in progress, its body reader and its header map are the
+	// connection's, rebuilt for each response: the connection goes back to
+	// the pool only when the caller closes the body, after which it must
+	// not use them (the header's value slices it may keep: they are not
+	// reused).
+	rb     respBody
+	header http.Header
 }
+
+// respBody is a response and its body reader.
+type respBody struct {
+	resp http.Response
+	body body
+}
+
+// maxKeptFields bounds the header map a connection keeps for its next
+// response.
+const maxKeptFields = 64
 
 func (pc *pconn) scratchBuf() []byte {
 	if pc.scratch == nil {
@@ -59,6 +77,7 @@ func newPconn(t *Transport, addr string, c net.Conn) *pconn {
 	pc.bw = bufio.NewWriterSize(nil, 16<<10)
 	pc.setConn(c)
 	pc.wake = func() { _ = pc.conn.SetDeadline(past) }
+	pc.rb.body.chunked.OnTrailer = pc.rb.body.onTrailer // bound once
 	return pc
 }
 
@@ -239,9 +258,14 @@ func (pc *pconn) readHead() (int, error) {
 	}
 }
 
-// fieldsHeader copies parsed fields into a header map; every string is cut
-// from one copy of the head.
+// fieldsHeader copies parsed fields into a new header map; every string
+// is cut from one copy of the head.
 func fieldsHeader(head []byte, fields []http1.Field) http.Header {
+	return fillHeader(make(http.Header, len(fields)), head, fields)
+}
+
+// fillHeader is fieldsHeader into h (empty).
+func fillHeader(h http.Header, head []byte, fields []http1.Field) http.Header {
 	s := string(head)
 	str := func(b []byte) string {
 		if len(b) == 0 {
@@ -250,7 +274,6 @@ func fieldsHeader(head []byte, fields []http1.Field) http.Header {
 		off := cap(head) - cap(b)
 		return s[off : off+len(b)]
 	}
-	h := make(http.Header, len(fields))
 	values := make([]string, len(fields))
 	for i, f := range fields {
 		name := textproto.CanonicalMIMEHeaderKey(str(f.Name))
@@ -271,12 +294,12 @@ var chunkedTE = []string{"chunked"}
 func (ex *exchange) response(n int) (*http.Response, error) {
 	pc, req, h := ex.pc, ex.req, &ex.pc.head
 	head, _ := pc.br.Peek(n)
-	header := fieldsHeader(head, h.Fields)
-	// The response and its body reader are one allocation.
-	rb := &struct {
-		resp http.Response
-		body body
-	}{}
+	if pc.header == nil || len(pc.header) > maxKeptFields {
+		pc.header = make(http.Header, len(h.Fields))
+	}
+	clear(pc.header)
+	header := fillHeader(pc.header, head, h.Fields)
+	rb := &pc.rb
 	resp := &rb.resp
 	*resp = http.Response{
 		Status: statusLine(h.Status, h.Reason), StatusCode: h.Status,
@@ -289,7 +312,8 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	_, _ = pc.br.Discard(n)
 	delete(header, "Transfer-Encoding")
 	b := &rb.body
-	b.ex, b.resp = ex, resp
+	b.reset(ex, resp)
+	resp.Body = b
 	switch {
 	case h.Status == http.StatusSwitchingProtocols:
 		ex.stop()
@@ -299,27 +323,21 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 		if req.Method != http.MethodHead {
 			resp.ContentLength = 0
 		}
-		resp.Body = http.NoBody
-		b.end(true)
-		return resp, nil
+		b.end(true) // pooled at Close, like every kept connection
 	case h.Chunked:
 		resp.TransferEncoding, resp.ContentLength = chunkedTE, -1
 		announceTrailers(resp)
 		b.chunked.Reset(pc.br)
-		b.chunked.OnTrailer = b.onTrailer
 		b.r = &b.chunked
 	case h.ContentLength >= 0:
 		b.length.Reset(pc.br, h.ContentLength)
 		b.r = &b.length
 		if h.ContentLength == 0 {
-			resp.Body = http.NoBody
 			b.end(true)
-			return resp, nil
 		}
 	default:
 		resp.Close, b.r, b.untilClose = true, pc.br, true
 	}
-	resp.Body = b
 	return resp, nil
 }
 
@@ -361,8 +379,9 @@ func announceTrailers(resp *http.Response) {
 	delete(resp.Header, "Trailer")
 }
 
-// body reads a response body; its end returns the connection to the pool
-// when the framing held and both sides keep the connection.
+// body reads a response body. Its end (EOF, an error, Close) decides
+// whether the connection is kept: when the framing held and both sides
+// keep it. Close then returns a kept connection to the pool.
 type body struct {
 	ex         *exchange
 	resp       *http.Response
@@ -370,7 +389,17 @@ type body struct {
 	length     http1.LengthReader
 	chunked    http1.ChunkedReader
 	untilClose bool
-	done       bool
+	done       bool // ended: Read returns io.EOF
+	keep       bool // ended with the connection reusable
+	closed     bool
+}
+
+// reset readies the connection's body reader for a new response, keeping
+// the trailer hook bound once.
+func (b *body) reset(ex *exchange, resp *http.Response) {
+	onTrailer := b.chunked.OnTrailer
+	*b = body{ex: ex, resp: resp}
+	b.chunked.OnTrailer = onTrailer
 }
 
 func (b *body) onTrailer(f http1.Field) {
@@ -399,27 +428,35 @@ func (b *body) Read(p []byte) (int, error) {
 }
 
 // Close ends the body; a body not read to its end costs its connection.
+// A kept connection goes back to the pool here, not at EOF: the response
+// is the connection's and is rebuilt for its next one.
 func (b *body) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
 	if !b.done {
 		b.end(false)
+	}
+	if b.keep {
+		b.ex.pc.t.putIdle(b.ex.pc)
 	}
 	return nil
 }
 
-// end releases the connection: back to the pool when reuse is true and
-// nothing says otherwise, else closed.
+// end stops the cancellation hook and decides the connection: kept (for
+// Close to pool) when reuse is true and nothing says otherwise, else
+// closed now.
 func (b *body) end(reuse bool) {
 	if b.done {
 		return
 	}
 	b.done = true
-	pc := b.ex.pc
 	hookIdle := b.ex.stop() // false: the cancellation fired and set a deadline
-	if !reuse || !hookIdle || b.resp.Close || !b.ex.bodyComplete() {
-		_ = pc.conn.Close()
-		return
+	b.keep = reuse && hookIdle && !b.resp.Close && b.ex.bodyComplete()
+	if !b.keep {
+		_ = b.ex.pc.conn.Close()
 	}
-	pc.t.putIdle(pc)
 }
 
 // bodyComplete: the request was sent whole (an expect-continue request

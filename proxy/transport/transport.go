@@ -84,6 +84,12 @@ func New(cfg Config) *Transport {
 // RoundTrip sends req on a pooled connection to req.URL.Host, or a new one.
 // A pooled connection the upstream had closed is replaced once, when
 // nothing of the request body was consumed.
+//
+// The response is the connection's: closing its body (which the caller
+// must) hands the connection back to the pool, and the connection
+// rebuilds the response and its Header map for its next one; so once the
+// body is closed the caller must not use the response. The value slices
+// and strings of its Header, and its Trailer map, may be kept.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil || req.URL.Host == "" {
 		closeBody(req)
