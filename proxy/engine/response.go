@@ -234,9 +234,10 @@ func (w *response) writeHead(extra string) {
 // escape to the heap.
 func writeStatusLine(bw *bufio.Writer, code int) {
 	_, _ = bw.WriteString("HTTP/1.1 ")
-	_ = bw.WriteByte(byte('0' + code/100))
-	_ = bw.WriteByte(byte('0' + code/10%10))
-	_ = bw.WriteByte(byte('0' + code%10))
+	const digits = "0123456789"
+	_ = bw.WriteByte(digits[code/100%10])
+	_ = bw.WriteByte(digits[code/10%10])
+	_ = bw.WriteByte(digits[code%10])
 	_ = bw.WriteByte(' ')
 	_, _ = bw.WriteString(http.StatusText(code))
 	_, _ = bw.WriteString("\r\n")
