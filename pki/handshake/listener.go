@@ -37,6 +37,10 @@ type Listener struct {
 	sem    chan struct{} // nil: no bound on pending handshakes
 	wg     sync.WaitGroup
 
+	mu      sync.Mutex            // guards the following fields
+	pending map[net.Conn]struct{} // connections handshaking; Close closes them
+	closed  bool                  // set by Close: no handshake starts after it
+
 	failOnce sync.Once
 	err      error         // the inner listener's terminal error
 	done     chan struct{} // closed once err is set
@@ -53,7 +57,7 @@ func NewListener(inner net.Listener, cfg *tls.Config, opts Options) *Listener {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{inner: inner, cfg: cfg, opts: opts, ready: make(chan net.Conn),
-		ctx: ctx, cancel: cancel, done: make(chan struct{})}
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), pending: map[net.Conn]struct{}{}}
 	if opts.MaxPending > 0 {
 		l.sem = make(chan struct{}, opts.MaxPending)
 	}
@@ -103,13 +107,20 @@ func (l *Listener) release() {
 	}
 }
 
+// handshake bounds the handshake by the socket's deadline; Close ends it
+// early by closing the socket. (HandshakeContext with a timeout context
+// would start a goroutine per handshake to watch the context, and switch
+// to it and back when the handshake ends.)
 func (l *Listener) handshake(c net.Conn) {
 	defer l.wg.Done()
 	defer l.release()
+	if !l.track(c) {
+		_ = c.Close()
+		return
+	}
 	tc := tls.Server(c, l.cfg)
-	ctx, cancel := context.WithTimeout(l.ctx, l.opts.Timeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	err := serverHandshake(tc, l.opts.Timeout)
+	l.untrack(c)
 	if err != nil {
 		if l.ctx.Err() == nil && l.opts.Failed != nil {
 			l.opts.Failed(c.RemoteAddr(), err)
@@ -121,6 +132,45 @@ func (l *Listener) handshake(c net.Conn) {
 	case l.ready <- tc:
 	case <-l.ctx.Done():
 		_ = tc.Close()
+	}
+}
+
+// serverHandshake runs tc's handshake within timeout, then clears the
+// deadline: the connection's user sets its own.
+func serverHandshake(tc *tls.Conn, timeout time.Duration) error {
+	if err := tc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	return tc.SetDeadline(time.Time{})
+}
+
+// track registers a handshaking connection; false once Close has begun.
+func (l *Listener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.pending[c] = struct{}{}
+	return true
+}
+
+func (l *Listener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
+}
+
+// closePending ends every handshake in progress and any that would start.
+func (l *Listener) closePending() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for c := range l.pending {
+		_ = c.Close()
 	}
 }
 
@@ -144,6 +194,7 @@ func (l *Listener) Close() error {
 	var err error
 	l.closing.Do(func() {
 		l.cancel()
+		l.closePending()
 		err = l.inner.Close()
 		l.wg.Wait()
 		l.fail(net.ErrClosed)

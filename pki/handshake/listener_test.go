@@ -126,3 +126,41 @@ func TestCloseEndsAccept(t *testing.T) {
 		t.Error("the inner listener still accepts after Close")
 	}
 }
+
+// Close ends a handshake in progress at once, not when its timeout passes.
+func TestCloseEndsPendingHandshakes(t *testing.T) {
+	srv, cli := serverConfig(t)
+	ln := handshake.NewListener(drawtest.Listen(t), srv, handshake.Options{Timeout: time.Hour})
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// Connections are accepted in order: once a later one is handed out,
+	// the silent one is handshaking.
+	go func() {
+		if c, err := tls.Dial("tcp", ln.Addr().String(), cli); err == nil {
+			_, _ = c.Write([]byte("x"))
+			c.Close()
+		}
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- ln.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a pending handshake (timeout 1h) instead of ending it")
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Error("the pending client's connection is still open after Close")
+	}
+}
