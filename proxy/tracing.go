@@ -31,24 +31,38 @@ type tracing struct {
 	// closure per call.
 	server, client trace.SpanStartOption
 	starts         sync.Pool // *spanStart
+	// lateAttrs: the provider says its sampler never reads start
+	// attributes (attributeBlind), so a span gets them after Start, and
+	// only when it records.
+	lateAttrs bool
+}
+
+// attributeBlind is implemented by a TracerProvider whose sampling
+// decisions never read a span's start attributes and whose span
+// processors do not look at a span as it starts (telemetry's provider).
+type attributeBlind interface {
+	SamplerIgnoresAttributes() bool
 }
 
 func newTracing(tp trace.TracerProvider) *tracing {
 	if tp == nil {
 		return nil
 	}
+	blind, ok := tp.(attributeBlind)
 	return &tracing{
-		tracer: tp.Tracer(instrumentationName),
-		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		server: trace.WithSpanKind(trace.SpanKindServer),
-		client: trace.WithSpanKind(trace.SpanKindClient),
+		tracer:    tp.Tracer(instrumentationName),
+		prop:      propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		server:    trace.WithSpanKind(trace.SpanKindServer),
+		client:    trace.WithSpanKind(trace.SpanKindClient),
+		lateAttrs: ok && blind.SamplerIgnoresAttributes(),
 	}
 }
 
 // spanStart holds the options and attributes of one span's start, so
 // that starting a span does not allocate them: most spans are sampled
 // out, and all a tracer keeps of its options is a copy of the attributes
-// (trace.NewSpanStartConfig appends them to a slice of its own).
+// (trace.NewSpanStartConfig appends them to a slice of its own, as the
+// SDK's SetAttributes does).
 type spanStart struct {
 	opts  [3]trace.SpanStartOption
 	attrs [5]attribute.KeyValue
@@ -68,14 +82,21 @@ func (t *tracing) newStart() *spanStart {
 }
 
 // start starts a span of kind under ctx with s's attributes, at the time
-// at (zero: now), and puts s back, cleared.
+// at (zero: now), and puts s back, cleared. The span's attributes are the
+// same either way: set from the start config or right after Start, the
+// SDK's recording span adds them with the same SetAttributes.
 func (t *tracing) start(ctx context.Context, name string, s *spanStart, kind trace.SpanStartOption, at time.Time) (context.Context, trace.Span) {
 	opts := append(s.opts[:0], kind)
 	if !at.IsZero() {
 		opts = append(opts, trace.WithTimestamp(at))
 	}
-	opts = append(opts, trace.WithAttributes(s.attrs[:s.n]...))
+	if !t.lateAttrs {
+		opts = append(opts, trace.WithAttributes(s.attrs[:s.n]...))
+	}
 	ctx, span := t.tracer.Start(ctx, name, opts...)
+	if t.lateAttrs && span.IsRecording() {
+		span.SetAttributes(s.attrs[:s.n]...)
+	}
 	*s = spanStart{} // keeps no request's strings alive in the pool
 	t.starts.Put(s)
 	return ctx, span

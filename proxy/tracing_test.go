@@ -5,10 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"sort"
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -82,3 +85,64 @@ func TestTracingSampledOut(t *testing.T) {
 		t.Errorf("duration exemplar trace_id %q, want none for an unsampled trace", ex)
 	}
 }
+
+// blindProvider says, as telemetry's provider does, that its sampler reads
+// no start attributes.
+type blindProvider struct{ *sdktrace.TracerProvider }
+
+func (blindProvider) SamplerIgnoresAttributes() bool { return true }
+
+// TestTracingLateAttributes: a provider whose sampler ignores start
+// attributes gets recorded spans with the same names, kinds and
+// attributes as one that is handed them at Start.
+func TestTracingLateAttributes(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	defer backend.Close()
+	type span struct {
+		Name  string
+		Kind  string
+		Attrs []string
+	}
+	record := func(blind bool) []span {
+		rec := tracetest.NewSpanRecorder()
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		defer sdk.Shutdown(t.Context())
+		deps := proxy.Deps{Tracing: sdk}
+		if blind {
+			deps.Tracing = blindProvider{sdk}
+		}
+		g := startGatewayWith(t, oneRoute(hostOf(backend)), deps)
+		resp, err := http.DefaultClient.Do(newRequest(t, "GET", g.url+"/late", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		drawtest.WaitFor(t, "two ended spans", func() bool { return len(rec.Ended()) >= 2 })
+		var out []span
+		for _, s := range rec.Ended() {
+			sp := span{Name: s.Name(), Kind: s.SpanKind().String()}
+			for _, kv := range s.Attributes() {
+				if !volatile[kv.Key] {
+					sp.Attrs = append(sp.Attrs, string(kv.Key)+"="+kv.Value.Emit())
+				}
+			}
+			sort.Strings(sp.Attrs)
+			out = append(out, sp)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+		return out
+	}
+	want, got := record(false), record(true)
+	if len(want) != 2 || len(want[0].Attrs) == 0 {
+		t.Fatalf("spans handed their attributes at Start: got %+v, want a server and a client span with attributes", want)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans given their attributes after Start differ (-at start +after):\n%s", diff)
+	}
+}
+
+// volatile are the attributes that differ between two gateways.
+var volatile = map[attribute.Key]bool{"drawbridge.request_id": true}

@@ -203,13 +203,26 @@ func newExporter(cfg TracingConfig) (sdktrace.SpanExporter, error) {
 }
 
 // Provider is the tracer provider to hand to instrumented packages, or nil
-// when tracing is off.
+// when tracing is off. It has the method SamplerIgnoresAttributes (see
+// there).
 func (t *Tracing) Provider() trace.TracerProvider {
 	if t.provider == nil {
 		return nil
 	}
-	return t.provider
+	return blindProvider{t.provider}
 }
+
+// blindProvider is the SDK's tracer provider as NewTracing builds it.
+type blindProvider struct{ *sdktrace.TracerProvider }
+
+// SamplerIgnoresAttributes reports that no sampling decision of the
+// provider reads a span's start attributes, and that no span processor
+// looks at a span when it starts (the batcher's OnStart does nothing). The
+// sampler is ParentBased(TraceIDRatioBased) or one OTEL_TRACES_SAMPLER
+// names, and the SDK knows only samplers that decide from the trace ID and
+// the parent. An instrumented package may then give a span its attributes
+// after Start, and only when it records: most spans are sampled out.
+func (blindProvider) SamplerIgnoresAttributes() bool { return true }
 
 // Shutdown flushes what is queued, within ctx, and stops the exporter.
 // It is idempotent and a no-op when tracing is off.

@@ -63,3 +63,19 @@ func TestTracingConfigValidate(t *testing.T) {
 		t.Fatalf("tracing off: got provider %v, error %v; want nil, nil", off.Provider(), err)
 	}
 }
+
+// TestTracingProviderIgnoresAttributes: the provider tells instrumentation
+// that its sampler reads no start attributes.
+func TestTracingProviderIgnoresAttributes(t *testing.T) {
+	zero := 0.0
+	tr, err := newTracing(TracingConfig{Exporter: ExporterOTLP, Endpoint: "http://127.0.0.1:4318", SampleRatio: &zero},
+		Build{}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Shutdown(t.Context())
+	blind, ok := tr.Provider().(interface{ SamplerIgnoresAttributes() bool })
+	if !ok || !blind.SamplerIgnoresAttributes() {
+		t.Errorf("provider %T: SamplerIgnoresAttributes missing or false, want true", tr.Provider())
+	}
+}
