@@ -92,12 +92,13 @@ func TestRapidResetStreamsAlmostNeverReachTheUpstream(t *testing.T) {
 	// native client checks the context just before it writes, so on an
 	// idle machine none arrive and under -race on a loaded one (load
 	// average 26) up to 8 in 1,000; net/http's Transport hands the write
-	// to a goroutine of its own and lets 5 to 8% through. The bounds
-	// (5%, and 15% with http1: std) are a few times those, far below a
-	// gateway that ignores resets (most would arrive).
+	// to a goroutine of its own and lets 5 to 8% through on a quiet
+	// machine and 16% under -race in CI. The bounds (5%, and 35% with
+	// http1: std) are a few times the native figure and twice the worst
+	// std one, far below a gateway that ignores resets (most would arrive).
 	most := total / 20
 	if os.Getenv("DRAWBRIDGE_HTTP1") == proxy.HTTP1Std {
-		most = total * 15 / 100
+		most = total * 35 / 100
 	}
 	if got > most {
 		t.Errorf("%d of %d reset streams reached the upstream, want at most %d", got, total, most)
