@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drawbridge-proxy/drawbridge/pki/handshake"
 	"github.com/drawbridge-proxy/drawbridge/proxy/engine"
 )
 
@@ -63,7 +64,7 @@ func (l *httpListener) serveNative() error {
 
 func (l *httpListener) serveConn(c net.Conn, h2 *connQueue) {
 	if tc, ok := c.(*tls.Conn); ok {
-		if !tc.ConnectionState().HandshakeComplete && serverHandshake(tc, l.cfg.Timeouts.Handshake) != nil {
+		if !tc.ConnectionState().HandshakeComplete && handshake.Serve(tc, l.cfg.Timeouts.Handshake) != nil {
 			_ = c.Close()
 			return
 		}
@@ -75,22 +76,6 @@ func (l *httpListener) serveConn(c net.Conn, h2 *connQueue) {
 		}
 	}
 	l.eng.ServeConn(c)
-}
-
-// serverHandshake runs tc's server handshake, bounded by timeout through
-// the socket's deadline, which it clears after (the engine and net/http
-// set their own). Not HandshakeContext with a timeout context: that
-// starts a goroutine per handshake to watch the context and waits for it
-// to end, a switch to another goroutine and back on every new connection
-// (plus the context's timer), for the bound the deadline gives as well.
-func serverHandshake(tc *tls.Conn, timeout time.Duration) error {
-	if err := tc.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	if err := tc.Handshake(); err != nil {
-		return err
-	}
-	return tc.SetDeadline(time.Time{})
 }
 
 // connQueue is a net.Listener whose connections are pushed to it: how

@@ -126,7 +126,7 @@ func TestTracingLateAttributes(t *testing.T) {
 			sp := span{Name: s.Name(), Kind: s.SpanKind().String()}
 			for _, kv := range s.Attributes() {
 				if !volatile[kv.Key] {
-					sp.Attrs = append(sp.Attrs, string(kv.Key)+"="+kv.Value.Emit())
+					sp.Attrs = append(sp.Attrs, string(kv.Key)+"="+kv.Value.String())
 				}
 			}
 			sort.Strings(sp.Attrs)

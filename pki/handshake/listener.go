@@ -119,7 +119,7 @@ func (l *Listener) handshake(c net.Conn) {
 		return
 	}
 	tc := tls.Server(c, l.cfg)
-	err := serverHandshake(tc, l.opts.Timeout)
+	err := Serve(tc, l.opts.Timeout)
 	l.untrack(c)
 	if err != nil {
 		if l.ctx.Err() == nil && l.opts.Failed != nil {
@@ -135,13 +135,17 @@ func (l *Listener) handshake(c net.Conn) {
 	}
 }
 
-// serverHandshake runs tc's handshake within timeout, then clears the
-// deadline: the connection's user sets its own.
-func serverHandshake(tc *tls.Conn, timeout time.Duration) error {
+// Serve runs tc's server handshake within timeout, then clears the
+// deadline: the connection's user sets its own. The bound is the socket
+// deadline, not HandshakeContext with a timeout context: that starts a
+// goroutine per handshake to watch the context and waits for it to end,
+// a switch to another goroutine and back on every new connection (plus
+// the context's timer), for the bound the deadline gives as well.
+func Serve(tc *tls.Conn, timeout time.Duration) error {
 	if err := tc.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	if err := tc.Handshake(); err != nil {
+	if err := tc.Handshake(); err != nil { //nolint:noctx // bounded by the socket deadline above, see the doc comment
 		return err
 	}
 	return tc.SetDeadline(time.Time{})
