@@ -41,8 +41,7 @@ type conn struct {
 	bw  *bufio.Writer // nil between responses
 	x   *exchange     // nil while parked
 
-	ctx    context.Context // of the connection's requests (reqContext); nil while parked
-	cancel context.CancelFunc
+	ctx *reqCtx // of the connection's requests (reqContext); nil while parked
 
 	served   int       // requests served so far
 	deadline time.Time // of the wait for the next request
@@ -465,23 +464,24 @@ func firstLineTooLong(buf []byte) bool {
 // reqContext is the context of the connection's requests. It is one per
 // busy spell of the connection, not one per request: a request costs no
 // context, and the cancellation hooks a transport registers on it
-// (context.AfterFunc) reuse its Done channel and children map. It ends
-// when the connection closes, parks or is hijacked, or BaseContext ends;
-// not when a handler returns, so what a handler registers on it must be
-// stopped by the handler (an AfterFunc's stop, a derived context's cancel).
-// The engine does not watch a busy connection for the client leaving
-// (a write to it fails), so no request is canceled while it runs either.
+// (AddCancelHook, context.AfterFunc) reuse its state. It ends when the
+// connection closes, parks or is hijacked, or BaseContext ends; not when
+// a handler returns, so what a handler registers on it must be stopped by
+// the handler (a hook's removal, an AfterFunc's stop, a derived context's
+// cancel). The engine does not watch a busy connection for the client
+// leaving (a write to it fails), so no request is canceled while it runs
+// either.
 func (c *conn) reqContext() context.Context {
 	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancel(c.srv.cfg.BaseContext)
+		c.ctx = newReqCtx(c.srv.cfg.BaseContext)
 	}
 	return c.ctx
 }
 
 func (c *conn) endContext() {
-	if c.cancel != nil {
-		c.cancel()
-		c.ctx, c.cancel = nil, nil
+	if c.ctx != nil {
+		c.ctx.end()
+		c.ctx = nil
 	}
 }
 

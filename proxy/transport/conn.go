@@ -92,7 +92,9 @@ type exchange struct {
 	pc       *pconn
 	req      *http.Request
 	ctx      context.Context
-	stop     func() bool // stops the cancellation hook
+	hooks    CancelHooks // the context's, when it has them (watch)
+	token    uint64      // of the wake hook in hooks
+	stop     func() bool // stops the wake hook's AfterFunc, without hooks
 	bodyRead bool        // some of the request body was consumed
 	bodySent bool
 }
@@ -110,7 +112,7 @@ func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*ht
 	}
 	ex := &pc.ex
 	*ex = exchange{pc: pc, req: req, ctx: ctx}
-	ex.stop = context.AfterFunc(ctx, pc.wake)
+	ex.watch()
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	expect := hasBody && http1.HasToken(req.Header["Expect"], "100-continue")
 	if err := writeHead(pc.bw, req, hasBody); err != nil {
@@ -141,7 +143,7 @@ func (pc *pconn) roundTrip(req *http.Request, trace *httptrace.ClientTrace) (*ht
 // fail closes the connection and says whether a retry on a fresh one is
 // safe.
 func (ex *exchange) fail(err error) (*http.Response, bool, error) {
-	ex.stop()
+	ex.unwatch()
 	pc := ex.pc
 	_ = pc.conn.Close()
 	stale := pc.reused && !ex.bodyRead && isStale(err)
@@ -316,7 +318,7 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	resp.Body = b
 	switch {
 	case h.Status == http.StatusSwitchingProtocols:
-		ex.stop()
+		ex.unwatch()
 		resp.Body, resp.ContentLength = &upgraded{pc: pc}, 0
 		return resp, nil
 	case !http1.BodyAllowed(req.Method, h.Status):
@@ -452,7 +454,7 @@ func (b *body) end(reuse bool) {
 		return
 	}
 	b.done = true
-	hookIdle := b.ex.stop() // false: the cancellation fired and set a deadline
+	hookIdle := b.ex.unwatch() // false: the cancellation fired and set a deadline
 	b.keep = reuse && hookIdle && !b.resp.Close && b.ex.bodyComplete()
 	if !b.keep {
 		_ = b.ex.pc.conn.Close()

@@ -8,8 +8,10 @@
 // for those hand-offs on every request. Here the caller writes the request
 // head and body, reads the response head (parsed as strictly as requests
 // are, by proxy/http1) and reads the body; the connection goes back to the
-// pool when the body is closed, and reuses the response for its next one. A response two parsers could frame differently
-// is an error and its connection is closed, never reused. Cancellation
-// (the client left, a per-try timeout) works through the connection's
-// deadline, with no goroutine unless it fires.
+// pool when the body is closed, and reuses the response for its next one.
+// A response two parsers could frame differently is an error and its
+// connection is closed, never reused. Cancellation (the client left, a
+// per-try timeout) works through the connection's deadline, with no
+// goroutine unless it fires; a request context with CancelHooks (the
+// native engine's) watches for it without allocating.
 package transport
