@@ -2,13 +2,10 @@ package breaker
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sony/gobreaker/v2"
 )
 
 // ErrOpen is returned by Allow when a breaker refuses an attempt: it is
@@ -42,6 +39,8 @@ type Set struct {
 	policy Policy
 	deps   Deps
 
+	now    func() time.Time // the clock; tests set their own
+
 	mu       sync.RWMutex // guards the following fields
 	breakers map[string]*Breaker
 	closed   bool
@@ -56,7 +55,7 @@ func NewSet(cfg Config, deps Deps) *Set {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Set{cfg: cfg, policy: NewPolicy(cfg.FailureOn), deps: deps, breakers: map[string]*Breaker{}}
+	return &Set{cfg: cfg, policy: NewPolicy(cfg.FailureOn), deps: deps, now: time.Now, breakers: map[string]*Breaker{}}
 }
 
 // For returns the breaker of t, creating it (closed) on first use. It
@@ -98,15 +97,15 @@ func (s *Set) Admits(addr string) bool {
 // State returns the state of addr's breaker ("closed" when there is none).
 func (s *Set) State(addr string) string {
 	if s == nil {
-		return gobreaker.StateClosed.String()
+		return stateClosed.String()
 	}
 	s.mu.RLock()
 	b := s.breakers[addr]
 	s.mu.RUnlock()
 	if b == nil {
-		return gobreaker.StateClosed.String()
+		return stateClosed.String()
 	}
-	return b.cb.State().String()
+	return b.state().String()
 }
 
 // Remove forgets the breaker of a target that service discovery removed.
@@ -152,68 +151,56 @@ func (s *Set) Policy() *Policy {
 
 // Breaker guards one target.
 type Breaker struct {
-	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
-	policy  *Policy
-	timeout time.Duration
-	open    atomic.Bool // the breaker is open: no attempt may go
+	policy *Policy
+	set    settings
+	now    func() time.Time
+	open   atomic.Bool // the breaker is open: no attempt may go
 
-	mu      sync.Mutex // guards the following fields
+	// onChange is called with mu held: only atomics, timers and logging
+	// there, never a call back into the breaker.
+	onChange func(from, to state)
+
+	mu sync.Mutex // guards m
+	m  machine
+
+	timerMu sync.Mutex // guards the following fields
 	timer   *time.Timer
 	stopped bool
 }
 
-var (
-	errFailed   = errors.New("attempt failed")
-	errExcluded = errors.New("attempt not counted")
-)
-
 func (s *Set) newBreaker(t Target) *Breaker {
-	b := &Breaker{policy: &s.policy, timeout: s.cfg.OpenTimeout}
 	addr, cfg, deps := t.Address(), s.cfg, s.deps
+	b := &Breaker{policy: &s.policy, set: newSettings(cfg), now: s.now}
+	b.m.buckets = make([]counts, b.set.windowBuckets(cfg.Window))
+	b.m.start = b.now()
 	log := deps.Logger.With("upstream", deps.Upstream, "target", addr)
 	if deps.Route != "" {
 		log = log.With("route", deps.Route)
 	}
-	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:         addr,
-		MaxRequests:  cfg.HalfOpenRequests,
-		Interval:     cfg.Window,
-		BucketPeriod: cfg.Window / 10,
-		Timeout:      cfg.OpenTimeout,
-		ReadyToTrip:  readyToTrip(cfg),
-		IsExcluded:   func(err error) bool { return errors.Is(err, errExcluded) },
-		// Called with the gobreaker's lock held: only atomics, timers and
-		// logging here, never a call back into the breaker.
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			open := to == gobreaker.StateOpen
-			b.open.Store(open)
-			if deps.Gate {
-				t.SetGated(open)
-			}
-			if open {
-				b.armTimer(cfg.OpenTimeout)
-			}
-			deps.Metrics.transition(deps.Upstream, deps.Route, addr, to)
-			if open {
-				log.Warn("circuit breaker open: target gated", "from", from.String(), "open_timeout", cfg.OpenTimeout.String())
-			} else {
-				log.Info("circuit breaker "+to.String(), "from", from.String())
-			}
-		},
-	})
+	b.onChange = func(from, to state) {
+		open := to == stateOpen
+		b.open.Store(open)
+		if deps.Gate {
+			t.SetGated(open)
+		}
+		if open {
+			b.armTimer(cfg.OpenTimeout)
+		}
+		deps.Metrics.transition(deps.Upstream, deps.Route, addr, to)
+		if open {
+			log.Warn("circuit breaker open: target gated", "from", from.String(), "open_timeout", cfg.OpenTimeout.String())
+		} else {
+			log.Info("circuit breaker "+to.String(), "from", from.String())
+		}
+	}
 	deps.Metrics.transition(deps.Upstream, deps.Route, addr, -1)
 	return b
 }
 
-// readyToTrip opens on consecutive failures, or on the failure ratio of the
-// attempts finished within the window once there are enough of them.
-func readyToTrip(cfg Config) func(gobreaker.Counts) bool {
-	return func(c gobreaker.Counts) bool {
-		if c.ConsecutiveFailures >= cfg.ConsecutiveFailures {
-			return true
-		}
-		finished := c.TotalSuccesses + c.TotalFailures
-		return finished >= cfg.MinRequests && float64(c.TotalFailures) >= cfg.FailureRatio*float64(finished)
+// changed tells onChange of a state change, with mu held.
+func (b *Breaker) changed(from, to state) {
+	if from != to {
+		b.onChange(from, to)
 	}
 }
 
@@ -224,41 +211,61 @@ func (b *Breaker) Allow() (Done, error) {
 	if b == nil {
 		return Done{}, nil
 	}
-	report, err := b.cb.Allow()
-	if err != nil {
-		return Done{}, fmt.Errorf("%w: %w", ErrOpen, err)
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.changed(b.m.advance(&b.set, now))
+	if err := b.m.allow(&b.set); err != nil {
+		return Done{}, err
 	}
-	return Done{policy: b.policy, report: report}, nil
+	return Done{b: b, gen: b.m.gen, age: b.m.age}, nil
 }
 
-// Done is what an allowed attempt reports its end to. It is a value, not
-// a closure over the breaker, so an attempt allocates only gobreaker's own
-// report func. The zero Done (a nil Breaker's) reports nothing.
+// state is the breaker's state now.
+func (b *Breaker) state() state {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.changed(b.m.advance(&b.set, now))
+	return b.m.state
+}
+
+// Done is what an allowed attempt reports its end to. It is a value that
+// names the attempt's generation and window bucket, not a closure: an
+// attempt allocates nothing. The zero Done (a nil Breaker's) reports
+// nothing.
 type Done struct {
-	policy *Policy
-	report func(error)
+	b        *Breaker
+	gen, age uint64
 }
 
 // Report tells the breaker how the attempt ended: a Canceled attempt is
 // not counted, a failure by the policy counts against the target.
 func (d Done) Report(kind Kind, status int) {
-	switch {
-	case d.report == nil:
-	case kind == Canceled:
-		d.report(errExcluded)
-	case d.policy.Failed(kind, status):
-		d.report(errFailed)
-	default:
-		d.report(nil)
+	b := d.b
+	if b == nil {
+		return
 	}
-}
-
-// armTimer makes the breaker look at itself when the open timeout is over:
-// gobreaker moves to half-open lazily, on the next call, and a gated target
-// gets no calls.
-func (b *Breaker) armTimer(after time.Duration) {
+	o := success
+	switch {
+	case kind == Canceled:
+		o = excluded
+	case b.policy.Failed(kind, status):
+		o = failure
+	}
+	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.changed(b.m.advance(&b.set, now))
+	b.changed(b.m.report(&b.set, d.gen, d.age, o, now))
+}
+
+// armTimer makes the breaker look at itself when the open timeout is
+// over: it moves to half-open lazily, on the next call, and a gated
+// target gets no calls.
+func (b *Breaker) armTimer(after time.Duration) {
+	b.timerMu.Lock()
+	defer b.timerMu.Unlock()
 	if b.stopped {
 		return
 	}
@@ -266,15 +273,15 @@ func (b *Breaker) armTimer(after time.Duration) {
 		b.timer.Stop()
 	}
 	b.timer = time.AfterFunc(after, func() {
-		if b.cb.State() == gobreaker.StateOpen {
+		if b.state() == stateOpen {
 			b.armTimer(5 * time.Millisecond) // fired a hair before the expiry
 		}
 	})
 }
 
 func (b *Breaker) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.timerMu.Lock()
+	defer b.timerMu.Unlock()
 	b.stopped = true
 	if b.timer != nil {
 		b.timer.Stop()

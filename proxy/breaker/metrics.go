@@ -1,9 +1,6 @@
 package breaker
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the breakers' Prometheus series. A nil *Metrics records nothing.
 type Metrics struct {
@@ -36,12 +33,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // transition records a state change; to < 0 records a new, closed breaker.
-func (m *Metrics) transition(upstream, route, target string, to gobreaker.State) {
+func (m *Metrics) transition(upstream, route, target string, to state) {
 	if m == nil {
 		return
 	}
 	if to < 0 {
-		m.state.WithLabelValues(upstream, route, target).Set(float64(gobreaker.StateClosed))
+		m.state.WithLabelValues(upstream, route, target).Set(float64(stateClosed))
 		return
 	}
 	m.state.WithLabelValues(upstream, route, target).Set(float64(to))
