@@ -39,7 +39,7 @@ type Set struct {
 	policy Policy
 	deps   Deps
 
-	now    func() time.Time // the clock; tests set their own
+	now func() time.Time // the clock; tests set their own
 
 	mu       sync.RWMutex // guards the following fields
 	breakers map[string]*Breaker

@@ -8,7 +8,7 @@ import (
 // clock is a settable clock for a Set.
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time           { return c.t }
+func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // newClocked returns a breaker of cfg (defaulted) on a clock of its own.
