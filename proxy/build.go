@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/proxy/listen"
 )
 
 // buildUpstreams makes the upstreams of cfg. An upstream whose
@@ -81,12 +82,12 @@ func (s *Server) addListener(cfg Config, lc ListenerConfig, ups map[string]*upst
 		return err
 	}
 	h := &listenerHandler{
-		name: lc.Name, inflight: &inflightGroup{}, metrics: s.metrics, tracing: s.tracing,
+		name: lc.Name, inflight: &listen.InFlight{}, metrics: s.metrics, tracing: s.tracing,
 		active: s.metrics.inflightGauge(lc.Name), mutual: lc.TLS.Mode == TLSMutual, log: s.log,
 	}
 	h.policy.Store(pol)
-	hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: s.tickets.apply(httpTLS(serverTLS)), fresh: newFreshConns()}
-	hl.srv.ConnState = hl.fresh.track
+	hl := &httpListener{cfg: lc, handler: h, srv: s.newHTTPServer(lc, h), tls: s.tickets.apply(httpTLS(serverTLS)), fresh: listen.NewFresh()}
+	hl.srv.ConnState = hl.fresh.Track
 	if lc.HTTP1 == HTTP1Native {
 		hl.eng = s.newEngine(lc, h)
 	}

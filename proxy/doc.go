@@ -17,4 +17,9 @@
 // The tcp and postgres listeners relay bytes in proxy/relay; proxy binds
 // their sockets, compiles their routes and gives them its upstreams, whose
 // DialStream picks and dials targets like an HTTP attempt (tcp_upstream.go).
+//
+// The http listeners' socket mechanics (the connection limit, the
+// handlers in flight and the connections without a request that a drain
+// waits for or closes) are in proxy/listen; proxy binds, builds the
+// servers and runs the drain with them (server.go).
 package proxy

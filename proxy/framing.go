@@ -27,6 +27,20 @@ type framingConn struct {
 	scan     framingScanner
 }
 
+// framingListener wraps each plain HTTP/1 connection in a framingConn.
+type framingListener struct {
+	net.Listener
+	maxHead int
+}
+
+func (l *framingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newFramingConn(c, l.maxHead), nil
+}
+
 func newFramingConn(c net.Conn, maxHead int) *framingConn {
 	return &framingConn{Conn: c, scan: framingScanner{maxLine: maxHead}}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drawbridge-proxy/drawbridge/pki/identity"
+	"github.com/drawbridge-proxy/drawbridge/proxy/listen"
 	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
 
@@ -22,7 +23,7 @@ type listenerHandler struct {
 	name     string
 	policy   atomic.Pointer[listenerPolicy]
 	errs     *errorWriter
-	inflight *inflightGroup
+	inflight *listen.InFlight
 	metrics  *metrics
 	tracing  *tracing
 	active   prometheus.Gauge // in-flight requests of this listener; nil without metrics
@@ -34,8 +35,8 @@ type listenerHandler struct {
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.inflight.begin()
-	defer h.inflight.end()
+	h.inflight.Begin()
+	defer h.inflight.End()
 	r = withConnTLS(r)
 	p := h.policy.Load()
 	ex := &exchange{start: time.Now(), listener: h.name}

@@ -12,13 +12,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/engine"
+	"github.com/drawbridge-proxy/drawbridge/proxy/listen"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
 )
@@ -99,7 +98,7 @@ type httpListener struct {
 	handler *listenerHandler
 	ln      net.Listener
 	tls     *tls.Config // nil for plain text
-	fresh   *freshConns
+	fresh   *listen.Fresh
 	closing atomic.Bool // closed on purpose (reload or shutdown): Serve's error is not a failure
 }
 
@@ -277,13 +276,11 @@ func bindLimited(cfg ListenerConfig, framing bool, conns *connMetrics) (net.List
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}
-	return &limitListener{
-		Listener: ln,
-		slots:    make(chan struct{}, cfg.Limits.MaxConnections),
-		maxHead:  int(cfg.Limits.MaxHeaderBytes) + 4096,
-		framing:  framing,
-		conns:    conns,
-	}, nil
+	ln = listen.Limit(ln, cfg.Limits.MaxConnections, conns)
+	if framing {
+		ln = &framingListener{Listener: ln, maxHead: int(cfg.Limits.MaxHeaderBytes) + 4096}
+	}
+	return ln, nil
 }
 
 func (s *Server) closeListenersLocked() {
@@ -437,8 +434,8 @@ func (l *httpListener) drain(ctx context.Context) {
 		_ = l.ln.Close() // the native accept loop's; srv has only its queue
 		_ = l.eng.Shutdown(ctx)
 	}
-	l.closeFreshUntil(done)
-	l.handler.inflight.wait(ctx)
+	l.fresh.CloseUntil(done)
+	l.handler.inflight.Wait(ctx)
 }
 
 // close ends every connection of l now.
@@ -448,114 +445,4 @@ func (l *httpListener) close() {
 		_ = l.ln.Close()
 		l.eng.Close()
 	}
-}
-
-// closeFreshUntil closes connections that never sent a request, again
-// and again while Shutdown runs, so one accepted just before the listener
-// closed is caught too.
-func (l *httpListener) closeFreshUntil(done <-chan struct{}) {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		l.fresh.closeAll()
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// inflightGroup counts handlers still running, upgraded connections included.
-type inflightGroup struct {
-	mu   sync.Mutex    // guards the following fields
-	n    int           // handlers running
-	idle chan struct{} // closed when n drops to zero; nil until someone waits
-}
-
-func (g *inflightGroup) begin() {
-	g.mu.Lock()
-	g.n++
-	g.mu.Unlock()
-}
-
-func (g *inflightGroup) end() {
-	g.mu.Lock()
-	g.n--
-	if g.n == 0 && g.idle != nil {
-		close(g.idle)
-		g.idle = nil
-	}
-	g.mu.Unlock()
-}
-
-// wait returns when nothing is in flight or ctx ends.
-func (g *inflightGroup) wait(ctx context.Context) {
-	g.mu.Lock()
-	if g.n == 0 {
-		g.mu.Unlock()
-		return
-	}
-	if g.idle == nil {
-		g.idle = make(chan struct{}) // made by the waiter: a request costs no channel
-	}
-	idle := g.idle
-	g.mu.Unlock()
-	select {
-	case <-idle:
-	case <-ctx.Done():
-	}
-}
-
-// limitListener bounds open connections and wraps each in a framingConn.
-type limitListener struct {
-	net.Listener
-	slots   chan struct{}
-	maxHead int
-	framing bool         // wrap each connection in a framingConn (plain HTTP/1)
-	conns   *connMetrics // nil: not counted
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	l.conns.open()
-	sc := &slotConn{Conn: c, release: func() { <-l.slots; l.conns.close() }}
-	if !l.framing {
-		return sc, nil
-	}
-	return newFramingConn(sc, l.maxHead), nil
-}
-
-type slotConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
-// SyscallConn lets the native engine wait for readiness on the socket
-// (proxy/netpoll) through the wrapper.
-func (c *slotConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.ErrUnsupported
-}
-
-// CloseWrite keeps TCP half-close working through the wrapper.
-func (c *slotConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Close()
 }

@@ -206,14 +206,16 @@ type connMetrics struct {
 	active prometheus.Gauge
 }
 
-func (c *connMetrics) open() {
+// Opened counts a connection accepted (listen.Counter).
+func (c *connMetrics) Opened() {
 	if c != nil {
 		c.opened.Inc()
 		c.active.Inc()
 	}
 }
 
-func (c *connMetrics) close() {
+// Closed counts a connection closed (listen.Counter).
+func (c *connMetrics) Closed() {
 	if c != nil {
 		c.active.Dec()
 	}
