@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/tls"
 	"maps"
-	"net/http"
 	"slices"
 	"time"
 
@@ -37,6 +36,9 @@ type metrics struct {
 	denied      *prometheus.CounterVec   // listener, route, reason
 	clientErrs  *prometheus.CounterVec   // listener, route, reason
 	edge        *edgeMetrics             // static files, compression, rate limits (edge_metrics.go)
+
+	reqSeries seriesCache[seriesKey, requestSeries]  // children of requests, duration, bytesIn, bytesOut
+	attSeries seriesCache[attemptKey, attemptSeries] // children of attempts
 }
 
 func histogramOpts(name, help string) prometheus.HistogramOpts {
@@ -145,14 +147,24 @@ func (m *metrics) request(ex *exchange, method string, status int, took time.Dur
 	if up == "" {
 		up = labelNone // a route that serves files
 	}
-	class := statusClass(status)
-	m.requests.WithLabelValues(ex.listener, route, up, methodLabel(method), class).Inc()
-	observeExemplar(m.duration.WithLabelValues(ex.listener, route, up, class), took.Seconds(), traceID)
+	k := seriesKey{ex.listener, route, up}
+	s := m.reqSeries.get(k)
+	mi, ci := methodIndex(method), classIndex(status)
+	cached(&s.requests[mi][ci], func() prometheus.Counter {
+		return m.requests.WithLabelValues(k.listener, k.route, k.upstream, methodLabels[mi], classLabels[ci])
+	}).Inc()
+	observeExemplar(cached(&s.duration[ci], func() prometheus.Observer {
+		return m.duration.WithLabelValues(k.listener, k.route, k.upstream, classLabels[ci])
+	}), took.Seconds(), traceID)
 	if in > 0 {
-		m.bytesIn.WithLabelValues(ex.listener, route, up).Add(float64(in))
+		cached(&s.bytesIn, func() prometheus.Counter {
+			return m.bytesIn.WithLabelValues(k.listener, k.route, k.upstream)
+		}).Add(float64(in))
 	}
 	if out > 0 {
-		m.bytesOut.WithLabelValues(ex.listener, route, up).Add(float64(out))
+		cached(&s.bytesOut, func() prometheus.Counter {
+			return m.bytesOut.WithLabelValues(k.listener, k.route, k.upstream)
+		}).Add(float64(out))
 	}
 }
 
@@ -162,15 +174,19 @@ func (m *metrics) attempt(upstream, target string, status int, took time.Duratio
 	if m == nil {
 		return
 	}
-	result := statusClass(status)
-	if err != nil {
-		kind := errorKind(err)
-		result = attemptResult[kind]
-		if kind != "canceled" && kind != "client" {
-			m.upErrors.WithLabelValues(upstream, target, kind).Inc()
-		}
+	if err == nil {
+		ci := classIndex(status)
+		s := m.attSeries.get(attemptKey{upstream, target})
+		observeExemplar(cached(&s.attempts[ci], func() prometheus.Observer {
+			return m.attempts.WithLabelValues(upstream, target, classLabels[ci])
+		}), took.Seconds(), traceID)
+		return
 	}
-	observeExemplar(m.attempts.WithLabelValues(upstream, target, result), took.Seconds(), traceID)
+	kind := errorKind(err)
+	if kind != "canceled" && kind != "client" {
+		m.upErrors.WithLabelValues(upstream, target, kind).Inc()
+	}
+	observeExemplar(m.attempts.WithLabelValues(upstream, target, attemptResult[kind]), took.Seconds(), traceID)
 }
 
 // tlsHandshake observes a TLS handshake with a target.
@@ -236,24 +252,8 @@ var attemptResult = map[string]string{
 	"client": "client_error",
 }
 
-var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
-
-func statusClass(status int) string {
-	if status >= 100 && status < 600 {
-		return classes[status/100-1]
-	}
-	return "unknown"
-}
-
 // methodLabel keeps the method label bounded: a client may send any token.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect:
-		return m
-	}
-	return labelOther
-}
+func methodLabel(m string) string { return methodLabels[methodIndex(m)] }
 
 // errorKind is an attempt error's metric label (classifyErr's table).
 func errorKind(err error) string {

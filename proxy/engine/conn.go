@@ -274,12 +274,13 @@ func (c *conn) await() int {
 		}
 		return awaitReady
 	}
+	now := time.Now()
 	if !c.resumed {
 		wait := c.srv.cfg.IdleTimeout
 		if c.served == 0 {
 			wait = c.srv.cfg.ReadHeaderTimeout
 		}
-		c.deadline = time.Now().Add(wait)
+		c.deadline = now.Add(wait)
 	}
 	c.resumed = false
 	c.idle.Store(true)
@@ -294,7 +295,7 @@ func (c *conn) await() int {
 		c.br = getReader(smallRead, &c.src)
 	}
 	hot := c.deadline
-	if t := time.Now().Add(c.srv.cfg.hotWait); t.Before(hot) && !c.noPark {
+	if t := now.Add(c.srv.cfg.hotWait); t.Before(hot) && !c.noPark {
 		hot = t
 	}
 	_ = c.rwc.SetReadDeadline(hot)
@@ -389,8 +390,7 @@ func (c *conn) serveRequest(last bool) bool {
 	}
 	x := c.x
 	start := time.Now()
-	_ = c.rwc.SetReadDeadline(start.Add(c.srv.cfg.ReadHeaderTimeout))
-	n, err := c.readHead()
+	n, read, err := c.readHead(start.Add(c.srv.cfg.ReadHeaderTimeout))
 	if err != nil {
 		var perr *http1.Error
 		if errors.As(err, &perr) {
@@ -398,8 +398,17 @@ func (c *conn) serveRequest(last bool) bool {
 		}
 		return false
 	}
-	_ = c.rwc.SetReadDeadline(start.Add(c.srv.cfg.ReadTimeout))
-	_ = c.rwc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if x.head.HasBody() {
+		// The body's reads are the only ones until the next request's
+		// wait sets its own deadline (Hijack clears them): a request
+		// without a body keeps the head's and saves a timer update.
+		_ = c.rwc.SetReadDeadline(start.Add(c.srv.cfg.ReadTimeout))
+	}
+	headRead := start // the head was in the buffer already
+	if read {
+		headRead = time.Now()
+	}
+	_ = c.rwc.SetWriteDeadline(headRead.Add(c.srv.cfg.WriteTimeout))
 	head, _ := c.br.Peek(n)
 	req, err := c.newRequest(head)
 	_, _ = c.br.Discard(n)
@@ -431,24 +440,33 @@ func (c *conn) serveRequest(last bool) bool {
 
 // readHead reads until the buffer holds a whole head, then parses it once.
 // Scanning for the blank line first keeps a head that trickles in byte by
-// byte from being parsed again for every byte.
-func (c *conn) readHead() (int, error) {
+// byte from being parsed again for every byte. The head's deadline is set
+// before its first read from the connection, and only then (read): the
+// head of a busy connection is usually whole in the buffer after the
+// wait's read, and a deadline costs a timer update.
+func (c *conn) readHead(deadline time.Time) (n int, read bool, err error) {
 	scanned := 0
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if i := http1.HeadEnd(buf, scanned); i >= 0 || len(buf) > c.srv.lim.MaxHead || firstLineTooLong(buf) {
-			return http1.ParseRequest(buf, &c.x.head, c.srv.lim)
+			n, err := http1.ParseRequest(buf, &c.x.head, c.srv.lim)
+			return n, read, err
 		}
 		scanned = max(0, len(buf)-3)
+		if !read {
+			_ = c.rwc.SetReadDeadline(deadline)
+			read = true
+		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			if len(buf) > 0 && errors.Is(err, bufio.ErrBufferFull) {
 				if c.br.Size() < c.readSize() {
 					c.growReader()
 					continue
 				}
-				return http1.ParseRequest(buf, &c.x.head, c.srv.lim)
+				n, err := http1.ParseRequest(buf, &c.x.head, c.srv.lim)
+				return n, read, err
 			}
-			return 0, err
+			return 0, read, err
 		}
 	}
 }

@@ -45,6 +45,8 @@ type pconn struct {
 	ex        exchange // the round trip in progress; one at a time
 	wake      func()   // the cancellation hook: ends a blocked read or write
 
+	readDeadline bool // a response head's read deadline may still be set (clearHeadDeadline)
+
 	// The response in progress, its body reader and its header map are the
 	// connection's, rebuilt for each response: the connection goes back to
 	// the pool only when the caller closes the body, after which it must
@@ -171,8 +173,11 @@ func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (in
 		wait = cfg.ExpectContinueTimeout
 	}
 	for {
-		if wait > 0 && ex.ctx.Err() == nil {
-			_ = pc.conn.SetReadDeadline(time.Now().Add(wait))
+		switch {
+		case wait > 0:
+			ex.setReadDeadline(time.Now().Add(wait))
+		case pc.readDeadline:
+			ex.setReadDeadline(time.Time{}) // an earlier wait's, left for this read
 		}
 		n, err := pc.readHead()
 		if err != nil && expect && !ex.bodySent && isTimeout(err) && ex.ctx.Err() == nil {
@@ -188,10 +193,7 @@ func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (in
 		}
 		status := pc.head.Status
 		if status >= 200 || status == http.StatusSwitchingProtocols {
-			if wait > 0 {
-				_ = pc.conn.SetReadDeadline(time.Time{})
-			}
-			return n, nil
+			return n, nil // response clears the deadline if the body needs reads
 		}
 		if status == http.StatusContinue && expect && !ex.bodySent {
 			_, _ = pc.br.Discard(n)
@@ -202,6 +204,31 @@ func (ex *exchange) readFinalHead(expect bool, trace *httptrace.ClientTrace) (in
 			continue
 		}
 		ex.interim(n, trace)
+	}
+}
+
+// setReadDeadline sets the connection's read deadline unless the
+// request's context has ended, whose wake hook sets one in the past; and
+// it looks again after, so that a wake that ran in between is not undone.
+func (ex *exchange) setReadDeadline(t time.Time) {
+	pc := ex.pc
+	if ex.ctx.Err() != nil {
+		return
+	}
+	_ = pc.conn.SetReadDeadline(t)
+	pc.readDeadline = !t.IsZero()
+	if ex.ctx.Err() != nil {
+		_ = pc.conn.SetDeadline(past)
+	}
+}
+
+// clearHeadDeadline lifts the response head's read deadline before the
+// body is read from the connection. A body already whole in the buffer
+// (or none) needs no read: the deadline stays, unseen, until the next
+// exchange's wait replaces it, which saves a timer update per response.
+func (ex *exchange) clearHeadDeadline(needsReads bool) {
+	if ex.pc.readDeadline && needsReads {
+		ex.setReadDeadline(time.Time{})
 	}
 }
 
@@ -316,6 +343,8 @@ func (ex *exchange) response(n int) (*http.Response, error) {
 	b := &rb.body
 	b.reset(ex, resp)
 	resp.Body = b
+	ex.clearHeadDeadline(h.Status == http.StatusSwitchingProtocols || h.Chunked || h.ContentLength < 0 ||
+		h.ContentLength > int64(pc.br.Buffered()) && http1.BodyAllowed(req.Method, h.Status))
 	switch {
 	case h.Status == http.StatusSwitchingProtocols:
 		ex.unwatch()
