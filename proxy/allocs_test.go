@@ -43,7 +43,8 @@ const (
 // The same GET behind the gateways of .ci/bench-http (featuresGateway), on
 // top of the 4 above: both add metrics and the golden-signal observer (2
 // allocations); "on" adds an access log behind a warn-level logger (no line, nothing
-// allocated) and tracing sampled out. Telemetry's provider says its
+// allocated; .ci/bench-http now logs at info and writes every line, which
+// access_log_on above counts) and tracing sampled out. Telemetry's provider says its
 // sampler reads no start attributes, so a sampled-out span has none:
 //
 //	server span  3  its context (Start's WithValue), the non-recording
