@@ -235,8 +235,9 @@ func (b *Breaker) state() state {
 // attempt allocates nothing. The zero Done (a nil Breaker's) reports
 // nothing.
 type Done struct {
-	b        *Breaker
-	gen, age uint64
+	b   *Breaker
+	gen uint64
+	age int64
 }
 
 // Report tells the breaker how the attempt ended: a Canceled attempt is

@@ -68,7 +68,7 @@ type machine struct {
 	gen     uint64
 	start   time.Time // of the generation: bucket ages count from it
 	expiry  time.Time // an open breaker's end
-	age     uint64    // the current bucket's
+	age     int64     // the current bucket's (never negative)
 	total   counts    // over the window
 	buckets []counts  // the window, indexed by age modulo its length
 	runFail uint32    // failures in a row, within the window
@@ -106,7 +106,7 @@ func (m *machine) advance(s *settings, now time.Time) (from, to state) {
 		}
 	case stateClosed:
 		if now.Sub(m.start) >= 0 {
-			m.roll(uint64(now.Sub(m.start) / s.bucket))
+			m.roll(int64(now.Sub(m.start) / s.bucket))
 		}
 	}
 	return m.state, m.state
@@ -114,11 +114,11 @@ func (m *machine) advance(s *settings, now time.Time) (from, to state) {
 
 // roll moves the window's head to bucket age, emptying the buckets it
 // passes: their attempts leave the window.
-func (m *machine) roll(age uint64) {
+func (m *machine) roll(age int64) {
 	if age <= m.age {
 		return
 	}
-	n := uint64(len(m.buckets))
+	n := int64(len(m.buckets))
 	if age-m.age >= n {
 		m.clear()
 		m.age = age
@@ -160,17 +160,17 @@ func (m *machine) allow(s *settings) error {
 		return errRefusedTrials
 	}
 	m.total.requests++
-	m.buckets[m.age%uint64(len(m.buckets))].requests++
+	m.buckets[m.age%int64(len(m.buckets))].requests++
 	return nil
 }
 
 // report counts the outcome of an attempt of generation gen, started in
 // bucket age, and returns the state change it makes.
-func (m *machine) report(s *settings, gen, age uint64, o outcome, now time.Time) (from, to state) {
-	if gen != m.gen || age > m.age || m.age-age >= uint64(len(m.buckets)) {
+func (m *machine) report(s *settings, gen uint64, age int64, o outcome, now time.Time) (from, to state) {
+	if gen != m.gen || age > m.age || m.age-age >= int64(len(m.buckets)) {
 		return m.state, m.state
 	}
-	b := &m.buckets[age%uint64(len(m.buckets))]
+	b := &m.buckets[age%int64(len(m.buckets))]
 	switch o {
 	case excluded:
 		m.total.excluded++
