@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // accessLog writes one JSON line per request. Header values are logged only
@@ -13,8 +16,10 @@ import (
 // each finished request to the Observer, whether the line is written or not.
 type accessLog struct {
 	log          *slog.Logger
+	lines        *telemetry.JSONLines // log's own JSON output; nil: through slog
 	includeQuery bool
-	headers      []string
+	headers      []string // canonical names
+	headerKeys   []string // "header." + each name, made once
 	observer     Observer // nil: none
 }
 
@@ -39,11 +44,24 @@ func newAccessLog(cfg AccessLogConfig, log *slog.Logger, obs Observer) *accessLo
 	if cfg.Disabled || log == nil {
 		return &accessLog{observer: obs}
 	}
-	a := &accessLog{log: log, includeQuery: cfg.IncludeQuery, observer: obs}
+	a := &accessLog{log: log, lines: telemetry.LinesOf(log), includeQuery: cfg.IncludeQuery, observer: obs}
 	for _, h := range cfg.Headers {
-		a.headers = append(a.headers, http.CanonicalHeaderKey(h))
+		h = http.CanonicalHeaderKey(h)
+		a.headers = append(a.headers, h)
+		a.headerKeys = append(a.headerKeys, "header."+h)
 	}
 	return a
+}
+
+// lineFields is where an access line's fields go: telemetry's direct JSON
+// line (the gateway's own JSON log: nothing allocated) or slog attributes
+// (any other handler).
+type lineFields interface {
+	String(key, v string)
+	Int(key string, v int64)
+	Float(key string, v float64)
+	Bool(key string, v bool)
+	TraceContext(traceID trace.TraceID, spanID trace.SpanID)
 }
 
 func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *meteredBody) {
@@ -52,9 +70,10 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	}
 	attempts, target, upStatus, upTime, err := ex.snapshot()
 	status := finalStatus(r, rec, err)
+	now := time.Now()
 	if a.observer != nil {
 		a.observer.ObserveRequest(RequestRecord{Listener: ex.listener, Route: ex.route, Upstream: ex.upstream,
-			Target: target, Status: status, Duration: time.Since(ex.start)})
+			Target: target, Status: status, Duration: now.Sub(ex.start)})
 	}
 	// The line's level decides before anything is built: a gateway
 	// logging at warn writes none and should pay for none.
@@ -62,6 +81,20 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if a.log == nil || !a.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
+	if a.lines != nil {
+		l := a.lines.Start(now, slog.LevelInfo, "access")
+		a.fields(l, r, rec, ex, body, now, status, attempts, target, upStatus, upTime, err)
+		l.Write()
+		return
+	}
+	attrs := &slogAttrs{list: make([]slog.Attr, 0, 24)}
+	a.fields(attrs, r, rec, ex, body, now, status, attempts, target, upStatus, upTime, err)
+	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "access", attrs.list...)
+}
+
+// fields are the access line's, in order, the same whichever way it is written.
+func (a *accessLog) fields(f lineFields, r *http.Request, rec *recorder, ex *exchange, body *meteredBody, now time.Time,
+	status, attempts int, target string, upStatus int, upTime time.Duration, err error) {
 	path := ex.path
 	if path == "" {
 		path = r.URL.Path
@@ -73,63 +106,66 @@ func (a *accessLog) write(r *http.Request, rec *recorder, ex *exchange, body *me
 	if body != nil {
 		bytesIn = body.n.Load()
 	}
-	attrs := make([]slog.Attr, 0, 24)
-	attrs = append(attrs,
-		slog.String("request_id", ex.requestID),
-		slog.String("listener", ex.listener),
-		slog.String("route", ex.route),
-		slog.String("method", r.Method),
-		slog.String("host", r.Host),
-		slog.String("path", path),
-		slog.String("proto", r.Proto),
-		slog.Int("status", status),
-		slog.Int64("bytes_in", bytesIn),
-		slog.Int64("bytes_out", rec.bytes),
-		slog.Float64("duration_ms", ms(time.Since(ex.start))),
-		slog.String("client_ip", ex.clientIP),
-	)
+	f.String("request_id", ex.requestID)
+	f.String("listener", ex.listener)
+	f.String("route", ex.route)
+	f.String("method", r.Method)
+	f.String("host", r.Host)
+	f.String("path", path)
+	f.String("proto", r.Proto)
+	f.Int("status", int64(status))
+	f.Int("bytes_in", bytesIn)
+	f.Int("bytes_out", rec.bytes)
+	f.Float("duration_ms", ms(now.Sub(ex.start)))
+	f.String("client_ip", ex.clientIP)
 	if r.TLS != nil {
-		attrs = append(attrs, slog.String("tls_version", tls.VersionName(r.TLS.Version)))
+		f.String("tls_version", tls.VersionName(r.TLS.Version))
 	}
 	if ex.identity != "" {
-		attrs = append(attrs, slog.String("identity", ex.identity))
+		f.String("identity", ex.identity)
 	}
 	if ex.denied != "" {
-		attrs = append(attrs, slog.String("authz_denied", ex.denied))
+		f.String("authz_denied", ex.denied)
 	}
-	if traceID, spanID := ex.traceIDs(); traceID != "" {
-		attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
-	}
+	ex.traceFields(f)
 	if ex.upstream != "" {
-		attrs = append(attrs,
-			slog.String("upstream", ex.upstream),
-			slog.String("upstream_target", target),
-			slog.Int("upstream_status", upStatus),
-			slog.Float64("upstream_duration_ms", ms(upTime)),
-			slog.Int("attempts", attempts),
-		)
+		f.String("upstream", ex.upstream)
+		f.String("upstream_target", target)
+		f.Int("upstream_status", int64(upStatus))
+		f.Float("upstream_duration_ms", ms(upTime))
+		f.Int("attempts", int64(attempts))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		f.String("error", err.Error())
 	}
 	if ex.static != "" {
-		attrs = append(attrs, slog.String("static", ex.static))
+		f.String("static", ex.static)
 	}
 	if ex.limited != "" {
-		attrs = append(attrs, slog.String("limited", ex.limited))
+		f.String("limited", ex.limited)
 	}
 	if ex.encoding != "" {
-		attrs = append(attrs, slog.String("encoding", ex.encoding))
+		f.String("encoding", ex.encoding)
 	}
 	if ex.upgraded {
-		attrs = append(attrs, slog.Bool("upgraded", true))
+		f.Bool("upgraded", true)
 	}
-	for _, h := range a.headers {
+	for i, h := range a.headers {
 		if v := r.Header.Get(h); v != "" {
-			attrs = append(attrs, slog.String("header."+h, v))
+			f.String(a.headerKeys[i], v)
 		}
 	}
-	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "access", attrs...)
+}
+
+// slogAttrs collects an access line's fields for a slog handler.
+type slogAttrs struct{ list []slog.Attr }
+
+func (s *slogAttrs) String(key, v string)        { s.list = append(s.list, slog.String(key, v)) }
+func (s *slogAttrs) Int(key string, v int64)     { s.list = append(s.list, slog.Int64(key, v)) }
+func (s *slogAttrs) Float(key string, v float64) { s.list = append(s.list, slog.Float64(key, v)) }
+func (s *slogAttrs) Bool(key string, v bool)     { s.list = append(s.list, slog.Bool(key, v)) }
+func (s *slogAttrs) TraceContext(traceID trace.TraceID, spanID trace.SpanID) {
+	s.list = append(s.list, slog.String("trace_id", traceID.String()), slog.String("span_id", spanID.String()))
 }
 
 // finalStatus is the status the client got, or would have got: a request

@@ -18,6 +18,7 @@ import (
 
 	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
+	"github.com/drawbridge-proxy/drawbridge/telemetry"
 )
 
 // Allocations of one simple keep-alive GET through the native engine, the
@@ -34,17 +35,22 @@ import (
 //	              and the cancellation hook is the engine context's
 //	              (transport.CancelHooks), not an AfterFunc
 //	proxy      1  the exchange (the breaker's Done is a value)
-//	access log 4  slog's attrs, a JSON value, context.WithoutCancel, one more
+//	access log 0  drawbridge run's JSON logger: the line is appended
+//	              straight into a pooled buffer in the JSON handler's
+//	              format (telemetry.JSONLines) and written to the log's
+//	              buffer; through any other slog handler 6 more (the
+//	              attrs, their collector, the record's overflow slice,
+//	              json.Marshal's float, context.WithoutCancel, ...)
 const (
-	maxAllocsPerGET          = 4
-	maxAllocsPerGETAccessLog = 8
+	maxAllocsPerGET              = 4
+	maxAllocsPerGETAccessLog     = 4
+	maxAllocsPerGETAccessLogSlog = 10
 )
 
 // The same GET behind the gateways of .ci/bench-http (featuresGateway), on
 // top of the 4 above: both add metrics and the golden-signal observer (2
-// allocations); "on" adds an access log behind a warn-level logger (no line, nothing
-// allocated; .ci/bench-http now logs at info and writes every line, which
-// access_log_on above counts) and tracing sampled out. Telemetry's provider says its
+// allocations); "on" adds an access log at info, every line written (nothing
+// allocated, as access_log_on above) and tracing sampled out. Telemetry's provider says its
 // sampler reads no start attributes, so a sampled-out span has none:
 //
 //	server span  3  its context (Start's WithValue), the non-recording
@@ -64,13 +70,21 @@ func TestAllocsPerProxiedGET(t *testing.T) {
 	if os.Getenv("DRAWBRIDGE_HTTP1") == proxy.HTTP1Std {
 		t.Skip("pins the native engine and transport; net/http's allocate several times more")
 	}
+	// drawbridge run's logger: JSON, whose access lines are written
+	// directly (telemetry.JSONLines).
+	gatewayLog, _, err := telemetry.NewLogger(telemetry.LogConfig{Format: telemetry.FormatJSON}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		access bool
+		log    *slog.Logger
 		max    float64
 	}{
-		{"access_log_off", false, maxAllocsPerGET},
-		{"access_log_on", true, maxAllocsPerGETAccessLog},
+		{"access_log_off", false, gatewayLog, maxAllocsPerGET},
+		{"access_log_on", true, gatewayLog, maxAllocsPerGETAccessLog},
+		{"access_log_on_slog", true, slog.New(slog.NewJSONHandler(io.Discard, nil)), maxAllocsPerGETAccessLogSlog},
 	} {
 		access := tc.access
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +93,7 @@ func TestAllocsPerProxiedGET(t *testing.T) {
 			l := cfg.Listeners["edge"]
 			l.Address = "127.0.0.1:0"
 			cfg.Listeners["edge"] = l
-			srv, err := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+			srv, err := proxy.New(cfg, proxy.Deps{Logger: tc.log})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 // BenchmarkFeaturesOverhead proxies keep-alive 64 B GETs over raw sockets
 // (as TestAllocsPerProxiedGET does) with the two gateways .ci/bench-http
 // compares: features off (access log disabled, tracing exporter none) and
-// on (access log on behind a warn-level logger, tracing to an OTLP
+// on (access log on at info, every line written through the log's buffer, tracing to an OTLP
 // collector with sample_ratio 0). Both have metrics and the status page's
 // golden-signal observer, as drawbridge run wires them. Compare the two:
 //
@@ -64,7 +64,7 @@ func featuresGateway(tb testing.TB, upstream string, on bool) string {
 	cfg.Listeners["edge"] = l
 	logBuf := telemetry.NewLineBuffer(io.Discard, 64<<10, 200*time.Millisecond)
 	tb.Cleanup(func() { logBuf.Close() })
-	log, _, err := telemetry.NewLogger(telemetry.LogConfig{Level: "warn", Format: telemetry.FormatJSON}, logBuf)
+	log, _, err := telemetry.NewLogger(telemetry.LogConfig{Level: "info", Format: telemetry.FormatJSON}, logBuf)
 	if err != nil {
 		tb.Fatal(err)
 	}

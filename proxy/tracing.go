@@ -119,22 +119,21 @@ func (t *tracing) startServer(r *http.Request, ex *exchange) *http.Request {
 	ex.span = span
 	if sc := span.SpanContext(); sc.IsValid() && sc.IsSampled() {
 		// An unsampled span's IDs are rendered only if its access
-		// line is written (traceIDs).
+		// line is written (traceFields).
 		ex.traceID, ex.spanID, ex.sampled = sc.TraceID().String(), sc.SpanID().String(), true
 	}
 	return r.WithContext(ctx)
 }
 
-// traceIDs are the server span's trace and span IDs in hex; "" without a
-// valid span.
-func (ex *exchange) traceIDs() (traceID, spanID string) {
-	if ex.traceID != "" || ex.span == nil {
-		return ex.traceID, ex.spanID
+// traceFields adds the server span's trace and span IDs (hex) to an access
+// line; none without a valid span. They are rendered straight into the line.
+func (ex *exchange) traceFields(f lineFields) {
+	if ex.span == nil {
+		return
 	}
 	if sc := ex.span.SpanContext(); sc.IsValid() {
-		return sc.TraceID().String(), sc.SpanID().String()
+		f.TraceContext(sc.TraceID(), sc.SpanID())
 	}
-	return "", ""
 }
 
 // endServer completes the server span with what the request came to.

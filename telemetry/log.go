@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/telemetry/configerr"
@@ -111,7 +112,13 @@ func NewLogger(cfg LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar, error)
 		// For people: the time of day to the millisecond is enough.
 		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: v, ReplaceAttr: shortTime})), v, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: v})), v, nil
+	// slog's handler and JSONLines write to w from many goroutines: each
+	// line must reach it whole, in one Write, under one lock for both.
+	if _, locked := w.(*LineBuffer); !locked {
+		w = &lockedWriter{w: w}
+	}
+	h := jsonHandler{JSONHandler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: v}), lines: &JSONLines{out: w}}
+	return slog.New(h), v, nil
 }
 
 func shortTime(groups []string, a slog.Attr) slog.Attr {
@@ -123,3 +130,15 @@ func shortTime(groups []string, a slog.Attr) slog.Attr {
 
 // ParsedLevel is the level Level names (Validate has checked it).
 func (c *LogConfig) ParsedLevel() (slog.Level, error) { return parseLevel(c.Level) }
+
+// lockedWriter serialises Writes to an output that does not itself.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
