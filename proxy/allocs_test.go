@@ -56,11 +56,13 @@ const (
 //	server span  3  its context (Start's WithValue), the non-recording
 //	                span, the timestamp option
 //	             1  the request bound to the span's context
-//	client span  2  as the server span's, without a timestamp
+//	client span  0  none under an unsampled server span: telemetry's
+//	                provider says its child would be unsampled too, and
+//	                the upstream gets the server span's context
 //	traceparent  1  the header value
 const (
 	maxAllocsPerGETFeaturesOff = 6
-	maxAllocsPerGETFeaturesOn  = 13
+	maxAllocsPerGETFeaturesOn  = 11
 )
 
 // TestAllocsPerProxiedGET counts the heap allocations of one proxied GET:

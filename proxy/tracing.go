@@ -35,6 +35,18 @@ type tracing struct {
 	// attributes (attributeBlind), so a span gets them after Start, and
 	// only when it records.
 	lateAttrs bool
+	// skipUnsampledChildren: the provider says a child of an unsampled
+	// span is never sampled (parentFollower), so an attempt under an
+	// unsampled server span starts no client span and the upstream gets
+	// the server span's context.
+	skipUnsampledChildren bool
+}
+
+// parentFollower is implemented by a TracerProvider under which a span
+// whose parent is an unsampled span of the same trace is never sampled
+// (telemetry's provider).
+type parentFollower interface {
+	UnsampledParentsHaveUnsampledChildren() bool
 }
 
 // attributeBlind is implemented by a TracerProvider whose sampling
@@ -49,12 +61,15 @@ func newTracing(tp trace.TracerProvider) *tracing {
 		return nil
 	}
 	blind, ok := tp.(attributeBlind)
+	follower, follows := tp.(parentFollower)
 	return &tracing{
 		tracer:    tp.Tracer(instrumentationName),
 		prop:      propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		server:    trace.WithSpanKind(trace.SpanKindServer),
 		client:    trace.WithSpanKind(trace.SpanKindClient),
 		lateAttrs: ok && blind.SamplerIgnoresAttributes(),
+
+		skipUnsampledChildren: follows && follower.UnsampledParentsHaveUnsampledChildren(),
 	}
 }
 
@@ -181,6 +196,9 @@ type attemptObs struct {
 	traceID  string
 	body     cancelOnClose // the response body's wrapper, which ends the span
 	carrier  injectCarrier // where inject writes the trace context
+	// propagate: no client span (its server span is unsampled and so
+	// would it be), but inject still writes the server span's context.
+	propagate bool
 }
 
 // startAttempt opens the client span of attempt n to target under ctx and
@@ -195,7 +213,10 @@ func (u *upstream) startAttempt(ctx context.Context, req *http.Request, target s
 	if ex.sampled {
 		o.traceID = ex.traceID
 	}
-	if t := u.tracing; t != nil {
+	if t := u.tracing; t != nil && t.skipUnsampledChildren && ex.span != nil && !ex.span.IsRecording() {
+		o.propagate = true // ctx carries the server span
+		o.carrier.ex = ex
+	} else if t != nil {
 		host, port, _ := net.SplitHostPort(target)
 		s := t.newStart()
 		s.add(attribute.String("http.request.method", methodLabel(req.Method)))
@@ -224,7 +245,7 @@ func (u *upstream) startAttempt(ctx context.Context, req *http.Request, target s
 // read a failed attempt's: a retry writes into a copy. The first attempt
 // writes into the map itself, which no earlier attempt used.
 func (u *upstream) inject(o *attemptObs, out *http.Request) {
-	if o == nil || o.span == nil {
+	if o == nil || (o.span == nil && !o.propagate) {
 		return
 	}
 	if o.n > 1 {

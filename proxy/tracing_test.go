@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/drawbridge-proxy/drawbridge/internal/drawtest"
 	"github.com/drawbridge-proxy/drawbridge/proxy"
@@ -26,6 +27,21 @@ import (
 // traceparent flagged not sampled, the access log line names the trace and
 // the server span, and no exemplar points to the trace.
 func TestTracingSampledOut(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))))
+	defer tp.Shutdown(t.Context())
+	t.Run("client span per attempt", func(t *testing.T) { testTracingSampledOut(t, tp, false) })
+	// telemetry's provider says a child of an unsampled span is unsampled:
+	// no client span is started, and the upstream's parent is the server span.
+	t.Run("no client span", func(t *testing.T) { testTracingSampledOut(t, followerProvider{tp}, true) })
+}
+
+// followerProvider says, as telemetry's provider does, that a child of an
+// unsampled span is never sampled.
+type followerProvider struct{ *sdktrace.TracerProvider }
+
+func (followerProvider) UnsampledParentsHaveUnsampledChildren() bool { return true }
+
+func testTracingSampledOut(t *testing.T, tp trace.TracerProvider, parentIsServer bool) {
 	var mu sync.Mutex
 	var got []string
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,9 +52,11 @@ func TestTracingSampledOut(t *testing.T) {
 	}))
 	defer backend.Close()
 	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))))
-	defer tp.Shutdown(t.Context())
+	if p, ok := tp.(followerProvider); ok {
+		p.RegisterSpanProcessor(rec)
+	} else {
+		tp.(*sdktrace.TracerProvider).RegisterSpanProcessor(rec)
+	}
 	reg := prometheus.NewRegistry()
 	g := startGatewayWith(t, oneRoute(hostOf(backend)), proxy.Deps{Registerer: reg, Tracing: tp})
 
@@ -71,8 +89,14 @@ func TestTracingSampledOut(t *testing.T) {
 		if line["trace_id"] != m[1] {
 			t.Errorf("request %d: access log trace_id %v, want the upstream's %s", i+1, line["trace_id"], m[1])
 		}
-		if id, _ := line["span_id"].(string); len(id) != 16 || id == m[2] {
-			t.Errorf("request %d: access log span_id %q, want the server span's (the upstream's parent is the attempt's %s)", i+1, id, m[2])
+		id, _ := line["span_id"].(string)
+		switch {
+		case len(id) != 16:
+			t.Errorf("request %d: access log span_id %q, want the server span's", i+1, id)
+		case parentIsServer && id != m[2]:
+			t.Errorf("request %d: upstream's parent %s, want the server span %s (no client span)", i+1, m[2], id)
+		case !parentIsServer && id == m[2]:
+			t.Errorf("request %d: upstream's parent is the server span %s, want the attempt's client span", i+1, id)
 		}
 		if i == 1 && m[1] != clientTrace {
 			t.Errorf("request 2: upstream trace %s, want the client's %s", m[1], clientTrace)

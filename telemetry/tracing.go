@@ -203,8 +203,8 @@ func newExporter(cfg TracingConfig) (sdktrace.SpanExporter, error) {
 }
 
 // Provider is the tracer provider to hand to instrumented packages, or nil
-// when tracing is off. It has the method SamplerIgnoresAttributes (see
-// there).
+// when tracing is off. It has the methods SamplerIgnoresAttributes and
+// UnsampledParentsHaveUnsampledChildren (see there).
 func (t *Tracing) Provider() trace.TracerProvider {
 	if t.provider == nil {
 		return nil
@@ -223,6 +223,14 @@ type blindProvider struct{ *sdktrace.TracerProvider }
 // the parent. An instrumented package may then give a span its attributes
 // after Start, and only when it records: most spans are sampled out.
 func (blindProvider) SamplerIgnoresAttributes() bool { return true }
+
+// UnsampledParentsHaveUnsampledChildren reports that a span started under
+// an unsampled span of the same trace is never sampled: the parent-based
+// samplers follow a local parent, TraceIDRatioBased decides the same for
+// the same trace ID, always_off samples nothing, and under always_on no
+// parent is unsampled. An instrumented package may then skip such child
+// spans and propagate the parent's context in their place.
+func (blindProvider) UnsampledParentsHaveUnsampledChildren() bool { return true }
 
 // Shutdown flushes what is queued, within ctx, and stops the exporter.
 // It is idempotent and a no-op when tracing is off.
