@@ -59,7 +59,10 @@ var linePool = sync.Pool{New: func() any { return &Line{buf: make([]byte, 0, 102
 // Start begins a line at time t with level and msg, as the JSON handler
 // writes a record's built-in fields.
 func (j *JSONLines) Start(t time.Time, level slog.Level, msg string) *Line {
-	l := linePool.Get().(*Line)
+	l, ok := linePool.Get().(*Line)
+	if !ok {
+		l = new(Line)
+	}
 	l.out = j.out
 	b := append(l.buf[:0], `{"time":"`...)
 	b = t.Round(0).AppendFormat(b, time.RFC3339Nano)
