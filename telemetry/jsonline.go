@@ -54,14 +54,14 @@ type Line struct {
 // maxPooledLine keeps one huge line (long headers) from pinning its buffer.
 const maxPooledLine = 16 << 10
 
-var linePool = sync.Pool{New: func() any { return &Line{buf: make([]byte, 0, 1024)} }}
+var linePool sync.Pool // *Line
 
 // Start begins a line at time t with level and msg, as the JSON handler
 // writes a record's built-in fields.
 func (j *JSONLines) Start(t time.Time, level slog.Level, msg string) *Line {
 	l, ok := linePool.Get().(*Line)
-	if !ok {
-		l = new(Line)
+	if !ok { // the pool is empty
+		l = &Line{buf: make([]byte, 0, 1024)}
 	}
 	l.out = j.out
 	b := append(l.buf[:0], `{"time":"`...)
