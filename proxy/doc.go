@@ -8,7 +8,8 @@
 // -> forwarder (the upstream request; 1xx, head, body, trailers or an
 // upgraded relay back) -> upstream transport (pick a target that is healthy, not
 // ejected and whose breaker admits it; attempt; report the outcome to the
-// breaker and outlier detection; retry within the retry budget) -> the
+// breaker and outlier detection; retry within the retry budget: the loop is
+// proxy/retry, the attempt and the classifier it asks are here) -> the
 // route's fallback when no target is available -> response. Every failure
 // becomes a status in exactly one place (errors.go). The upstreams' health
 // checks, outlier detection and service discovery run in the background
@@ -16,7 +17,7 @@
 //
 // The tcp and postgres listeners relay bytes in proxy/relay; proxy binds
 // their sockets, compiles their routes and gives them its upstreams, whose
-// DialStream picks and dials targets like an HTTP attempt (tcp_upstream.go).
+// DialStream picks and dials targets through the same retry loop (tcp_upstream.go).
 //
 // The http listeners' socket mechanics (the connection limit, the
 // handlers in flight and the connections without a request that a drain

@@ -13,20 +13,21 @@ import (
 	"syscall"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
+	"github.com/drawbridge-proxy/drawbridge/proxy/retry"
 )
 
 // Sentinel errors of the data plane.
 var (
 	// ErrNoTarget means every target of the upstream is unhealthy, ejected
 	// or behind an open breaker: the request is answered at once.
-	ErrNoTarget = errors.New("no available target")
+	ErrNoTarget = retry.ErrNoTarget
 	// ErrTryTimeout means one attempt exceeded retries.per_try_timeout.
 	ErrTryTimeout = errors.New("attempt timed out")
 )
 
 // errClientGone marks a request the client abandoned; nothing is written
 // back and it is not the upstream's fault.
-var errClientGone = errors.New("client closed the request")
+var errClientGone = retry.ErrClientGone
 
 // statusClientClosed is nginx's 499, used only in logs and metrics.
 const statusClientClosed = 499
@@ -154,11 +155,11 @@ var errClientBody = errors.New("client request body failed")
 // blameClientBody wraps err with errClientBody (and the body's own error)
 // when reading the request body failed during the attempt.
 func blameClientBody(req *http.Request, err error) error {
-	b, ok := req.Body.(*countingBody)
+	b, ok := req.Body.(*retry.Body)
 	if !ok || err == nil {
 		return err
 	}
-	bodyErr := b.failure()
+	bodyErr := b.Failure()
 	if bodyErr == nil {
 		return err
 	}

@@ -180,38 +180,6 @@ func (w *recorder) Write(b []byte) (int, error) {
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// countingBody counts request body bytes read, and remembers whether any
-// read happened, which decides whether a failed attempt may be retried.
-// The transport reads it from its own goroutine, hence the atomics.
-type countingBody struct {
-	body    io.Reader
-	n       atomic.Int64
-	touched atomic.Bool
-	failed  atomic.Pointer[error] // the first read error other than EOF: the client's
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	b.touched.Store(true)
-	n, err := b.body.Read(p)
-	b.n.Add(int64(n))
-	if err != nil && err != io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
-		b.failed.CompareAndSwap(nil, &err)
-	}
-	return n, err
-}
-
-// failure is the error reading the client's body gave, or nil.
-func (b *countingBody) failure() error {
-	if e := b.failed.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
-
-// Close is a no-op: the transport closes the body after each attempt, and a
-// retry needs it open. The server closes the real body when the handler returns.
-func (b *countingBody) Close() error { return nil }
-
 // bufferPool lends copy buffers: 32 KiB to the forwarder; relayed streams
 // get larger ones (fewer read and write calls per megabyte).
 type bufferPool struct {

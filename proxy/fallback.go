@@ -66,7 +66,7 @@ type routeTransport struct {
 }
 
 func (rt *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.up.roundTrip(req, rt.breakers)
+	resp, err := rt.up.loop.RoundTrip(req, rt.breakers)
 	if rt.fallback == nil || !errors.Is(err, ErrNoTarget) {
 		return resp, err
 	}
@@ -77,7 +77,7 @@ func (rt *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		u := *req.URL
 		u.Scheme = rt.fbUp.scheme
 		out.URL = &u
-		return rt.fbUp.roundTrip(out, rt.fbUp.guards.breakers)
+		return rt.fbUp.loop.RoundTrip(out, rt.fbUp.guards.breakers)
 	}
 	inc(rt.metrics.fallbacks, rt.route, "static")
 	return staticResponse(req, rt.fallback), nil

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
 	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
 	"github.com/drawbridge-proxy/drawbridge/proxy/discovery"
+	"github.com/drawbridge-proxy/drawbridge/proxy/retry"
 )
 
 // guards is what keeps an upstream's failures from reaching clients: active
@@ -31,7 +31,6 @@ type guards struct {
 	outlier  *health.Outlier    // nil when disabled
 	checker  *health.Checker    // nil without active checks (or admission, with discovery)
 	watcher  *discovery.Watcher // nil when no target is a followed name
-	budget   *retryBudget
 	optional bool
 
 	tracked atomic.Pointer[map[*balancer.Target]*health.Tracked]
@@ -63,7 +62,8 @@ func (u *upstream) guard(cfg UpstreamConfig, deps resilienceDeps) error {
 		g.policy = &p
 	}
 	g.outlier = health.NewOutlier(cfg.Outlier, hdeps)
-	g.budget = newRetryBudget(cfg.Retries.Budget, nil)
+	b := cfg.Retries.Budget
+	u.loop.Budget = retry.NewBudget(b.Ratio, b.MinPerSecond, b.Window, nil)
 	dialer := &net.Dialer{Timeout: cfg.Timeouts.Dial}
 	follow := !cfg.Discovery.Disabled && discovery.HasNames(cfg.Targets)
 	if follow {
@@ -238,8 +238,8 @@ func (u *upstream) setAddresses(addrs []string) {
 	u.pool.SetTargets(next)
 }
 
-// reportOutcome tells outlier detection how an attempt on t ended.
-func (u *upstream) reportOutcome(t *balancer.Target, kind breaker.Kind, status int) {
+// Report tells outlier detection how an attempt on t ended.
+func (u *upstream) Report(t *balancer.Target, kind breaker.Kind, status int) {
 	if kind == breaker.Canceled {
 		return
 	}
@@ -301,20 +301,6 @@ func (u *upstream) ready() error {
 		why = append(why, t.Addr+" "+strings.Join(s, "+"))
 	}
 	return fmt.Errorf("no available target: %s", strings.Join(why, ", "))
-}
-
-// dialOutcome sorts the result of dialling a relayed connection (connect,
-// then TLS or SSLRequest) for breakers and outlier detection.
-func dialOutcome(ctx context.Context, err error) breaker.Kind {
-	return failures[classify(ctx, err)].kind
-}
-
-// outcome sorts an attempt's result for breakers and outlier detection.
-func outcome(req *http.Request, resp *http.Response, err error) (breaker.Kind, int) {
-	if err == nil {
-		return breaker.Response, resp.StatusCode
-	}
-	return failures[classify(req.Context(), err)].kind, 0
 }
 
 func newResilienceDeps(deps Deps, log *slog.Logger) (resilienceDeps, error) {

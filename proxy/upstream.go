@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
-	"github.com/drawbridge-proxy/drawbridge/proxy/breaker"
+	"github.com/drawbridge-proxy/drawbridge/proxy/retry"
 	"github.com/drawbridge-proxy/drawbridge/proxy/transport"
 )
 
@@ -29,10 +27,11 @@ type upstream struct {
 	transport *http.Transport      // health checks, and attempts with http1: std
 	native    *transport.Transport // attempts with http1: native; nil with std
 	retries   RetryConfig
-	guards    *guards  // health, breakers, budget, discovery (resilience.go)
-	metrics   *metrics // nil: no metrics
-	tracing   *tracing // nil: no spans
-	stats     sync.Map // target address -> *targetStats, for the status page
+	loop      retry.Loop // picks targets, retries within the budget; Budget set by guard
+	guards    *guards    // health, breakers, discovery (resilience.go)
+	metrics   *metrics   // nil: no metrics
+	tracing   *tracing   // nil: no spans
+	stats     sync.Map   // target address -> *targetStats, for the status page
 
 	weights atomic.Pointer[map[string]int]      // configured target -> weight (targets.go)
 	sources atomic.Pointer[map[string][]string] // discovery: target -> its addresses
@@ -73,6 +72,10 @@ func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
 	if cfg.Protocol == ProtocolHTTPS {
 		u.scheme = "https"
 	}
+	u.loop = retry.Loop{Pool: pool, Do: u, Policy: retry.Policy{
+		Attempts: cfg.Retries.Attempts, OnStatus: cfg.Retries.OnStatus,
+		BackoffBase: cfg.Retries.BackoffBase, BackoffMax: cfg.Retries.BackoffMax,
+	}}
 	u.native = newNative(cfg, tlsConf)
 	return u, nil
 }
@@ -134,116 +137,45 @@ func newTransport(cfg UpstreamConfig, tlsConf *tls.Config) *http.Transport {
 	return t
 }
 
-// RoundTrip is roundTrip with the upstream's own breakers.
+// RoundTrip is the retry loop with the upstream's own breakers.
 func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	return u.roundTrip(req, u.guards.breakers)
+	return u.loop.RoundTrip(req, u.guards.breakers)
 }
 
-// roundTrip makes up to retries.attempts attempts, each on a target picked
-// by the balancer among those whose breaker (in brk) lets it through. A
-// retry goes to a target not tried yet when there is one, and only while
-// the retry budget lasts. With no target available it fails at once with
-// ErrNoTarget, before any dial.
-func (u *upstream) roundTrip(req *http.Request, brk *breaker.Set) (*http.Response, error) {
-	ex := exchangeFrom(req.Context())
-	if err := req.Context().Err(); err != nil {
-		// Reset or gone before anything was sent (HTTP/2 rapid reset):
-		// send nothing, and pick no target.
-		return nil, fmt.Errorf("%w: %w", errClientGone, err)
-	}
-	var body *countingBody
-	if req.Body != nil && req.Body != http.NoBody {
-		body = &countingBody{body: req.Body}
-		req.Body = body
-	}
-	g := u.guards
-	g.budget.request()
-	target, done := u.pickTarget(brk, nil)
-	if target == nil {
-		inc(g.metrics.noTarget, u.name)
-		return nil, ErrNoTarget
-	}
-	var triedBuf [4]*balancer.Target
-	tried := triedBuf[:0]
-	for attempt := 1; ; attempt++ {
-		resp, err := u.attempt(req, target, ex)
-		kind, status := outcome(req, resp, err)
-		done.Report(kind, status)
-		u.reportOutcome(target, kind, status)
-		tried = append(tried, target)
-		if !u.retryable(req, body, resp, err, attempt) {
-			return resp, err
-		}
-		next, nextDone := u.pickTarget(brk, tried)
-		if next == nil {
-			return resp, err // nothing left to try: the honest answer is this one
-		}
-		if !g.budget.withdraw() {
-			nextDone.Report(breaker.Canceled, 0)
-			inc(g.metrics.exhausted, u.name)
-			return resp, err
-		}
-		inc(g.metrics.retries, u.name)
-		if resp != nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-		}
-		if err := u.backoff(req.Context(), attempt); err != nil {
-			nextDone.Report(breaker.Canceled, 0)
-			return nil, errClientGone
-		}
-		target, done = next, nextDone
-	}
+// Attempt is attempt for the retry loop.
+func (u *upstream) Attempt(req *http.Request, t *balancer.Target, n int) (*http.Response, error) {
+	return u.attempt(req, t, n, exchangeFrom(req.Context()))
 }
 
-// pick is pickTarget with the breaker's report as a func, for relayed
-// connections (tcp_upstream.go), where one allocation per connection is
-// nothing.
-func (u *upstream) pick(brk *breaker.Set, tried []*balancer.Target) (*balancer.Target, func(breaker.Kind, int)) {
-	t, done := u.pickTarget(brk, tried)
-	if t == nil {
-		return nil, nil
-	}
-	return t, done.Report
+// Sort classifies an attempt's or a dial's error for the retry loop.
+func (u *upstream) Sort(ctx context.Context, err error) retry.Failure {
+	f := classify(ctx, err)
+	return retry.Failure{Kind: failures[f].kind, ClientCaused: f.clientCaused(), Connect: err != nil && isConnectFailure(err)}
 }
 
-// pickTarget returns an available target that brk lets through, preferring
-// one not in tried, and what the attempt reports its end to; nil when
-// there is none. A breaker that refuses (half-open with its trial attempts
-// taken) leaves its target out and the next one is asked.
-func (u *upstream) pickTarget(brk *breaker.Set, tried []*balancer.Target) (*balancer.Target, breaker.Done) {
-	var refused []*balancer.Target
-	for {
-		keep := func(t *balancer.Target) bool {
-			return !slices.Contains(refused, t) && !slices.Contains(tried, t) && brk.Admits(t.Addr)
-		}
-		t := u.pool.PickWhere(keep)
-		if t == nil && len(tried) > 0 {
-			// Only tried targets remain: retry on one of them.
-			t = u.pool.PickWhere(func(t *balancer.Target) bool { return !slices.Contains(refused, t) && brk.Admits(t.Addr) })
-		}
-		if t == nil {
-			return nil, breaker.Done{}
-		}
-		done, err := brk.For(t).Allow()
-		if err == nil {
-			return t, done
-		}
-		refused = append(refused, t)
+// Note counts the retry loop's events.
+func (u *upstream) Note(e retry.Event) {
+	m := u.guards.metrics
+	switch e {
+	case retry.NoTarget:
+		inc(m.noTarget, u.name)
+	case retry.Exhausted:
+		inc(m.exhausted, u.name)
+	case retry.Retried:
+		inc(m.retries, u.name)
 	}
 }
 
 // attempt sends req to one target. The per-try timeout covers the wait
 // for the response head only; the body streams for as long as it needs.
-func (u *upstream) attempt(req *http.Request, target *balancer.Target, ex *exchange) (*http.Response, error) {
+func (u *upstream) attempt(req *http.Request, target *balancer.Target, n int, ex *exchange) (*http.Response, error) {
 	ctx, cancel := req.Context(), context.CancelCauseFunc(nil)
 	var timer *time.Timer
 	if u.retries.PerTryTimeout > 0 {
 		ctx, cancel = context.WithCancelCause(ctx)
 		timer = time.AfterFunc(u.retries.PerTryTimeout, func() { cancel(ErrTryTimeout) })
 	}
-	n, _, _, _, _ := ex.snapshot()
-	sendCtx, obs := u.startAttempt(ctx, req, target.Addr, n+1, ex)
+	sendCtx, obs := u.startAttempt(ctx, req, target.Addr, n, ex)
 	out := ex.attemptRequest(req, sendCtx, target.Addr)
 	u.inject(obs, out)
 	start := time.Now()
@@ -335,53 +267,6 @@ func (c *cancelOnCloseRW) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
-}
-
-// retryable decides whether a failed attempt may be tried again: never
-// after the client left; always when the connection failed before any of
-// the request body was read; otherwise only for idempotent methods without
-// a body, on errors or on the statuses listed in retries.on_status.
-func (u *upstream) retryable(req *http.Request, body *countingBody, resp *http.Response, err error, attempt int) bool {
-	if attempt >= u.retries.Attempts || req.Context().Err() != nil {
-		return false
-	}
-	bodyUntouched := body == nil || !body.touched.Load()
-	if err != nil {
-		if classify(req.Context(), err).clientCaused() {
-			return false
-		}
-		if isConnectFailure(err) && bodyUntouched {
-			return true
-		}
-		return idempotent(req.Method) && body == nil
-	}
-	return idempotent(req.Method) && body == nil && slices.Contains(u.retries.OnStatus, resp.StatusCode)
-}
-
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
-// backoff waits base*2^(attempt-1), capped, with full jitter (AWS
-// architecture blog, "Exponential Backoff and Jitter").
-func (u *upstream) backoff(ctx context.Context, attempt int) error {
-	ceiling := u.retries.BackoffBase << (attempt - 1)
-	if ceiling > u.retries.BackoffMax || ceiling <= 0 {
-		ceiling = u.retries.BackoffMax
-	}
-	wait := time.Duration(rand.Int64N(int64(ceiling) + 1)) //nolint:gosec // G404: jitter, not a secret
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // close releases idle upstream connections.

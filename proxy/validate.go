@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/drawbridge-proxy/drawbridge/health"
 	"github.com/drawbridge-proxy/drawbridge/proxy/balancer"
@@ -430,5 +431,18 @@ func validateStripHeaders(path string, l *ListenerConfig, p *configerr.List) {
 			p.Add(fmt.Sprintf("%s.keep_headers[%d]", path, i), "%q is not one of the default stripped headers (%s)",
 				name, strings.Join(DefaultStripHeaders, ", "))
 		}
+	}
+}
+
+// validate checks the retry budget of an upstream.
+func (b RetryBudgetConfig) validate(path string, p *configerr.List) {
+	if b.Ratio <= 0 || b.Ratio > 1 {
+		p.Add(path+".ratio", "must be > 0 and <= 1, got %g", b.Ratio)
+	}
+	if b.MinPerSecond <= 0 {
+		p.Add(path+".min_per_second", "must be > 0")
+	}
+	if b.Window < time.Second {
+		p.Add(path+".window", "must be at least 1s, got %s", b.Window)
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package retry
 
 import (
 	"testing"
@@ -9,12 +9,12 @@ import (
 // frees them as the window slides.
 func TestRetryBudget(t *testing.T) {
 	now := time.Unix(10_000, 0)
-	b := newRetryBudget(RetryBudgetConfig{Ratio: 0.2, MinPerSecond: 1, Window: 10 * time.Second}, func() time.Time { return now })
+	b := NewBudget(0.2, 1, 10*time.Second, func() time.Time { return now })
 	for range 100 {
-		b.request()
+		b.Request()
 	}
 	allowed := 0
-	for b.withdraw() {
+	for b.Withdraw() {
 		allowed++
 		if allowed > 1000 {
 			t.Fatal("the budget never ran out")
@@ -24,11 +24,11 @@ func TestRetryBudget(t *testing.T) {
 		t.Errorf("%d retries allowed, want ratio*100 + 1/s*10s = %d", allowed, want)
 	}
 	now = now.Add(5 * time.Second)
-	if b.withdraw() {
+	if b.Withdraw() {
 		t.Error("a retry allowed while the window still holds the spent budget")
 	}
 	now = now.Add(6 * time.Second) // the first requests and retries left the window
-	if !b.withdraw() {
+	if !b.Withdraw() {
 		t.Error("the floor did not come back once the window slid")
 	}
 }
