@@ -45,7 +45,7 @@ func (f *fake) Sort(_ context.Context, err error) Failure {
 }
 
 func (f *fake) Report(*balancer.Target, breaker.Kind, int) {}
-func (f *fake) Note(e Event)                             { f.notes = append(f.notes, e) }
+func (f *fake) Note(e Event)                               { f.notes = append(f.notes, e) }
 
 func newLoop(t *testing.T, f *fake, addrs ...string) *Loop {
 	t.Helper()
