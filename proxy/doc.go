@@ -8,9 +8,9 @@
 // -> forwarder (the upstream request; 1xx, head, body, trailers or an
 // upgraded relay back) -> upstream transport (pick a target that is healthy, not
 // ejected and whose breaker admits it; attempt; report the outcome to the
-// breaker and outlier detection; retry within the retry budget: the loop is
-// proxy/retry, the attempt and the classifier it asks are here) -> the
-// route's fallback when no target is available -> response. Every failure
+// breaker and outlier detection; retry within the retry budget: the loop
+// is proxy/retry, the attempt attempt.go, the classifier it asks
+// errors.go) -> the route's fallback when no target is available -> response. Every failure
 // becomes a status in exactly one place (errors.go). The upstreams' health
 // checks, outlier detection and service discovery run in the background
 // from Run until the drain is over (resilience.go).

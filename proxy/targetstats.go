@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -44,23 +43,6 @@ func (u *upstream) lastStats(addr string) *targetStats {
 		return ts
 	}
 	return nil
-}
-
-// attemptDone notes an attempt's outcome in the target's stats, then in
-// its metrics and span. A 5xx or an error not caused by the client counts
-// as a failure.
-func (u *upstream) attemptDone(obs *attemptObs, target string, status int, took time.Duration, err error) {
-	if st := u.statsFor(target); st != nil {
-		switch {
-		case err != nil && !classifyErr(err).clientCaused():
-			st.fail(err.Error())
-		case err == nil && status >= 500:
-			st.fail("answered " + strconv.Itoa(status))
-		case err == nil:
-			st.consecutive.Store(0)
-		}
-	}
-	obs.done(status, took, err)
 }
 
 func (st *targetStats) fail(reason string) {

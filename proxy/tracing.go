@@ -2,12 +2,8 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
-	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/textproto"
-	"strconv"
 	"sync"
 	"time"
 
@@ -185,76 +181,6 @@ func (t *tracing) endServer(r *http.Request, ex *exchange, status int) {
 	span.End()
 }
 
-// attemptObs follows one upstream attempt: its client span and metrics.
-// A nil *attemptObs does nothing.
-type attemptObs struct {
-	m        *metrics
-	span     trace.Span
-	upstream string
-	target   string
-	n        int
-	traceID  string
-	body     cancelOnClose // the response body's wrapper, which ends the span
-	carrier  injectCarrier // where inject writes the trace context
-	// propagate: no client span (its server span is unsampled and so
-	// would it be), but inject still writes the server span's context.
-	propagate bool
-}
-
-// startAttempt opens the client span of attempt n to target under ctx and
-// returns the context to send the attempt with. Call inject on the
-// outgoing request, then done when the response head (or an error) is in,
-// and end when the response body is closed.
-func (u *upstream) startAttempt(ctx context.Context, req *http.Request, target string, n int, ex *exchange) (context.Context, *attemptObs) {
-	if u.tracing == nil && u.metrics == nil {
-		return ctx, nil
-	}
-	o := &attemptObs{m: u.metrics, upstream: u.name, target: target, n: n}
-	if ex.sampled {
-		o.traceID = ex.traceID
-	}
-	if t := u.tracing; t != nil && t.skipUnsampledChildren && ex.span != nil && !ex.span.IsRecording() {
-		o.propagate = true // ctx carries the server span
-		o.carrier.ex = ex
-	} else if t != nil {
-		host, port, _ := net.SplitHostPort(target)
-		s := t.newStart()
-		s.add(attribute.String("http.request.method", methodLabel(req.Method)))
-		s.add(attribute.String("server.address", host))
-		s.add(attribute.String("drawbridge.upstream", u.name))
-		if p, err := strconv.Atoi(port); err == nil {
-			s.add(attribute.Int("server.port", p))
-		}
-		if n > 1 {
-			s.add(attribute.Int("http.request.resend_count", n-1))
-		}
-		ctx, o.span = t.start(ctx, req.Method, s, t.client, time.Time{})
-		o.carrier.ex = ex
-	}
-	if u.metrics != nil && u.scheme == "https" {
-		m, name := u.metrics, u.name
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			TLSHandshakeDone: func(cs tls.ConnectionState, err error) { m.tlsHandshake(name, cs, err) },
-		})
-	}
-	return ctx, o
-}
-
-// inject writes the attempt's trace context into out's headers. The header
-// map is shared by every attempt of the request, and a transport may still
-// read a failed attempt's: a retry writes into a copy. The first attempt
-// writes into the map itself, which no earlier attempt used.
-func (u *upstream) inject(o *attemptObs, out *http.Request) {
-	if o == nil || (o.span == nil && !o.propagate) {
-		return
-	}
-	if o.n > 1 {
-		out.Header = out.Header.Clone()
-	}
-	o.carrier.h = out.Header
-	u.tracing.prop.Inject(out.Context(), &o.carrier)
-}
-
 // headerCarrier is propagation.HeaderCarrier without its allocations: the
 // fields the W3C propagators use are looked up by their canonical names,
 // where textproto canonicalises "traceparent" into a new string each time.
@@ -297,33 +223,6 @@ func canonicalField(key string) string {
 		return "Baggage"
 	}
 	return textproto.CanonicalMIMEHeaderKey(key)
-}
-
-// done records the attempt's outcome; on an error the span ends here.
-func (o *attemptObs) done(status int, took time.Duration, err error) {
-	if o == nil {
-		return
-	}
-	o.m.attempt(o.upstream, o.target, status, took, err, o.traceID)
-	switch {
-	case o.span == nil:
-	case err != nil:
-		o.span.RecordError(err)
-		o.span.SetStatus(codes.Error, errorKind(err))
-		o.span.End()
-	case o.span.IsRecording(): // SetAttributes's arguments escape, to a span that drops them
-		o.span.SetAttributes(attribute.Int("http.response.status_code", status))
-		if status >= 400 {
-			o.span.SetStatus(codes.Error, http.StatusText(status))
-		}
-	}
-}
-
-// end closes the span of an attempt that got a response, when its body is closed.
-func (o *attemptObs) end() {
-	if o != nil && o.span != nil {
-		o.span.End()
-	}
 }
 
 func schemeOf(r *http.Request) string {

@@ -3,9 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -18,7 +16,8 @@ import (
 )
 
 // upstream is the http.RoundTripper of every route that targets it: each
-// RoundTrip picks a target, makes the attempt, and retries when that is safe.
+// RoundTrip picks a target, makes the attempt, and retries when that is safe
+// (attempt.go, through proxy/retry).
 type upstream struct {
 	cfg       UpstreamConfig // as built; a reload keeps the upstream while this is unchanged
 	name      string
@@ -135,138 +134,6 @@ func newTransport(cfg UpstreamConfig, tlsConf *tls.Config) *http.Transport {
 		t.Protocols = &p
 	}
 	return t
-}
-
-// RoundTrip is the retry loop with the upstream's own breakers.
-func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	return u.loop.RoundTrip(req, u.guards.breakers)
-}
-
-// Attempt is attempt for the retry loop.
-func (u *upstream) Attempt(req *http.Request, t *balancer.Target, n int) (*http.Response, error) {
-	return u.attempt(req, t, n, exchangeFrom(req.Context()))
-}
-
-// Sort classifies an attempt's or a dial's error for the retry loop.
-func (u *upstream) Sort(ctx context.Context, err error) retry.Failure {
-	f := classify(ctx, err)
-	return retry.Failure{Kind: failures[f].kind, ClientCaused: f.clientCaused(), Connect: err != nil && isConnectFailure(err)}
-}
-
-// Note counts the retry loop's events.
-func (u *upstream) Note(e retry.Event) {
-	m := u.guards.metrics
-	switch e {
-	case retry.NoTarget:
-		inc(m.noTarget, u.name)
-	case retry.Exhausted:
-		inc(m.exhausted, u.name)
-	case retry.Retried:
-		inc(m.retries, u.name)
-	}
-}
-
-// attempt sends req to one target. The per-try timeout covers the wait
-// for the response head only; the body streams for as long as it needs.
-func (u *upstream) attempt(req *http.Request, target *balancer.Target, n int, ex *exchange) (*http.Response, error) {
-	ctx, cancel := req.Context(), context.CancelCauseFunc(nil)
-	var timer *time.Timer
-	if u.retries.PerTryTimeout > 0 {
-		ctx, cancel = context.WithCancelCause(ctx)
-		timer = time.AfterFunc(u.retries.PerTryTimeout, func() { cancel(ErrTryTimeout) })
-	}
-	sendCtx, obs := u.startAttempt(ctx, req, target.Addr, n, ex)
-	out := ex.attemptRequest(req, sendCtx, target.Addr)
-	u.inject(obs, out)
-	start := time.Now()
-	end := target.Begin()
-	resp, err := u.roundTripper().RoundTrip(out)
-	took := time.Since(start)
-	end(took)
-	if timer != nil {
-		timer.Stop()
-	}
-	if err != nil {
-		err = blameClientBody(req, err)
-		if cause := context.Cause(ctx); errors.Is(cause, ErrTryTimeout) {
-			err = fmt.Errorf("%w after %s: %w", ErrTryTimeout, u.retries.PerTryTimeout, err)
-		} else if req.Context().Err() != nil {
-			err = fmt.Errorf("%w: %w", errClientGone, err)
-		}
-		if cancel != nil {
-			cancel(nil)
-		}
-		ex.recordAttempt(target.Addr, 0, took, err)
-		u.attemptDone(obs, target.Addr, 0, took, err)
-		return nil, err
-	}
-	ex.recordAttempt(target.Addr, resp.StatusCode, took, nil)
-	u.attemptDone(obs, target.Addr, resp.StatusCode, took, nil)
-	releaseOnClose(resp, cancel, obs)
-	return resp, nil
-}
-
-// releaseOnClose makes closing resp's body end the attempt: its context
-// (which must outlive RoundTrip while the body streams) and its span. An
-// upgraded body is the connection itself and stays a ReadWriteCloser.
-func releaseOnClose(resp *http.Response, cancel context.CancelCauseFunc, obs *attemptObs) {
-	if cancel == nil && obs == nil {
-		return
-	}
-	rel := attemptEnd{cancel: cancel, obs: obs}
-	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, end: rel}
-		return
-	}
-	b := &cancelOnClose{}
-	if obs != nil {
-		b = &obs.body // the observer is allocated anyway
-	}
-	b.ReadCloser, b.end = resp.Body, rel
-	resp.Body = b
-}
-
-// attemptEnd is what closing an attempt's response body releases.
-type attemptEnd struct {
-	cancel context.CancelCauseFunc // nil without a per-try timeout
-	obs    *attemptObs
-}
-
-func (e attemptEnd) release() {
-	if e.cancel != nil {
-		e.cancel(nil)
-	}
-	e.obs.end()
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	end attemptEnd
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.end.release()
-	return err
-}
-
-type cancelOnCloseRW struct {
-	io.ReadWriteCloser
-	end attemptEnd
-}
-
-func (c *cancelOnCloseRW) Close() error {
-	err := c.ReadWriteCloser.Close()
-	c.end.release()
-	return err
-}
-
-// CloseWrite half-closes the upgraded connection when it can be.
-func (c *cancelOnCloseRW) CloseWrite() error {
-	if cw, ok := c.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
 }
 
 // close releases idle upstream connections.
