@@ -1,7 +1,7 @@
 // Package proxy is drawbridge's data plane: listeners, routes and upstreams
 // from configuration, the HTTP handler and its forwarder (forward.go), request
-// hygiene, retries, the mapping of failures to statuses, and the lifecycle of
-// the servers (bind, serve, drain).
+// hygiene, the upstreams' attempts (retried by proxy/retry), the mapping of
+// failures to statuses, and the lifecycle of the servers (bind, serve, drain).
 //
 // A request flows: listener -> hygiene (sanitise, normalise, request ID) ->
 // router (host, longest path prefix) -> route policy (limits, header edits)
@@ -10,10 +10,11 @@
 // ejected and whose breaker admits it; attempt; report the outcome to the
 // breaker and outlier detection; retry within the retry budget: the loop
 // is proxy/retry, the attempt attempt.go, the classifier it asks
-// errors.go) -> the route's fallback when no target is available -> response. Every failure
-// becomes a status in exactly one place (errors.go). The upstreams' health
-// checks, outlier detection and service discovery run in the background
-// from Run until the drain is over (resilience.go).
+// errors.go) -> the route's fallback when no target is available ->
+// response. Every failure becomes a status in exactly one place
+// (errors.go). The upstreams' health checks, outlier detection and service
+// discovery run in the background from Run until the drain is over
+// (resilience.go).
 //
 // The tcp and postgres listeners relay bytes in proxy/relay; proxy binds
 // their sockets, compiles their routes and gives them its upstreams, whose
