@@ -58,9 +58,9 @@ func (u *upstream) Note(e retry.Event) {
 func (u *upstream) attempt(req *http.Request, target *balancer.Target, n int, ex *exchange) (*http.Response, error) {
 	ctx, cancel := req.Context(), context.CancelCauseFunc(nil)
 	var timer *time.Timer
-	if u.retries.PerTryTimeout > 0 {
+	if u.perTry > 0 {
 		ctx, cancel = context.WithCancelCause(ctx)
-		timer = time.AfterFunc(u.retries.PerTryTimeout, func() { cancel(ErrTryTimeout) })
+		timer = time.AfterFunc(u.perTry, func() { cancel(ErrTryTimeout) })
 	}
 	sendCtx, obs := u.startAttempt(ctx, req, target.Addr, n, ex)
 	out := ex.attemptRequest(req, sendCtx, target.Addr)
@@ -76,7 +76,7 @@ func (u *upstream) attempt(req *http.Request, target *balancer.Target, n int, ex
 	if err != nil {
 		err = blameClientBody(req, err)
 		if cause := context.Cause(ctx); errors.Is(cause, ErrTryTimeout) {
-			err = fmt.Errorf("%w after %s: %w", ErrTryTimeout, u.retries.PerTryTimeout, err)
+			err = fmt.Errorf("%w after %s: %w", ErrTryTimeout, u.perTry, err)
 		} else if req.Context().Err() != nil {
 			err = fmt.Errorf("%w: %w", errClientGone, err)
 		}

@@ -33,8 +33,7 @@ type exchange struct {
 	w           http.ResponseWriter // what the forwarder writes to, for 1xx heads
 	routePrefix string              // the matched route's path prefix, for span names
 	span        trace.Span          // the server span; nil without tracing
-	traceID     string              // of the server span, for logs and exemplars
-	spanID      string
+	traceID     string              // of a sampled server span, for exemplars
 	sampled     bool
 	static      string // a static route's result (proxy/static.Result*); "" when forwarded
 	encoding    string // the content coding of the response body, when drawbridge chose it

@@ -129,9 +129,9 @@ func (t *tracing) startServer(r *http.Request, ex *exchange) *http.Request {
 	ctx, span := t.start(ctx, r.Method, s, t.server, ex.start)
 	ex.span = span
 	if sc := span.SpanContext(); sc.IsValid() && sc.IsSampled() {
-		// An unsampled span's IDs are rendered only if its access
-		// line is written (traceFields).
-		ex.traceID, ex.spanID, ex.sampled = sc.TraceID().String(), sc.SpanID().String(), true
+		// A sampled trace's ID goes into exemplars; the access line
+		// renders the IDs itself (traceFields).
+		ex.traceID, ex.sampled = sc.TraceID().String(), true
 	}
 	return r.WithContext(ctx)
 }

@@ -25,12 +25,12 @@ type upstream struct {
 	pool      *balancer.Pool
 	transport *http.Transport      // health checks, and attempts with http1: std
 	native    *transport.Transport // attempts with http1: native; nil with std
-	retries   RetryConfig
-	loop      retry.Loop // picks targets, retries within the budget; Budget set by guard
-	guards    *guards    // health, breakers, discovery (resilience.go)
-	metrics   *metrics   // nil: no metrics
-	tracing   *tracing   // nil: no spans
-	stats     sync.Map   // target address -> *targetStats, for the status page
+	perTry    time.Duration        // retries.per_try_timeout; the rest of retries is the loop's Policy
+	loop      retry.Loop           // picks targets, retries within the budget; Budget set by guard
+	guards    *guards              // health, breakers, discovery (resilience.go)
+	metrics   *metrics             // nil: no metrics
+	tracing   *tracing             // nil: no spans
+	stats     sync.Map             // target address -> *targetStats, for the status page
 
 	weights atomic.Pointer[map[string]int]      // configured target -> weight (targets.go)
 	sources atomic.Pointer[map[string][]string] // discovery: target -> its addresses
@@ -61,7 +61,7 @@ func newUpstream(cfg UpstreamConfig, tlsConf *tls.Config) (*upstream, error) {
 		scheme:    "http",
 		pool:      pool,
 		transport: newTransport(cfg, tlsConf),
-		retries:   cfg.Retries,
+		perTry:    cfg.Retries.PerTryTimeout,
 
 		protocol:    cfg.Protocol,
 		tlsConf:     tlsConf,
